@@ -1,0 +1,1 @@
+# api: build fragment, included by the top-level Makefile.am

@@ -1,0 +1,1 @@
+# deploy: build fragment, included by the top-level Makefile.am

@@ -1,0 +1,1 @@
+# relay: build fragment, included by the top-level Makefile.am

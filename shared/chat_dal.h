@@ -1,0 +1,176 @@
+/* The data-access layer: every SQL statement of the project lives in
+ * shared/dal_*.c, prepared and parameterised, cached per connection.
+ * Functions take a chat_db owned by the calling thread and return a
+ * chat_err. Output structs are filled only on CHAT_OK; arrays returned
+ * through **out are heap-allocated and freed with the matching *_free().
+ *
+ * Ordering rule (ARCHITECTURE.md): every write that touches a room first
+ * takes that room's row lock (the schema's BEFORE triggers do
+ * UPDATE rooms SET last_event_at = ...), so within one room message and
+ * event ids commit in id order. Access decisions (visibility, ownership)
+ * are the caller's; the DAL only reports roles. */
+#ifndef CHAT_DAL_H
+#define CHAT_DAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chat_db.h"
+#include "chat_error.h"
+#include "chat_types.h"
+
+/* ---- users ---------------------------------------------------------- */
+
+/* Create an active user. password_hash may be "" (cannot log in).
+ * CHAT_ERR_DUPLICATE when the name is taken (names compare
+ * case-insensitively). */
+chat_err chat_dal_user_create(chat_db *db, const char *username, const char *password_hash,
+                              int64_t *id_out);
+chat_err chat_dal_user_by_id(chat_db *db, int64_t id, chat_user *out);
+chat_err chat_dal_user_by_name(chat_db *db, const char *username, chat_user *out);
+/* Find by name and verify the password in constant time. Unknown user,
+ * inactive user, user without a password and wrong password all answer
+ * CHAT_ERR_AUTH after the same amount of hashing work. */
+chat_err chat_dal_user_authenticate(chat_db *db, const char *username, const char *password,
+                                    chat_user *out);
+/* Users by id, for presence lists; ids not found are left out. */
+chat_err chat_dal_users_by_ids(chat_db *db, const int64_t *ids, size_t n, chat_user_ref **out,
+                               size_t *nout);
+
+/* ---- rooms and membership -------------------------------------------- */
+
+/* Create a room and make owner_id its owner, in one transaction. Fills
+ * out (role OWNER, unread 0, no last message). */
+chat_err chat_dal_room_create(chat_db *db, const char *name, const char *description,
+                              bool is_private, int64_t owner_id, chat_room *out);
+/* The room with viewer_id's role in it (viewer_id 0: role NONE). No
+ * unread count or last message. CHAT_ERR_NOT_FOUND if absent. */
+chat_err chat_dal_room_get(chat_db *db, int64_t room_id, int64_t viewer_id, chat_room *out);
+/* Rooms visible to user_id (public ones and those it is a member of),
+ * ascending id, each with its unread_count and last_message. */
+chat_err chat_dal_rooms_list(chat_db *db, int64_t user_id, chat_room **out, size_t *n);
+/* Change fields: NULL name/description and is_private < 0 leave them. */
+chat_err chat_dal_room_update(chat_db *db, int64_t room_id, const char *name,
+                              const char *description, int is_private);
+/* Delete the room with its members, messages and receipts. A
+ * room_deleted event is written. */
+chat_err chat_dal_room_delete(chat_db *db, int64_t room_id);
+
+chat_err chat_dal_member_role(chat_db *db, int64_t room_id, int64_t user_id, chat_role *out);
+/* Add as role; already a member: CHAT_OK, role unchanged. */
+chat_err chat_dal_member_add(chat_db *db, int64_t room_id, int64_t user_id, chat_role role);
+/* Not a member: CHAT_ERR_NOT_FOUND. Owner: CHAT_ERR_CONFLICT. */
+chat_err chat_dal_member_remove(chat_db *db, int64_t room_id, int64_t user_id);
+/* Members by join order, with the online flag from live presence. */
+chat_err chat_dal_members_list(chat_db *db, int64_t room_id, chat_member **out, size_t *n);
+
+/* ---- messages --------------------------------------------------------- */
+
+typedef struct chat_new_message {
+	int64_t room_id;
+	int64_t sender_id;
+	const char *content;      /* validated UTF-8 */
+	const char *message_type; /* NULL = "text" */
+	const char *client_id;    /* NULL or "" = none */
+} chat_new_message;
+
+/* Store one message; the sender becomes a member of the room if it was
+ * not one. With a client_id already used by this sender within the last
+ * day, nothing is stored: *created = false and out is the stored message.
+ * Else *created = true. */
+chat_err chat_dal_message_insert(chat_db *db, const chat_new_message *in, chat_message *out,
+                                 bool *created);
+/* Store n messages in one transaction (the relay's batches). results[i]
+ * and created[i] as for chat_dal_message_insert; on error nothing is
+ * stored and every result is left cleared. */
+chat_err chat_dal_messages_insert_batch(chat_db *db, const chat_new_message *in, size_t n,
+                                        chat_message *results, bool *created);
+/* A message that is not deleted. CHAT_ERR_NOT_FOUND otherwise. */
+chat_err chat_dal_message_get(chat_db *db, int64_t id, chat_message *out);
+/* Page of a room's live messages in ascending id. before > 0: the newest
+ * `limit` with id < before; after > 0: the oldest `limit` with id > after;
+ * neither: the newest `limit`. has_more: more exist beyond the page in the
+ * direction of travel (older for newest/before, newer for after). */
+chat_err chat_dal_messages_page(chat_db *db, int64_t room_id, int64_t before, int64_t after,
+                                int limit, chat_message **out, size_t *n, bool *has_more);
+/* Replace the content, set edited_at. Fills out with the new state. */
+chat_err chat_dal_message_edit(chat_db *db, int64_t id, const char *content, chat_message *out);
+/* Soft delete (deleted_at). Already deleted or absent: NOT_FOUND. */
+chat_err chat_dal_message_delete(chat_db *db, int64_t id);
+
+/* ---- reads -------------------------------------------------------------- */
+
+/* Record user_id's receipt for the message (first read time kept), move
+ * its read position in the room up to at least this id, and make it a
+ * member of the room if it was not. */
+chat_err chat_dal_message_mark_read(chat_db *db, int64_t message_id, int64_t user_id);
+/* Receipts of a message, oldest first. */
+chat_err chat_dal_message_reads(chat_db *db, int64_t message_id, chat_read **out, size_t *n);
+/* The user's rooms (memberships) with unread_count > 0, ascending room id.
+ * unread = messages from others, not deleted, id above the read position. */
+chat_err chat_dal_unread(chat_db *db, int64_t user_id, chat_unread **out, size_t *n);
+/* Read position of a user in a room (0 = none). */
+chat_err chat_dal_read_position(chat_db *db, int64_t room_id, int64_t user_id, int64_t *out);
+
+/* ---- events (the outbox) ---------------------------------------------- */
+
+/* An event with what it points at, loaded in the same query. */
+typedef struct chat_event_row {
+	chat_event ev;
+	bool has_message;     /* message_* kinds whose message still exists */
+	chat_message message; /* its current state (may be deleted: deleted_ms) */
+	bool has_actor;
+	chat_user_ref actor;  /* ev.user_id's user */
+} chat_event_row;
+
+void chat_event_rows_free(chat_event_row *v, size_t n);
+
+/* Highest event id (0 if none). A relay starts following from here. */
+chat_err chat_dal_events_max_id(chat_db *db, int64_t *out);
+/* Events with id > after_id, ascending, at most limit. */
+chat_err chat_dal_events_after(chat_db *db, int64_t after_id, int limit, chat_event_row **out,
+                               size_t *n);
+/* Events with these ids (ascending in the result); absent ids are left
+ * out. n_ids <= 64. */
+chat_err chat_dal_events_by_ids(chat_db *db, const int64_t *ids, size_t n_ids,
+                                chat_event_row **out, size_t *n);
+/* Write an ephemeral event (typing, explicit user_join/user_leave) for a
+ * room, taking the room lock like every other writer. */
+chat_err chat_dal_event_emit(chat_db *db, int64_t room_id, chat_event_kind kind, int64_t ref_id,
+                             int64_t user_id, int64_t *id_out);
+/* Resume: the room's message_created/updated/deleted events logged after
+ * message last_id was stored, oldest first, at most limit. When more than
+ * limit are missing, *truncated = true and out holds instead the
+ * message_created events of the room's newest `limit` live messages. */
+chat_err chat_dal_room_replay(chat_db *db, int64_t room_id, int64_t last_id, int limit,
+                              chat_event_row **out, size_t *n, bool *truncated);
+/* Delete events older than max_age_s seconds; *deleted gets the count. */
+chat_err chat_dal_events_purge(chat_db *db, int max_age_s, int64_t *deleted);
+
+/* ---- presence (live connections, across relay processes and hosts) ----- */
+
+/* Register this relay process; its presence rows hang off the id. */
+chat_err chat_dal_instance_register(chat_db *db, const char *hostname, long pid,
+                                    int64_t *instance_id);
+chat_err chat_dal_instance_heartbeat(chat_db *db, int64_t instance_id);
+/* Remove instances (and their presence rows, so presence_leave events
+ * are written) whose heartbeat is older than max_age_s. */
+chat_err chat_dal_instances_reap(chat_db *db, int max_age_s, int *reaped);
+/* Remove this instance and all its presence rows (clean shutdown). */
+chat_err chat_dal_instance_unregister(chat_db *db, int64_t instance_id);
+/* A live connection opened/closed. The schema's triggers write
+ * presence_join on a user's first row in a room and presence_leave when
+ * its last row goes. */
+chat_err chat_dal_presence_add(chat_db *db, int64_t instance_id, int64_t room_id, int64_t user_id,
+                               int64_t *presence_id);
+chat_err chat_dal_presence_remove(chat_db *db, int64_t presence_id);
+/* Distinct users with a live connection to the room, ascending id. */
+chat_err chat_dal_presence_online(chat_db *db, int64_t room_id, chat_user_ref **out, size_t *n);
+
+/* ---- schema ------------------------------------------------------------ */
+
+/* Version recorded in schema_version (0 if the table is absent). */
+chat_err chat_dal_schema_version(chat_db *db, int *version);
+
+#endif

@@ -1,0 +1,40 @@
+/* JWT verification and issuing (libjwt 1.10). The algorithm is the
+ * configured one, never the token's: after decoding, the header's alg must
+ * equal it, so alg:none and HS256-signed-with-the-public-key are refused.
+ * exp is required (leeway from config), nbf honoured, iss/aud checked when
+ * configured. The user id is the claim user_id (Django SimpleJWT) or else
+ * sub (a number or a decimal string). token_type, when present, must match.
+ * A chat_jwt is immutable after creation: any thread may use it. */
+#ifndef CHAT_JWT_H
+#define CHAT_JWT_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "chat_config.h"
+#include "chat_error.h"
+
+typedef struct chat_jwt chat_jwt;
+
+typedef enum chat_token_type {
+	CHAT_TOKEN_ACCESS = 0,  /* token_type absent or "access" */
+	CHAT_TOKEN_REFRESH,     /* token_type "refresh" */
+} chat_token_type;
+
+/* Build from cfg->auth (reads key files). NULL after reporting to err. */
+chat_jwt *chat_jwt_create(const chat_config *cfg, FILE *err);
+void chat_jwt_free(chat_jwt *j);
+
+/* Verify token as of now. CHAT_OK and *user_id on success; CHAT_ERR_AUTH
+ * otherwise, with *why (static string, safe to log: never the token) set
+ * when why is not NULL. */
+chat_err chat_jwt_verify(const chat_jwt *j, const char *token, chat_token_type expect,
+                         time_t now, int64_t *user_id, const char **why);
+
+/* Issue a token for user_id: claims token_type, exp, iat, jti, user_id
+ * (and iss/aud when configured), lifetime from config. Returns a malloc'd
+ * string, NULL on failure (e.g. RS256 without a private key). */
+char *chat_jwt_issue(const chat_jwt *j, int64_t user_id, chat_token_type type, time_t now);
+
+#endif

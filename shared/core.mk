@@ -1,0 +1,1 @@
+# shared/ pure modules (config, log, JWT, passwords, JSON, validation, notify)

@@ -1,0 +1,1 @@
+# shared/ database side (connection, queries, migrations, outbox follower)

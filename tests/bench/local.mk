@@ -1,0 +1,1 @@
+# tests/bench: chat-bench load generator and the no-database baseline server
