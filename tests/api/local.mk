@@ -1,0 +1,1 @@
+# tests/api: build fragment, included by the top-level Makefile.am

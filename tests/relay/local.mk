@@ -1,0 +1,1 @@
+# tests/relay: build fragment, included by the top-level Makefile.am
