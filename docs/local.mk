@@ -1,1 +1,2 @@
-# docs: build fragment, included by the top-level Makefile.am
+# docs/: installed to $(docdir)
+dist_doc_DATA += docs/HACKING.md
