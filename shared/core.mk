@@ -1,1 +1,9 @@
 # shared/ pure modules (config, log, JWT, passwords, JSON, validation, notify)
+shared_libchat_la_SOURCES += \
+	shared/chat_file.h shared/chat_file.c \
+	shared/chat_config.c \
+	shared/chat_log.c \
+	shared/chat_password.c
+
+# The annotated sample configuration and the configuration reference.
+EXTRA_DIST += deploy/chat.conf docs/configuration.md

@@ -1,1 +1,25 @@
-# tests/unit: build fragment, included by the top-level Makefile.am
+# tests/unit: cmocka tests of the shared/ modules, one program per module.
+UNIT_TESTS = \
+	tests/unit/test_config \
+	tests/unit/test_log \
+	tests/unit/test_password
+
+check_PROGRAMS += $(UNIT_TESTS)
+TESTS += $(UNIT_TESTS)
+
+UNIT_CFLAGS = $(AM_CFLAGS) $(CHAT_DEP_CFLAGS) $(SODIUM_CFLAGS) $(CMOCKA_CFLAGS) \
+	-DUNIT_DATADIR='"$(abs_top_srcdir)/tests/unit/data"'
+UNIT_LIBS = $(CHAT_LIBS) $(CMOCKA_LIBS)
+UNIT_UTIL = tests/unit/unit_util.c tests/unit/unit_util.h
+
+tests_unit_test_config_SOURCES = tests/unit/test_config.c $(UNIT_UTIL)
+tests_unit_test_config_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_config_LDADD = $(UNIT_LIBS)
+
+tests_unit_test_log_SOURCES = tests/unit/test_log.c $(UNIT_UTIL)
+tests_unit_test_log_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_log_LDADD = $(UNIT_LIBS)
+
+tests_unit_test_password_SOURCES = tests/unit/test_password.c $(UNIT_UTIL)
+tests_unit_test_password_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_password_LDADD = $(UNIT_LIBS)
