@@ -3,7 +3,10 @@ shared_libchat_la_SOURCES += \
 	shared/chat_file.h shared/chat_file.c \
 	shared/chat_config.c \
 	shared/chat_log.c \
-	shared/chat_password.c
+	shared/chat_password.c \
+	shared/chat_utf8.c \
+	shared/chat_validate.c \
+	shared/chat_json.c
 
 # The annotated sample configuration and the configuration reference.
 EXTRA_DIST += deploy/chat.conf docs/configuration.md

@@ -2,7 +2,9 @@
 UNIT_TESTS = \
 	tests/unit/test_config \
 	tests/unit/test_log \
-	tests/unit/test_password
+	tests/unit/test_password \
+	tests/unit/test_validate \
+	tests/unit/test_json
 
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
@@ -23,3 +25,11 @@ tests_unit_test_log_LDADD = $(UNIT_LIBS)
 tests_unit_test_password_SOURCES = tests/unit/test_password.c $(UNIT_UTIL)
 tests_unit_test_password_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_password_LDADD = $(UNIT_LIBS)
+
+tests_unit_test_validate_SOURCES = tests/unit/test_validate.c $(UNIT_UTIL)
+tests_unit_test_validate_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_validate_LDADD = $(UNIT_LIBS)
+
+tests_unit_test_json_SOURCES = tests/unit/test_json.c $(UNIT_UTIL)
+tests_unit_test_json_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_json_LDADD = $(UNIT_LIBS)
