@@ -1,1 +1,31 @@
 # tests/relay: build fragment, included by the top-level Makefile.am
+#
+# Integration tests of chat-relay over real WebSocket connections. Each
+# script starts its own MariaDB (as tests/harness/mariadb.sh does) and its
+# own relay processes on free ports; relaylib.py holds the shared helpers,
+# seed_client.py is the protocol document's Python example.
+TESTS += \
+	tests/relay/test_open.py \
+	tests/relay/test_messages.py \
+	tests/relay/test_rooms_isolation.py \
+	tests/relay/test_external_writers.py \
+	tests/relay/test_presence_typing.py \
+	tests/relay/test_resume.py \
+	tests/relay/test_limits.py \
+	tests/relay/test_shutdown.py \
+	tests/relay/test_db_outage.py \
+	tests/relay/test_seed_python_client.py
+
+EXTRA_DIST += \
+	tests/relay/relaylib.py \
+	tests/relay/seed_client.py \
+	tests/relay/test_open.py \
+	tests/relay/test_messages.py \
+	tests/relay/test_rooms_isolation.py \
+	tests/relay/test_external_writers.py \
+	tests/relay/test_presence_typing.py \
+	tests/relay/test_resume.py \
+	tests/relay/test_limits.py \
+	tests/relay/test_shutdown.py \
+	tests/relay/test_db_outage.py \
+	tests/relay/test_seed_python_client.py

@@ -1,0 +1,116 @@
+"""Messages stored by other writers (plain SQL, a second relay process) reach
+every connection; two relays on one database agree on each room's order
+and on presence."""
+
+import asyncio
+import threading
+
+import relaylib as R
+
+S = {}
+
+
+def setup(fx):
+    S["a"] = fx.relay()
+    S["b"] = fx.relay()
+
+
+async def t_sql_insert_delivered(fx):
+    a = S["a"]
+    u, w = fx.user("sqlu"), fx.user("sqlw")
+    room = fx.room(u)
+    c = await a.connect(room, w)
+    mid = fx.insert_message(room, u, "inserted by SQL ✓", "image")
+    f = await c.next("chat_message", 10)
+    R.check_message(f["message"], content="inserted by SQL ✓", message_type="image", sender=u)
+    R.eq(f["message"]["id"], mid, "id of the SQL-inserted message")
+    await c.quiet(0.5, "chat_message", what="second delivery")
+
+
+@R.timeout(90)
+async def t_two_relays_concurrent(fx):
+    a, b = S["a"], S["b"]
+    users = [fx.user("multi") for _ in range(8)]
+    rooms = [fx.room(users[0]), fx.room(users[1])]
+    # per room: 2 clients on each relay, all sending
+    clients = {}
+    for room in rooms:
+        clients[room] = [await (a if i % 2 == 0 else b).connect(room, users[i])
+                         for i in range(4)]
+    n_msgs, n_sql = 15, 20
+
+    async def send(c, room):
+        for i in range(n_msgs):
+            await c.send({"type": "chat_message", "content": f"r{room} c{c.n} #{i}"})
+
+    def sql_writer(room, sender):
+        for i in range(n_sql):
+            fx.insert_message(room, sender, f"r{room} sql #{i}")
+
+    threads = [threading.Thread(target=sql_writer, args=(room, users[5])) for room in rooms]
+    for t in threads:
+        t.start()
+    try:
+        await asyncio.gather(*(send(c, room) for room in rooms for c in clients[room]))
+    finally:
+        await asyncio.get_running_loop().run_in_executor(
+            None, lambda: [t.join(60) for t in threads])
+    per_room = 4 * n_msgs + n_sql
+    for room in rooms:
+        got = await asyncio.gather(*(c.messages(per_room, 45) for c in clients[room]))
+        rows = fx.room_messages(room)
+        R.eq(len(rows), per_room, f"rows in room {room}")
+        want = [r[0] for r in rows]
+        for c, g in zip(clients[room], got):
+            ids = [m["id"] for m in g]
+            R.check(len(set(ids)) == len(ids), f"room {room} client {c.n}: duplicates")
+            R.check(ids == want, f"room {room} client {c.n} (relay "
+                                 f"{'a' if c.url.find(str(a.port)) >= 0 else 'b'}): order or "
+                                 f"content differs from the DB: got {ids[:30]}..., "
+                                 f"missing {sorted(set(want) - set(ids))[:10]}")
+    for room in rooms:
+        for c in clients[room]:
+            await c.quiet(0.2, "chat_message", what="extra delivery")
+
+
+@R.timeout(60)
+async def t_presence_across_relays(fx):
+    a, b = S["a"], S["b"]
+    obs_a_user, obs_b_user, u = fx.user("obsa"), fx.user("obsb"), fx.user("roamer")
+    room = fx.room(obs_a_user)
+    oa = await a.connect(room, obs_a_user)
+    ob = await b.connect(room, obs_b_user)
+    await oa.next("user_join", 10, where=lambda f: f["user"]["id"] == obs_b_user.id)
+    is_u = (lambda f: f.get("user", {}).get("id") == u.id)  # noqa: E731
+    # first connection anywhere: both observers hear user_join once
+    u1 = await a.connect(room, u)
+    for o in (oa, ob):
+        f = await o.next("user_join", 10, where=is_u)
+        R.eq(f["user"], u.ref(), "user_join.user")
+    # online list seen from the other relay includes everyone
+    probe = fx.user("probe")
+    p = await b.connect(room, probe)
+    online = [x["id"] for x in p.hello.get("online", [])]
+    for who in (obs_a_user, obs_b_user, u, probe):
+        R.check(who.id in online, f"online list from relay b {online} lacks {who}")
+    await p.close()
+    for o in (oa, ob):
+        await o.next("user_leave", 10, where=lambda f: f["user"]["id"] == probe.id)
+    # second connection, on the other relay: nobody hears a join
+    u2 = await b.connect(room, u)
+    # closing the first one: nobody hears a leave
+    await u1.close()
+    for o in (oa, ob):
+        await o.quiet(1.5, ("user_join", "user_leave"), where=is_u,
+                      what="presence frame for a user still connected elsewhere")
+    # closing the last one: both hear user_leave
+    await u2.close()
+    for o in (oa, ob):
+        f = await o.next("user_leave", 10, where=is_u)
+        R.eq(f["user"], u.ref(), "user_leave.user")
+    for o in (oa, ob):
+        await o.quiet(0.5, ("user_join", "user_leave"), where=is_u, what="extra presence frame")
+
+
+if __name__ == "__main__":
+    R.main([t_sql_insert_delivered, t_two_relays_concurrent, t_presence_across_relays], setup)

@@ -1,0 +1,150 @@
+"""Per-connection rate limit, slow clients cut off with 4408 without
+slowing the room down, and the allowed-Origin list."""
+
+import asyncio
+import json
+import struct
+import time
+
+import websockets.exceptions
+
+import relaylib as R
+
+S = {}
+RATE, BURST = 5, 10
+GOOD_ORIGIN = "http://good.example"
+
+
+def setup(fx):
+    S["rated"] = fx.relay(CHAT_RELAY_RATE_LIMIT=str(RATE), CHAT_RELAY_RATE_BURST=str(BURST))
+    S["queue"] = fx.relay(CHAT_RELAY_SEND_QUEUE_MAX_BYTES="65536",
+                          CHAT_RELAY_RATE_LIMIT="100000", CHAT_RELAY_RATE_BURST="100000")
+    S["origin"] = fx.relay(CHAT_RELAY_ALLOWED_ORIGINS=f"{GOOD_ORIGIN} https://chat.example.org")
+
+
+@R.timeout(40)
+async def t_rate_limit(fx):
+    relay = S["rated"]
+    a, b = fx.user("flooder"), fx.user("calm")
+    room = fx.room(a)
+    c = await relay.connect(room, a)
+    other = await relay.connect(room, b)
+    n = 40
+    t0 = time.monotonic()
+    for i in range(n):
+        await c.send({"type": "chat_message", "content": f"flood {i}"})
+    elapsed = time.monotonic() - t0
+    err = await c.next("error", 10, where=lambda f: f.get("code") == "rate_limited")
+    R.check(isinstance(err.get("message"), str), f"error frame: {err}")
+    # wait until the accepted ones are stored and echoed
+    def echoes():
+        return [f["message"]["content"] for f in c.history if f["type"] == "chat_message"]
+    await R.async_wait_until(lambda: len(echoes()) >= BURST and
+                             len(echoes()) == len(fx.room_messages(room)), 10,
+                             f"{BURST} echoes matching the stored rows")
+    n_echoed = len(echoes())
+    await asyncio.sleep(0.5)
+    R.eq(len(echoes()), n_echoed, "echoes (none may come late)")
+    rows = fx.room_messages(room)
+    stored = [r[2] for r in rows]
+    allowed = BURST + RATE * (elapsed + 0.5) + 1
+    R.check(BURST <= len(stored) <= allowed,
+            f"{len(stored)} of {n} flood frames stored; expected between {BURST} and "
+            f"{allowed:.0f} (burst {BURST}, {RATE}/s)")
+    echoed = [f["message"]["content"] for f in c.history if f["type"] == "chat_message"]
+    R.eq(sorted(echoed), sorted(stored), "acknowledged (echoed) messages = stored ones")
+    errors = [f for f in c.history if f["type"] == "error"]
+    R.check(all(f.get("code") == "rate_limited" for f in errors), f"other errors: {errors}")
+    R.check(len(errors) <= n - len(stored), "more error frames than refused frames")
+    R.check(not [f for f in other.history if f["type"] == "error"],
+            "the rate-limit error went to another connection")
+    # the bucket refills: the connection is usable again
+    await asyncio.sleep(BURST / RATE)
+    await c.usable()
+    # and a refused frame is never stored later
+    await asyncio.sleep(0.5)
+    R.eq(len(fx.room_messages(room)), len(stored) + 1, "rows after the usable check")
+
+
+@R.timeout(90)
+async def t_slow_client(fx):
+    relay = S["queue"]
+    s, n, w = fx.user("sender"), fx.user("normal"), fx.user("sloth")
+    room = fx.room(s)
+    cs = await relay.connect(room, s)
+    cn = await relay.connect(room, n)
+    # a client that never reads, with a tiny receive buffer
+    slow = R.RawWs(relay.port, f"/ws/chat/{room}/?token={w.token}", rcvbuf=4096)
+    try:
+        big = "\U0001F40C" * 4000  # 16 KB of UTF-8 per message
+        total, batch = 300, 20
+        for start in range(0, total, batch):
+            for i in range(start, start + batch):
+                await cs.send({"type": "chat_message", "content": f"{i:04d} {big}"})
+            last = f"{start + batch - 1:04d} "
+            await cs.next("chat_message", 30, where=lambda f: f["message"]["content"]
+                          .startswith(last))
+            await cn.next("chat_message", 5, where=lambda f: f["message"]["content"]
+                          .startswith(last))
+        sent = {f["message"]["id"]: f["_t"] for f in cs.history if f["type"] == "chat_message"}
+        got = {f["message"]["id"]: f["_t"] for f in cn.history if f["type"] == "chat_message"}
+        R.eq(len(sent), total, "messages echoed to the sender")
+        R.eq(sorted(got), sorted(sent), "messages received by the normal client")
+        lag = max(got[i] - sent[i] for i in sent)
+        R.check(lag < 2.0, f"normal client lagged {lag:.2f}s behind the sender")
+        R.check(not cn.closed and not cs.closed, "a normal client was disconnected")
+        # now read what the slow client was sent: it must end with close 4408
+        code, frames = read_until_close(slow, 30)
+        R.check(code is not None, f"slow client: connection dropped without a close frame "
+                                  f"after {frames} frames (expected close 4408)")
+        R.eq(code, 4408, f"slow client's close code (after {frames} frames)")
+        R.check(frames < total, "slow client received everything: never cut off")
+    finally:
+        slow.close()
+    # the room still works
+    await cs.usable()
+    await cn.next("chat_message", 5, where=lambda f: f["message"]["content"]
+                  .startswith("still-usable"))
+
+
+def read_until_close(raw, timeout):
+    """Read frames until the close frame; (close code or None on EOF, n frames)."""
+    deadline = time.monotonic() + timeout
+    frames = 0
+    while time.monotonic() < deadline:
+        try:
+            op, payload = raw.recv_frame(max(deadline - time.monotonic(), 0.1))
+        except R.TestFailure:
+            return None, frames
+        except OSError:
+            return None, frames
+        if op == 0x8:
+            return (struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None), frames
+        if op == 0x1:
+            json.loads(payload.decode("utf-8"))
+            frames += 1
+    raise R.TestFailure(f"slow client: no close within {timeout}s ({frames} frames read)")
+
+
+async def t_origin(fx):
+    relay = S["origin"]
+    a = fx.user("origin")
+    room = fx.room(a)
+    for bad in ("http://evil.example", "null", "http://good.example.evil.example"):
+        try:
+            c = await R.Client.open(relay.url(room, a.token), fx, origin=bad)
+        except websockets.exceptions.InvalidStatusCode as e:
+            R.check(e.status_code in (403, 400), f"Origin {bad}: HTTP status {e.status_code}")
+            continue
+        code = await c.closed_with(10)
+        R.check(not [f for f in c.history if f["type"] == "connection_established"],
+                f"Origin {bad} was accepted")
+        R.eq(code, 1008, f"close code for Origin {bad}")
+    for good in (GOOD_ORIGIN, "https://chat.example.org"):
+        c = await relay.connect(room, a, origin=good)
+        R.eq(c.hello["user"]["id"], a.id, f"user with Origin {good}")
+        await c.usable()
+
+
+if __name__ == "__main__":
+    R.main([t_rate_limit, t_slow_client, t_origin], setup)

@@ -1,0 +1,216 @@
+"""Resume with ?last_id=N or a sync frame: missed messages oldest first, then
+sync_done, then live ones with no gap and no duplicate; edits and
+deletions replayed; resync_required beyond the replay limit; resume across
+a relay restart (CONTRACT.md "Extensions")."""
+
+import asyncio
+import signal
+
+import relaylib as R
+
+S = {}
+LIMIT = 5
+
+
+def setup(fx):
+    S["relay"] = fx.relay()
+    S["limited"] = fx.relay(CHAT_RELAY_REPLAY_LIMIT=str(LIMIT))
+
+
+def stream(c, types=("chat_message", "sync_done", "resync_required", "message_updated",
+                     "message_deleted")):
+    """The client's frames of these types, in arrival order."""
+    return [f for f in c.history if f["type"] in types]
+
+
+def split_at_sync(frames):
+    done = [i for i, f in enumerate(frames) if f["type"] == "sync_done"]
+    R.check(len(done) == 1, f"expected exactly one sync_done, got {len(done)}: "
+                            f"{R._brief(frames, 20)}")
+    return frames[:done[0]], frames[done[0]], frames[done[0] + 1:]
+
+
+async def seed(c, n, tag):
+    return [(await c.chat(f"{tag} {i}"))["id"] for i in range(n)]
+
+
+@R.timeout(60)
+async def t_resume_during_live_traffic(fx):
+    relay = S["relay"]
+    a, r = fx.user("live"), fx.user("resumer")
+    room = fx.room(a)
+    ca = await relay.connect(room, a)
+    ids = await seed(ca, 6, "before")
+    n = ids[2]
+    n_live = 15
+
+    async def live():
+        for i in range(n_live):
+            await ca.send({"type": "chat_message", "content": f"live {i}"})
+            await asyncio.sleep(0.02)
+    sender = asyncio.ensure_future(live())
+    await asyncio.sleep(0.05)  # let some live messages be in flight while we connect
+    cr = await relay.connect(room, r, last_id=n)
+    await sender
+    await cr.next("sync_done", 10)
+    await cr.next("chat_message", 15, where=lambda f: f["message"]["content"] == f"live {n_live - 1}")
+    R.eq(cr.history[0]["type"], "connection_established", "first frame")
+    before, done, after = split_at_sync(stream(cr))
+    replayed = [f["message"]["id"] for f in before if f["type"] == "chat_message"]
+    live_ids = [f["message"]["id"] for f in after if f["type"] == "chat_message"]
+    R.check(replayed and replayed[0] == ids[3],
+            f"replay must start at the first id above {n} ({ids[3]}): {replayed[:5]}")
+    R.eq(replayed, sorted(replayed), "replayed ids ascending")
+    R.eq(done.get("last_id"), replayed[-1], "sync_done.last_id (newest replayed id)")
+    R.check(all(i > done["last_id"] for i in live_ids),
+            f"live ids {live_ids} not all above sync_done.last_id {done['last_id']}")
+    R.eq(live_ids, sorted(live_ids), "live ids ascending")
+    got = replayed + live_ids
+    R.check(len(got) == len(set(got)), f"duplicates between replay and live: {got}")
+    want = [row[0] for row in fx.room_messages(room) if row[0] > n]
+    R.eq(got, want, "replay + live = every message above last_id, in id order")
+    for f in before:
+        R.check_message(f["message"])
+
+
+async def t_resume_nothing_missing(fx):
+    relay = S["relay"]
+    a = fx.user("uptodate")
+    room = fx.room(a)
+    ca = await relay.connect(room, a)
+    ids = await seed(ca, 3, "m")
+    c = await relay.connect(room, a, last_id=ids[-1])
+    f = await c.next("sync_done", 10)
+    R.eq({k: v for k, v in f.items() if k != "_t"}, {"type": "sync_done", "last_id": ids[-1]},
+         "sync_done when nothing is missing")
+    R.check(not [x for x in c.history if x["type"] == "chat_message"],
+            "messages replayed although none was missing")
+    m = await ca.chat("after resume")
+    f = await c.next("chat_message", 10)
+    R.eq(f["message"]["id"], m["id"], "live message after sync_done")
+    # last_id=0 replays the whole room
+    c0 = await relay.connect(room, a, last_id=0)
+    await c0.next("sync_done", 10)
+    before, done, _ = split_at_sync(stream(c0))
+    R.eq([x["message"]["id"] for x in before], ids + [m["id"]], "replay from last_id=0")
+
+
+async def t_sync_frame(fx):
+    relay = S["relay"]
+    a = fx.user("syncer")
+    room = fx.room(a)
+    ca = await relay.connect(room, a)
+    ids = await seed(ca, 5, "s")
+    c = await relay.connect(room, a)
+    await c.send({"type": "sync", "last_id": ids[1]})
+    done = await c.next("sync_done", 10)
+    got = [f["message"]["id"] for f in c.history
+           if f["type"] == "chat_message" and f["_t"] <= done["_t"]]
+    R.eq(got, ids[2:], "messages replayed by a sync frame")
+    R.eq(done.get("last_id"), ids[-1], "sync_done.last_id")
+    await c.send({"type": "sync", "last_id": ids[-1]})
+    done = await c.next("sync_done", 10)
+    R.eq(done.get("last_id"), ids[-1], "sync_done.last_id when nothing is missing")
+    await c.send({"type": "sync", "last_id": "abc"})
+    await c.error()
+    await c.usable()
+
+
+@R.timeout(60)
+async def t_edits_and_deletions(fx):
+    relay = S["relay"]
+    a = fx.user("editor")
+    room = fx.room(a)
+    ca = await relay.connect(room, a)
+    ids = await seed(ca, 5, "orig")
+    m1, m2, m3, m4, m5 = ids
+    # edits and deletions by plain SQL (any writer produces events)
+    fx.db.sql(f"UPDATE messages SET content = 'edited two', edited_at = UTC_TIMESTAMP(3) "
+              f"WHERE id = {m2}")
+    f = await ca.next("message_updated", 10)
+    R.eq((f["message"]["id"], f["message"]["content"]), (m2, "edited two"),
+         "live message_updated")
+    R.check_message(f["message"], content="edited two")
+    R.eq(R.parse_ts(f["message"]["timestamp"]),
+         R.parse_ts([x for x in ca.history if x["type"] == "chat_message"][1]["message"]
+                    ["timestamp"]), "an edit keeps the timestamp")
+    R.check(f["message"].get("edited_at"), f"message_updated lacks edited_at: {f}")
+    fx.db.sql(f"UPDATE messages SET deleted_at = UTC_TIMESTAMP(3) WHERE id = {m4}")
+    f = await ca.next("message_deleted", 10)
+    R.eq(f.get("message_id"), m4, "live message_deleted.message_id")
+    m6 = (await ca.chat("after edits"))["id"]
+    # resume after m3: m4 (maybe), m5, edit of m2, deletion of m4, m6 - in log order
+    c = await relay.connect(room, a, last_id=m3)
+    await c.next("sync_done", 10)
+    before, done, _ = split_at_sync(stream(c))
+    seq = []
+    for x in before:
+        if x["type"] == "chat_message":
+            seq.append(("new", x["message"]["id"]))
+        elif x["type"] == "message_updated":
+            seq.append(("edit", x["message"]["id"]))
+            R.eq(x["message"]["content"], "edited two", "replayed edit content")
+        elif x["type"] == "message_deleted":
+            seq.append(("del", x.get("message_id")))
+    want_core = [("new", m5), ("edit", m2), ("del", m4), ("new", m6)]
+    core = [s for s in seq if s != ("new", m4)]
+    R.eq(core, want_core, "replayed events after message last_id, in log order")
+    if ("new", m4) in seq:
+        R.check(seq.index(("new", m4)) < seq.index(("new", m5)),
+                f"deleted message m4 replayed out of order: {seq}")
+    R.eq(done.get("last_id"), m6, "sync_done.last_id")
+    R.check(("new", m1) not in seq and ("new", m2) not in seq, "messages <= last_id replayed")
+
+
+@R.timeout(60)
+async def t_replay_limit(fx):
+    relay = S["limited"]
+    a = fx.user("flood")
+    room = fx.room(a)
+    ids = [fx.insert_message(room, a, f"old {i}") for i in range(12)]
+    n = ids[0]
+    c = await relay.connect(room, a, last_id=n)
+    await c.next("sync_done", 10)
+    frames = stream(c)
+    R.check(frames and frames[0]["type"] == "resync_required",
+            f"first frame after connection_established should be resync_required: "
+            f"{R._brief(frames, 8)}")
+    R.eq({k: v for k, v in frames[0].items() if k != "_t"},
+         {"type": "resync_required", "last_id": n}, "resync_required frame")
+    before, done, _ = split_at_sync(frames[1:])
+    got = [f["message"]["id"] for f in before if f["type"] == "chat_message"]
+    R.eq(got, ids[-LIMIT:], f"the newest {LIMIT} messages, ascending")
+    R.eq(done.get("last_id"), ids[-1], "sync_done.last_id")
+    # exactly the limit missing: no resync_required
+    c = await relay.connect(room, a, last_id=ids[-LIMIT - 1])
+    await c.next("sync_done", 10)
+    R.check(not [f for f in c.history if f["type"] == "resync_required"],
+            f"resync_required although only {LIMIT} were missing")
+    R.eq([f["message"]["id"] for f in c.history if f["type"] == "chat_message"],
+         ids[-LIMIT:], "messages replayed when exactly the limit is missing")
+
+
+@R.timeout(90)
+async def t_resume_across_restart(fx):
+    relay = fx.relay()
+    a, b = fx.user("restart"), fx.user("other")
+    room = fx.room(a)
+    c = await relay.connect(room, a)
+    ids = await seed(c, 3, "pre")
+    code = relay.stop(signal.SIGTERM)
+    R.eq(code, 0, "relay exit status on SIGTERM")
+    R.eq(await c.closed_with(5), 1001, "close code when the relay shuts down")
+    missed = [fx.insert_message(room, b, f"while down {i}") for i in range(3)]
+    relay.start()
+    c2 = await relay.connect(room, a, last_id=ids[-1])
+    done = await c2.next("sync_done", 10)
+    got = [f["message"]["id"] for f in c2.history if f["type"] == "chat_message"]
+    R.eq(got, missed, "messages stored while the relay was down")
+    R.eq(done.get("last_id"), missed[-1], "sync_done.last_id")
+    m = await c2.chat("after restart")
+    R.check(m["id"] > missed[-1], "new id after restart")
+
+
+if __name__ == "__main__":
+    R.main([t_resume_during_live_traffic, t_resume_nothing_missing, t_sync_frame,
+            t_edits_and_deletions, t_replay_limit, t_resume_across_restart], setup)
