@@ -6,7 +6,8 @@ shared_libchat_la_SOURCES += \
 	shared/chat_password.c \
 	shared/chat_utf8.c \
 	shared/chat_validate.c \
-	shared/chat_json.c
+	shared/chat_json.c \
+	shared/chat_jwt.c
 
 # The annotated sample configuration and the configuration reference.
 EXTRA_DIST += deploy/chat.conf docs/configuration.md

@@ -4,7 +4,8 @@ UNIT_TESTS = \
 	tests/unit/test_log \
 	tests/unit/test_password \
 	tests/unit/test_validate \
-	tests/unit/test_json
+	tests/unit/test_json \
+	tests/unit/test_jwt
 
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
@@ -33,3 +34,11 @@ tests_unit_test_validate_LDADD = $(UNIT_LIBS)
 tests_unit_test_json_SOURCES = tests/unit/test_json.c $(UNIT_UTIL)
 tests_unit_test_json_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_json_LDADD = $(UNIT_LIBS)
+
+tests_unit_test_jwt_SOURCES = tests/unit/test_jwt.c $(UNIT_UTIL)
+tests_unit_test_jwt_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_jwt_LDADD = $(UNIT_LIBS)
+
+# Throwaway keys for test_jwt.
+EXTRA_DIST += tests/unit/data/README tests/unit/data/rsa-public.pem \
+	tests/unit/data/rsa-private.pem tests/unit/data/ec-public.pem tests/unit/data/ec-private.pem

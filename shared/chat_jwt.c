@@ -1,0 +1,356 @@
+/* JWT verification and issuing over libjwt 1.10.
+ *
+ * libjwt 1.10 decodes and checks the signature with whatever algorithm the
+ * token's header names, and has no claim validation. So, in order:
+ *   1. for HS256/HS512 the signature is first checked here in constant
+ *      time (libjwt compares HMACs with strcmp);
+ *   2. jwt_decode() always gets the key, so alg "none" fails there;
+ *   3. the header's alg must be exactly the configured one;
+ *   4. the claims are taken out of libjwt as one JSON text and read with
+ *      json-c (libjwt's Jansson objects never meet json-c's), where the
+ *      types are checked: exp required, nbf, iss, aud, token_type, then the
+ *      user id. */
+#include "config.h"
+
+#include <errno.h>
+#include <jwt.h>
+#include <json-c/json.h>
+#include <sodium.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chat_file.h"
+#include "chat_jwt.h"
+#include "chat_validate.h"
+
+#define TOKEN_MAX 8192     /* longer "tokens" are refused unread */
+#define KEY_FILE_MAX 65536 /* PEM keys and secret files */
+
+struct chat_jwt {
+	jwt_alg_t alg;
+	char alg_name[8];
+	unsigned char *verify_key; /* HMAC secret, or PEM public key */
+	size_t verify_len;
+	unsigned char *sign_key;   /* HMAC secret, or PEM private key; NULL = cannot issue */
+	size_t sign_len;
+	char *issuer;              /* NULL = not checked */
+	char *audience;            /* NULL = not checked */
+	int leeway;
+	int lifetime[2];           /* by chat_token_type */
+};
+
+static bool is_hmac(jwt_alg_t alg)
+{
+	return alg == JWT_ALG_HS256 || alg == JWT_ALG_HS384 || alg == JWT_ALG_HS512;
+}
+
+static void free_key(unsigned char *key, size_t len)
+{
+	if (key) {
+		sodium_memzero(key, len);
+		free(key);
+	}
+}
+
+void chat_jwt_free(chat_jwt *j)
+{
+	if (!j)
+		return;
+	/* The HMAC secret is shared by both slots. */
+	if (j->sign_key != j->verify_key)
+		free_key(j->sign_key, j->sign_len);
+	free_key(j->verify_key, j->verify_len);
+	free(j->issuer);
+	free(j->audience);
+	free(j);
+}
+
+/* Read a key or secret file; a secret file's trailing newline is not part
+ * of the secret. */
+static unsigned char *read_key(const char *path, bool strip, size_t *len, FILE *err)
+{
+	char *buf = chat_file_read(path, KEY_FILE_MAX, len);
+
+	if (!buf) {
+		if (err)
+			fprintf(err, "cannot read %s: %s\n", path, strerror(errno));
+		return NULL;
+	}
+	while (strip && *len > 0 && (buf[*len - 1] == '\n' || buf[*len - 1] == '\r'))
+		buf[--*len] = '\0';
+	return (unsigned char *)buf;
+}
+
+static char *dup_or_null(const char *s, bool *ok)
+{
+	char *d;
+
+	if (!s || !*s)
+		return NULL;
+	d = strdup(s);
+	if (!d)
+		*ok = false;
+	return d;
+}
+
+chat_jwt *chat_jwt_create(const chat_config *cfg, FILE *err)
+{
+	const char *alg = cfg->auth.jwt_algorithm;
+	chat_jwt *j = calloc(1, sizeof(*j));
+	bool ok = true;
+
+	if (!j || sodium_init() < 0)
+		goto fail;
+	j->alg = jwt_str_alg(alg);
+	if (j->alg == JWT_ALG_NONE || j->alg == JWT_ALG_INVAL || strlen(alg) >= sizeof(j->alg_name)) {
+		if (err)
+			fprintf(err, "[auth] jwt_algorithm %s is not supported\n", alg);
+		goto fail;
+	}
+	/* The canonical spelling, compared byte for byte with token headers. */
+	snprintf(j->alg_name, sizeof(j->alg_name), "%s", jwt_alg_str(j->alg));
+
+	if (is_hmac(j->alg)) {
+		if (*cfg->auth.jwt_secret_file) {
+			j->verify_key = read_key(cfg->auth.jwt_secret_file, true, &j->verify_len, err);
+		} else if (*cfg->auth.jwt_secret) {
+			j->verify_len = strlen(cfg->auth.jwt_secret);
+			j->verify_key = (unsigned char *)strdup(cfg->auth.jwt_secret);
+		} else if (err) {
+			fprintf(err, "[auth] jwt_algorithm %s needs jwt_secret or jwt_secret_file\n", alg);
+		}
+		if (!j->verify_key || j->verify_len == 0)
+			goto fail;
+		j->sign_key = j->verify_key;
+		j->sign_len = j->verify_len;
+	} else {
+		if (!*cfg->auth.jwt_public_key_file) {
+			if (err)
+				fprintf(err, "[auth] jwt_algorithm %s needs jwt_public_key_file\n", alg);
+			goto fail;
+		}
+		j->verify_key = read_key(cfg->auth.jwt_public_key_file, false, &j->verify_len, err);
+		if (!j->verify_key)
+			goto fail;
+		if (*cfg->auth.jwt_private_key_file) {
+			j->sign_key = read_key(cfg->auth.jwt_private_key_file, false, &j->sign_len, err);
+			if (!j->sign_key)
+				goto fail;
+		}
+	}
+	j->issuer = dup_or_null(cfg->auth.jwt_issuer, &ok);
+	j->audience = dup_or_null(cfg->auth.jwt_audience, &ok);
+	if (!ok)
+		goto fail;
+	j->leeway = cfg->auth.jwt_leeway;
+	j->lifetime[CHAT_TOKEN_ACCESS] = cfg->auth.access_token_lifetime;
+	j->lifetime[CHAT_TOKEN_REFRESH] = cfg->auth.refresh_token_lifetime;
+	return j;
+fail:
+	chat_jwt_free(j);
+	return NULL;
+}
+
+/* Constant-time HMAC check for the algorithms libsodium has. Returns
+ * false on a bad signature; true when it matches or the algorithm is not
+ * one of them (libjwt's check then stands alone). */
+static bool hmac_matches(const chat_jwt *j, const char *token)
+{
+	unsigned char mac[crypto_auth_hmacsha512_BYTES], sig[crypto_auth_hmacsha512_BYTES];
+	const char *first = strchr(token, '.');
+	const char *last = strrchr(token, '.');
+	size_t maclen, siglen;
+
+	if (j->alg != JWT_ALG_HS256 && j->alg != JWT_ALG_HS512)
+		return true;
+	if (!first || first == last)
+		return false;
+	if (sodium_base642bin(sig, sizeof(sig), last + 1, strlen(last + 1), NULL, &siglen, NULL,
+	                      sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
+		return false;
+	if (j->alg == JWT_ALG_HS256) {
+		crypto_auth_hmacsha256_state st;
+
+		crypto_auth_hmacsha256_init(&st, j->verify_key, j->verify_len);
+		crypto_auth_hmacsha256_update(&st, (const unsigned char *)token, (size_t)(last - token));
+		crypto_auth_hmacsha256_final(&st, mac);
+		maclen = crypto_auth_hmacsha256_BYTES;
+	} else {
+		crypto_auth_hmacsha512_state st;
+
+		crypto_auth_hmacsha512_init(&st, j->verify_key, j->verify_len);
+		crypto_auth_hmacsha512_update(&st, (const unsigned char *)token, (size_t)(last - token));
+		crypto_auth_hmacsha512_final(&st, mac);
+		maclen = crypto_auth_hmacsha512_BYTES;
+	}
+	return siglen == maclen && sodium_memcmp(mac, sig, maclen) == 0;
+}
+
+/* A JSON number claim as seconds. */
+static bool claim_time(json_object *claims, const char *name, double *out)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(claims, name, &v))
+		return false;
+	if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double))
+		return false;
+	*out = json_object_get_double(v);
+	return true;
+}
+
+/* A positive id from a JSON integer or a decimal string; the integer goes
+ * through its decimal text so that out-of-range values are refused, not
+ * clamped. */
+static bool claim_id(json_object *v, int64_t *out)
+{
+	const char *s;
+	long long id;
+
+	if (json_object_is_type(v, json_type_int))
+		s = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+	else if (json_object_is_type(v, json_type_string))
+		s = json_object_get_string(v);
+	else
+		return false;
+	if (!s || chat_parse_id(s, strlen(s), &id) != CHAT_OK)
+		return false;
+	*out = id;
+	return true;
+}
+
+static bool string_is(json_object *v, const char *want)
+{
+	return json_object_is_type(v, json_type_string) && strcmp(json_object_get_string(v), want) == 0;
+}
+
+/* aud is a string or an array of strings (RFC 7519 4.1.3). */
+static bool audience_ok(json_object *claims, const char *want)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(claims, "aud", &v))
+		return false;
+	if (json_object_is_type(v, json_type_array)) {
+		size_t n = json_object_array_length(v);
+
+		for (size_t i = 0; i < n; i++)
+			if (string_is(json_object_array_get_idx(v, i), want))
+				return true;
+		return false;
+	}
+	return string_is(v, want);
+}
+
+/* The claim checks, on the decoded and signature-checked claims. */
+static const char *check_claims(const chat_jwt *j, json_object *claims, chat_token_type expect,
+                                time_t now, int64_t *user_id)
+{
+	json_object *v;
+	double t;
+
+	if (!json_object_is_type(claims, json_type_object))
+		return "malformed token";
+	if (!claim_time(claims, "exp", &t))
+		return "token has no valid exp";
+	if ((double)now > t + j->leeway)
+		return "token expired";
+	if (json_object_object_get_ex(claims, "nbf", &v)) {
+		if (!claim_time(claims, "nbf", &t))
+			return "token has an invalid nbf";
+		if ((double)now + j->leeway < t)
+			return "token not yet valid";
+	}
+	if (j->issuer && (!json_object_object_get_ex(claims, "iss", &v) || !string_is(v, j->issuer)))
+		return "wrong token issuer";
+	if (j->audience && !audience_ok(claims, j->audience))
+		return "wrong token audience";
+	if (json_object_object_get_ex(claims, "token_type", &v)) {
+		if (!string_is(v, expect == CHAT_TOKEN_REFRESH ? "refresh" : "access"))
+			return "wrong token type";
+	} else if (expect == CHAT_TOKEN_REFRESH) {
+		return "wrong token type";
+	}
+	if (!json_object_object_get_ex(claims, "user_id", &v) &&
+	    !json_object_object_get_ex(claims, "sub", &v))
+		return "token names no user";
+	if (!claim_id(v, user_id))
+		return "token has an invalid user id";
+	return NULL;
+}
+
+chat_err chat_jwt_verify(const chat_jwt *j, const char *token, chat_token_type expect,
+                         time_t now, int64_t *user_id, const char **why)
+{
+	const char *reason = NULL;
+	jwt_t *jwt = NULL;
+	char *text = NULL;
+	json_object *claims = NULL;
+	const char *alg;
+	int64_t id = 0;
+
+	if (!token || !*token || strnlen(token, TOKEN_MAX + 1) > TOKEN_MAX) {
+		reason = "malformed token";
+		goto out;
+	}
+	if (!hmac_matches(j, token)) {
+		reason = "bad token signature";
+		goto out;
+	}
+	if (jwt_decode(&jwt, token, j->verify_key, (int)j->verify_len) != 0 || !jwt) {
+		reason = "invalid token";
+		goto out;
+	}
+	alg = jwt_get_header(jwt, "alg");
+	if (jwt_get_alg(jwt) != j->alg || !alg || strcmp(alg, j->alg_name) != 0) {
+		reason = "wrong token algorithm";
+		goto out;
+	}
+	text = jwt_get_grants_json(jwt, NULL);
+	claims = text ? json_tokener_parse(text) : NULL;
+	if (!claims) {
+		reason = "malformed token";
+		goto out;
+	}
+	reason = check_claims(j, claims, expect, now, &id);
+out:
+	json_object_put(claims);
+	free(text);
+	jwt_free(jwt);
+	if (why)
+		*why = reason;
+	if (reason)
+		return CHAT_ERR_AUTH;
+	if (user_id)
+		*user_id = id;
+	return CHAT_OK;
+}
+
+char *chat_jwt_issue(const chat_jwt *j, int64_t user_id, chat_token_type type, time_t now)
+{
+	unsigned char rnd[16];
+	char jti[sizeof(rnd) * 2 + 1];
+	jwt_t *jwt = NULL;
+	char *out = NULL;
+	int t = type == CHAT_TOKEN_REFRESH ? CHAT_TOKEN_REFRESH : CHAT_TOKEN_ACCESS;
+
+	if (!j->sign_key || user_id <= 0 || jwt_new(&jwt) != 0)
+		goto out;
+	randombytes_buf(rnd, sizeof(rnd));
+	sodium_bin2hex(jti, sizeof(jti), rnd, sizeof(rnd));
+	/* The claims of Django REST framework SimpleJWT, so either side can
+	 * read the other's tokens. */
+	if (jwt_add_grant(jwt, "token_type", t == CHAT_TOKEN_REFRESH ? "refresh" : "access") ||
+	    jwt_add_grant_int(jwt, "exp", (long)now + j->lifetime[t]) ||
+	    jwt_add_grant_int(jwt, "iat", (long)now) || jwt_add_grant(jwt, "jti", jti) ||
+	    jwt_add_grant_int(jwt, "user_id", (long)user_id) ||
+	    (j->issuer && jwt_add_grant(jwt, "iss", j->issuer)) ||
+	    (j->audience && jwt_add_grant(jwt, "aud", j->audience)) ||
+	    jwt_set_alg(jwt, j->alg, j->sign_key, (int)j->sign_len))
+		goto out;
+	out = jwt_encode_str(jwt);
+out:
+	jwt_free(jwt);
+	return out;
+}
