@@ -21,11 +21,9 @@ import sys
 def _ensure_websockets():
     """Re-run the script under the system Python when the python3 that make
     check found (e.g. a private pyenv one) lacks the websockets module."""
-    try:
-        import websockets  # noqa: F401  pylint: disable=unused-import
+    import importlib.util
+    if importlib.util.find_spec("websockets") is not None:
         return
-    except ImportError:
-        pass
     if not os.environ.get("CHAT_TEST_PY_REEXEC"):
         for cand in ("/usr/bin/python3", "/usr/local/bin/python3"):
             if os.access(cand, os.X_OK) and \
