@@ -1,1 +1,12 @@
-# schema: build fragment, included by the top-level Makefile.am
+# schema: versioned SQL migrations, installed to $(pkgdatadir)/schema, and
+# chatctl, the administration tool that applies them (and creates users,
+# rooms, tokens...).
+schemadir = $(pkgdatadir)/schema
+dist_schema_DATA = schema/001_initial.sql
+
+bin_PROGRAMS += schema/chatctl
+schema_chatctl_SOURCES = schema/chatctl.c
+schema_chatctl_CFLAGS = $(AM_CFLAGS) $(CHAT_DEP_CFLAGS) -DCHATCTL_STAGE1
+schema_chatctl_LDADD = $(CHAT_LIBS)
+
+dist_doc_DATA += docs/schema.md

@@ -1,1 +1,5 @@
 # shared/ database side (connection, queries, migrations, outbox follower)
+shared_libchat_la_SOURCES += \
+	shared/db_internal.h shared/chat_db.c shared/chat_time.c shared/chat_migrate.c \
+	shared/dal_schema.c shared/dal_users.c shared/dal_rooms.c shared/dal_members.c \
+	shared/dal_messages.c

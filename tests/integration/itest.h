@@ -1,0 +1,24 @@
+/* Shared by the files of the test_dal program. */
+#ifndef ITEST_H
+#define ITEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "chat_config.h"
+#include "chat_db.h"
+
+extern chat_config cfg;
+extern chat_db *db;
+
+long long sql_int(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void sql_exec(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+long long events_count(int64_t room, const char *kind, int64_t ref, int64_t user);
+int64_t mkuser(const char *prefix);
+int64_t mkroom(const char *name, bool priv, int64_t owner);
+int64_t post(int64_t room, int64_t sender, const char *content, const char *client_id,
+             bool *created_out);
+
+#define ITEST_MORE_TESTS
+
+#endif
