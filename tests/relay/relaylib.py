@@ -506,6 +506,10 @@ class Client:
         except Exception as e:  # noqa: BLE001 - record, the test decides
             self.bad.append(f"reader error: {e!r}")
         finally:
+            try:
+                await asyncio.wait_for(self.ws.wait_closed(), 5)
+            except Exception:
+                pass
             self.close_code = self.ws.close_code
             self.closed = True
             self._changed.set()
@@ -651,7 +655,12 @@ async def expect_refused(relay, room, token, code, slash=True, what="", url=None
     url = url or relay.url(room, token, slash=slash)
     c = await Client.open(url, relay.fx)
     try:
-        got_code = await c.closed_with(10)
+        # fail fast when the connection is accepted
+        await async_wait_until(lambda: c.closed or any(
+            f["type"] == "connection_established" for f in c.history), 10,
+            f"{what}: close {code}")
+        check(c.closed, f"{what}: connection was accepted ({_brief(c.history)})")
+        got_code = c.close_code
     finally:
         await c.close()
     c._check_bad()
