@@ -7,7 +7,8 @@ shared_libchat_la_SOURCES += \
 	shared/chat_utf8.c \
 	shared/chat_validate.c \
 	shared/chat_json.c \
-	shared/chat_jwt.c
+	shared/chat_jwt.c \
+	shared/chat_notify.c
 
 # The annotated sample configuration and the configuration reference.
 EXTRA_DIST += deploy/chat.conf docs/configuration.md

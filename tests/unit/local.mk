@@ -5,7 +5,8 @@ UNIT_TESTS = \
 	tests/unit/test_password \
 	tests/unit/test_validate \
 	tests/unit/test_json \
-	tests/unit/test_jwt
+	tests/unit/test_jwt \
+	tests/unit/test_notify
 
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
@@ -38,6 +39,10 @@ tests_unit_test_json_LDADD = $(UNIT_LIBS)
 tests_unit_test_jwt_SOURCES = tests/unit/test_jwt.c $(UNIT_UTIL)
 tests_unit_test_jwt_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_jwt_LDADD = $(UNIT_LIBS)
+
+tests_unit_test_notify_SOURCES = tests/unit/test_notify.c $(UNIT_UTIL)
+tests_unit_test_notify_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_notify_LDADD = $(UNIT_LIBS)
 
 # Throwaway keys for test_jwt.
 EXTRA_DIST += tests/unit/data/README tests/unit/data/rsa-public.pem \
