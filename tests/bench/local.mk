@@ -1,1 +1,15 @@
 # tests/bench: chat-bench load generator and the no-database baseline server
+#
+# chat-bench is installed (it is useful against a deployment); the baseline
+# server only exists to measure the transport's limit on a machine.
+bin_PROGRAMS += tests/bench/chat-bench
+tests_bench_chat_bench_SOURCES = tests/bench/bench.h tests/bench/bench_main.c \
+	tests/bench/bench_opts.c tests/bench/bench_worker.c \
+	tests/bench/bench_hist.h tests/bench/bench_hist.c
+tests_bench_chat_bench_CFLAGS = $(AM_CFLAGS) $(LWS_CFLAGS) $(JSONC_CFLAGS)
+tests_bench_chat_bench_LDADD = $(LWS_LIBS) $(JSONC_LIBS)
+
+noinst_PROGRAMS += tests/bench/baseline-server
+tests_bench_baseline_server_SOURCES = tests/bench/baseline-server.c
+tests_bench_baseline_server_CFLAGS = $(AM_CFLAGS) $(LWS_CFLAGS) $(JSONC_CFLAGS)
+tests_bench_baseline_server_LDADD = $(LWS_LIBS) $(JSONC_LIBS)
