@@ -1,0 +1,277 @@
+/* The chat_events follower: one thread with its own chat_db.
+ *
+ * It sleeps on the wake-up socket (datagrams from any writer on this host)
+ * and on an eventfd kicked by this process's own writer, with
+ * relay.poll_interval_ms as a safety net (wake-ups are best effort and do
+ * not cross hosts). Each cycle reads the events after its cursor plus the
+ * ids still missing, lets chat_outbox decide what is new (ids commit out of
+ * order), builds each delivered event's frame once, and posts it to the
+ * loop, which fans it out to the room. Delivery to clients happens only
+ * here, so every connection on every relay sees a room's events in id
+ * order, once. */
+#include "config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "chat_dal.h"
+#include "chat_db.h"
+#include "chat_json.h"
+#include "chat_log.h"
+#include "chat_notify.h"
+#include "chat_outbox.h"
+#include "chat_time.h"
+#include "relay.h"
+
+#define READ_LIMIT 500
+#define MAX_ROUNDS 20          /* reads per cycle before checking for stop */
+#define MAX_MISSING 4096
+#define MAX_IN_FLIGHT 20000    /* event frames posted, not yet fanned out */
+
+static relay *R;
+static pthread_t th;
+static bool started;
+static atomic_bool stop;
+static int kick_fd = -1;
+static atomic_llong last_event, lag;
+static atomic_ullong passed_over;
+
+atomic_long relay_events_in_flight;
+
+void relay_follower_kick(void)
+{
+	if (kick_fd >= 0) {
+		uint64_t one = 1;
+		ssize_t w = write(kick_fd, &one, sizeof(one));
+		(void)w; /* a full counter is as good as a kick */
+	}
+}
+
+int64_t relay_follower_last_event(void)
+{
+	return atomic_load(&last_event);
+}
+
+int64_t relay_follower_lag(void)
+{
+	return atomic_load(&lag);
+}
+
+uint64_t relay_follower_passed_over(void)
+{
+	return atomic_load(&passed_over);
+}
+
+static relay_frame *live_frame(const chat_event_row *row)
+{
+	chat_user_ref actor;
+	if (row->has_actor) {
+		actor = row->actor;
+	} else {
+		memset(&actor, 0, sizeof(actor));
+		actor.id = row->ev.user_id;
+	}
+	const char *msgtype = row->ev.kind == CHAT_EV_MESSAGE_CREATED ? "chat_message"
+	                                                              : "message_updated";
+	switch (row->ev.kind) {
+	case CHAT_EV_MESSAGE_CREATED:
+	case CHAT_EV_MESSAGE_UPDATED:
+		if (!row->has_message)
+			return NULL;
+		return relay_frame_from_json(chat_json_frame_message(msgtype, &row->message));
+	case CHAT_EV_MESSAGE_DELETED:
+		return relay_frame_from_json(chat_json_frame_deleted(row->ev.ref_id));
+	case CHAT_EV_MESSAGE_READ:
+		return relay_frame_from_json(chat_json_frame_read(row->ev.ref_id, &actor));
+	case CHAT_EV_PRESENCE_JOIN:
+	case CHAT_EV_USER_JOIN:
+		return relay_frame_from_json(chat_json_frame_user("user_join", &actor));
+	case CHAT_EV_PRESENCE_LEAVE:
+	case CHAT_EV_USER_LEAVE:
+		return relay_frame_from_json(chat_json_frame_user("user_leave", &actor));
+	case CHAT_EV_TYPING:
+		return relay_frame_from_json(chat_json_frame_typing(&actor, row->ev.ref_id & 1));
+	case CHAT_EV_ROOM_DELETED:
+	case CHAT_EV_MEMBER_LEFT:
+		return relay_frame_new("", 0); /* acted on by the loop, not sent */
+	default:
+		return NULL;
+	}
+}
+
+static void post_row(const chat_event_row *row)
+{
+	relay_frame *f = live_frame(row);
+	if (!f)
+		return;
+	f->ev_id = row->ev.id;
+	f->room_id = row->ev.room_id;
+	f->kind = row->ev.kind;
+	f->user_id = row->ev.user_id;
+	if (row->ev.kind >= CHAT_EV_MESSAGE_CREATED && row->ev.kind <= CHAT_EV_MESSAGE_READ)
+		f->msg_id = row->ev.ref_id;
+	if (row->ev.kind == CHAT_EV_TYPING)
+		f->origin = (uint64_t)row->ev.ref_id >> 1;
+	relay_result *r = calloc(1, sizeof(*r));
+	if (!r) {
+		relay_frame_discard(f);
+		return;
+	}
+	r->kind = RES_EVENT;
+	r->frame = f;
+	atomic_fetch_add(&relay_events_in_flight, 1);
+	relay_post(r);
+}
+
+static int cmp_row(const void *a, const void *b)
+{
+	const chat_event_row *x = *(const chat_event_row *const *)a;
+	const chat_event_row *y = *(const chat_event_row *const *)b;
+	return x->ev.id < y->ev.id ? -1 : x->ev.id > y->ev.id;
+}
+
+/* Feed rows[0..n) to the outbox and post the delivered ones in id order. */
+static void deliver(chat_outbox *o, chat_event_row *rows, size_t n)
+{
+	if (!n)
+		return;
+	chat_event *evs = malloc(n * sizeof(*evs));
+	bool *dl = calloc(n, sizeof(*dl));
+	const chat_event_row **sel = malloc(n * sizeof(*sel));
+	if (!evs || !dl || !sel)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		evs[i] = rows[i].ev;
+	chat_outbox_feed(o, evs, n, chat_time_now_ms(), dl);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (dl[i])
+			sel[k++] = &rows[i];
+	qsort(sel, k, sizeof(*sel), cmp_row);
+	for (size_t i = 0; i < k; i++)
+		post_row(sel[i]);
+out:
+	free(evs);
+	free(dl);
+	free(sel);
+}
+
+static void cycle(chat_db *db, chat_outbox *o)
+{
+	int64_t maxid = 0;
+	if (chat_dal_events_max_id(db, &maxid) == CHAT_OK) {
+		int64_t l = maxid - chat_outbox_max_seen(o);
+		atomic_store(&lag, l > 0 ? l : 0);
+	}
+	for (int round = 0; round < MAX_ROUNDS && !atomic_load(&stop); round++) {
+		while (atomic_load(&relay_events_in_flight) > MAX_IN_FLIGHT && !atomic_load(&stop))
+			usleep(5000); /* the loop is behind: let it catch up */
+		chat_event_row *rows = NULL;
+		size_t n = 0;
+		chat_err e = chat_dal_events_after(db, chat_outbox_max_seen(o), READ_LIMIT, &rows, &n);
+		if (e != CHAT_OK) {
+			relay_db_set_up(e != CHAT_ERR_UNAVAILABLE);
+			return;
+		}
+		deliver(o, rows, n);
+		chat_event_rows_free(rows, n);
+		if (n < READ_LIMIT)
+			break;
+	}
+	int64_t ids[64];
+	size_t nm = chat_outbox_missing(o, ids, 64);
+	if (nm) {
+		chat_event_row *rows = NULL;
+		size_t n = 0;
+		if (chat_dal_events_by_ids(db, ids, nm, &rows, &n) == CHAT_OK) {
+			deliver(o, rows, n);
+			chat_event_rows_free(rows, n);
+		}
+	}
+	chat_outbox_expire(o, chat_time_now_ms());
+	atomic_store(&last_event, chat_outbox_max_seen(o));
+	atomic_store(&passed_over, chat_outbox_passed_over(o));
+}
+
+static void *follower_main(void *arg)
+{
+	(void)arg;
+	chat_err e = CHAT_OK;
+	chat_db *db = chat_db_open(R->cfg, &e);
+	chat_outbox *o = NULL;
+	if (!db) {
+		chat_log_error("follower: out of memory");
+		return NULL;
+	}
+	int64_t last_warn = 0;
+	while (!atomic_load(&stop)) {
+		if (!o) {
+			int64_t start = 0;
+			e = chat_dal_events_max_id(db, &start);
+			if (e == CHAT_OK) {
+				o = chat_outbox_create(start, R->cfg->relay.gap_timeout_ms, MAX_MISSING);
+				if (o)
+					chat_log_info("following chat_events after id %lld", (long long)start);
+			} else if (chat_time_mono_ms() - last_warn >= 5000) {
+				last_warn = chat_time_mono_ms();
+				chat_log_warn("follower: database unreachable (%s); retrying",
+				              chat_db_error(db));
+			}
+		}
+		if (o)
+			cycle(db, o);
+		struct pollfd p[2] = {
+			{ .fd = R->notify_fd, .events = POLLIN },
+			{ .fd = kick_fd, .events = POLLIN },
+		};
+		int rc = poll(p, 2, R->cfg->relay.poll_interval_ms);
+		if (rc > 0) {
+			if (p[0].revents & POLLIN)
+				chat_notify_drain(R->notify_fd);
+			if (p[1].revents & POLLIN) {
+				uint64_t v;
+				ssize_t rd = read(kick_fd, &v, sizeof(v));
+				(void)rd;
+			}
+		}
+	}
+	chat_outbox_free(o);
+	chat_db_close(db);
+	chat_db_thread_end();
+	return NULL;
+}
+
+int relay_follower_start(relay *r)
+{
+	R = r;
+	atomic_store(&stop, false);
+	kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (kick_fd < 0) {
+		chat_log_errno(CHAT_LOG_ERROR, "eventfd");
+		return -1;
+	}
+	if (pthread_create(&th, NULL, follower_main, NULL) != 0) {
+		chat_log_error("cannot start the follower thread");
+		return -1;
+	}
+	started = true;
+	return 0;
+}
+
+void relay_follower_stop(void)
+{
+	if (!started)
+		return;
+	atomic_store(&stop, true);
+	relay_follower_kick();
+	pthread_join(th, NULL);
+	started = false;
+	close(kick_fd);
+	kick_fd = -1;
+}

@@ -1,0 +1,236 @@
+/* chat-relay: command line, configuration, signals, and the --workers
+ * process model (the parent binds the port once and forks N relays that
+ * share it; each has its own loop, follower and wake-up socket). */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "chat_config.h"
+#include "chat_log.h"
+#include "relay.h"
+
+volatile sig_atomic_t relay_sig_term;
+volatile sig_atomic_t relay_sig_hup;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	relay_sig_term = 1;
+}
+
+static void on_hup(int sig)
+{
+	(void)sig;
+	relay_sig_hup = 1;
+}
+
+static void set_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_term;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_hup;
+	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	        "Usage: chat-relay [-c FILE] [--set section.key=value ...] [--workers N]\n"
+	        "                  [--check-config] [--version] [--help]\n"
+	        "\n"
+	        "The chat WebSocket relay: ws://HOST:PORT/ws/chat/{room_id}/?token=JWT\n"
+	        "\n"
+	        "  -c, --config FILE   configuration file (default %s, if present)\n"
+	        "  -s, --set S.K=V     override one key (repeatable), e.g. --set relay.port=8001\n"
+	        "  -w, --workers N     relay processes sharing the port (relay.workers)\n"
+	        "      --check-config  validate the configuration and exit\n"
+	        "  -V, --version       print the version and exit\n"
+	        "  -h, --help          this text and the configuration keys\n"
+	        "\n"
+	        "Configuration is read from the file, then CHAT_<SECTION>_<KEY> environment\n"
+	        "variables, then --set. Signals: TERM/INT graceful stop, HUP reopen the log.\n\n",
+	        chat_config_default_path());
+	chat_config_help(out);
+}
+
+/* Run workers processes on the shared socket; forward TERM/INT; wait. */
+static int run_workers(const chat_config *cfg, int lfd, int mfd, int n)
+{
+	pid_t *pids = calloc((size_t)n, sizeof(*pids));
+	if (!pids)
+		return 1;
+	for (int i = 0; i < n; i++) {
+		pid_t p = fork();
+		if (p < 0) {
+			chat_log_errno(CHAT_LOG_ERROR, "fork");
+			relay_sig_term = 1;
+			break;
+		}
+		if (p == 0) {
+			free(pids);
+			int st = relay_server_run(cfg, lfd, mfd);
+			_exit(st);
+		}
+		pids[i] = p;
+	}
+	close(lfd);
+	if (mfd >= 0)
+		close(mfd);
+	int alive = 0, status = 0;
+	for (int i = 0; i < n; i++)
+		alive += pids[i] > 0;
+	bool forwarded = false;
+	while (alive > 0) {
+		if (relay_sig_term && !forwarded) {
+			for (int i = 0; i < n; i++)
+				if (pids[i] > 0)
+					kill(pids[i], SIGTERM);
+			forwarded = true;
+		}
+		if (relay_sig_hup) {
+			relay_sig_hup = 0;
+			chat_log_reopen();
+			for (int i = 0; i < n; i++)
+				if (pids[i] > 0)
+					kill(pids[i], SIGHUP);
+		}
+		int st = 0;
+		pid_t p = waitpid(-1, &st, 0);
+		if (p < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			if (pids[i] != p)
+				continue;
+			pids[i] = 0;
+			alive--;
+			bool ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+			if (!ok) {
+				status = 1;
+				chat_log_error("relay worker %ld ended (%s %d)", (long)p,
+				               WIFEXITED(st) ? "exit" : "signal",
+				               WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+			}
+			if (!relay_sig_term && !forwarded) {
+				/* one worker gone: stop the others too rather than
+				 * serve with fewer silently */
+				relay_sig_term = 1;
+			}
+		}
+	}
+	free(pids);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	enum { OPT_CHECK = 256 };
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "set", required_argument, NULL, 's' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "check-config", no_argument, NULL, OPT_CHECK },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *conf_path = NULL;
+	const char *workers_arg = NULL;
+	bool check_only = false;
+	int status = 1;
+	chat_config cfg;
+	memset(&cfg, 0, sizeof(cfg));
+
+	/* First pass: options that do not touch the configuration. */
+	int c;
+	while ((c = getopt_long(argc, argv, "c:s:w:Vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': conf_path = optarg; break;
+		case 's': break;
+		case 'w': workers_arg = optarg; break;
+		case OPT_CHECK: check_only = true; break;
+		case 'V': printf("chat-relay %s\n", PACKAGE_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "chat-relay: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+
+	if (chat_config_defaults(&cfg) < 0) {
+		fprintf(stderr, "chat-relay: out of memory\n");
+		return 1;
+	}
+	struct stat st;
+	if (!conf_path && stat(chat_config_default_path(), &st) == 0)
+		conf_path = chat_config_default_path();
+	if (conf_path && chat_config_load_file(&cfg, conf_path, stderr) < 0)
+		goto out;
+	if (chat_config_load_env(&cfg, stderr) < 0)
+		goto out;
+	optind = 0; /* glibc: rescan from the start */
+	while ((c = getopt_long(argc, argv, "c:s:w:Vh", longopts, NULL)) != -1)
+		if (c == 's' && chat_config_set(&cfg, optarg, stderr) < 0)
+			goto out;
+	if (workers_arg) {
+		char assign[64];
+		snprintf(assign, sizeof(assign), "relay.workers=%s", workers_arg);
+		if (chat_config_set(&cfg, assign, stderr) < 0)
+			goto out;
+	}
+	if (chat_config_validate(&cfg, stderr) < 0)
+		goto out;
+	if (check_only) {
+		printf("configuration OK\n");
+		status = 0;
+		goto out;
+	}
+
+	if (chat_log_open("chat-relay", cfg.log.level, cfg.log.target, cfg.log.file) < 0) {
+		fprintf(stderr, "chat-relay: cannot open the log (%s)\n", cfg.log.file);
+		goto out;
+	}
+	set_signals();
+
+	int lfd = relay_listener_open(cfg.relay.listen, cfg.relay.port);
+	if (lfd < 0)
+		goto out_log;
+	int mfd = -1;
+	if (cfg.relay.metrics_listen && *cfg.relay.metrics_listen) {
+		mfd = relay_listener_open(cfg.relay.metrics_listen, cfg.relay.metrics_port);
+		if (mfd < 0) {
+			close(lfd);
+			goto out_log;
+		}
+	}
+	if (cfg.relay.workers > 1) {
+		chat_log_info("starting %d relay processes on %s:%d", cfg.relay.workers,
+		              cfg.relay.listen, relay_listener_port(lfd));
+		status = run_workers(&cfg, lfd, mfd, cfg.relay.workers);
+	} else {
+		status = relay_server_run(&cfg, lfd, mfd);
+	}
+out_log:
+	chat_log_close();
+out:
+	chat_config_free(&cfg);
+	return status;
+}

@@ -1,0 +1,371 @@
+/* chat-relay internals: the types the relay's modules share.
+ *
+ * Threads (see docs/relay.md):
+ *   - the service thread runs the libwebsockets loop; it alone touches
+ *     sessions, rooms, send queues and metrics counters;
+ *   - db worker threads (relay.db_workers) and one writer thread run jobs
+ *     against their own chat_db and post results to the result queue;
+ *   - the follower thread reads chat_events and posts one frame per event.
+ * Other threads talk to the loop only through relay_post() (a locked queue
+ * followed by lws_cancel_service()); the loop drains it in
+ * LWS_CALLBACK_EVENT_WAIT_CANCELLED. Results name sessions by connection
+ * id, never by pointer: a session may be gone when its result arrives. */
+#ifndef CHAT_RELAY_H
+#define CHAT_RELAY_H
+
+#include <libwebsockets.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chat_config.h"
+#include "chat_jwt.h"
+#include "chat_types.h"
+
+/* ---- frames (sendq.c) --------------------------------------------------
+ * A serialized server frame with LWS_PRE bytes of headroom. Built once by
+ * any thread, then owned by the service thread, which shares it among every
+ * recipient by reference count (plain int: only the service thread touches
+ * it after hand-over). Metadata says which event it carries, for the
+ * resume and presence filters. */
+typedef struct relay_frame {
+	int refs;
+	int64_t ev_id;      /* chat_events id, 0 = not an event */
+	int64_t room_id;
+	int64_t msg_id;     /* message id for message_* events */
+	int64_t user_id;    /* actor of the event */
+	uint64_t origin;    /* typing: (instance << 24 | conn) that sent it, 0 = none */
+	chat_event_kind kind;
+	size_t len;
+	unsigned char data[]; /* LWS_PRE headroom, then len bytes, then NUL */
+} relay_frame;
+
+/* New frame holding a copy of json[0..len) (refs 0). NULL on OOM. */
+relay_frame *relay_frame_new(const char *json, size_t len);
+/* Serialize obj (and put it) into a new frame; NULL on OOM or obj NULL. */
+struct json_object;
+relay_frame *relay_frame_from_json(struct json_object *obj);
+/* An error frame {"type":"error","message","code"}; NULL on OOM. */
+relay_frame *relay_frame_error(const char *message, const char *code);
+void relay_frame_ref(relay_frame *f);
+/* Drop one reference; frees at zero. Accepts NULL. */
+void relay_frame_unref(relay_frame *f);
+/* Free a frame nobody referenced yet (refs 0). Accepts NULL. */
+void relay_frame_discard(relay_frame *f);
+
+/* Bounded FIFO of frame references (a growable ring). */
+typedef struct relay_sendq {
+	relay_frame **ring;
+	size_t cap, head, count;
+	size_t bytes;
+} relay_sendq;
+
+/* Append (taking a reference). Returns -1 when the limits (max_frames,
+ * max_bytes; 0 = unlimited) would be exceeded or on OOM; the frame is then
+ * not referenced. */
+int relay_sendq_push(relay_sendq *q, relay_frame *f, size_t max_frames, size_t max_bytes);
+/* Put a frame at the head (ignores limits: control frames). -1 on OOM. */
+int relay_sendq_push_front(relay_sendq *q, relay_frame *f);
+/* The oldest frame, or NULL; pop removes it and returns the reference. */
+relay_frame *relay_sendq_peek(const relay_sendq *q);
+relay_frame *relay_sendq_pop(relay_sendq *q);
+/* Drop every frame; returns how many were dropped. */
+size_t relay_sendq_clear(relay_sendq *q);
+void relay_sendq_free(relay_sendq *q);
+
+/* ---- sessions (session.c) ------------------------------------------------ */
+
+typedef enum relay_state {
+	RS_NEW = 0,   /* HTTP or handshake */
+	RS_AUTH,      /* WebSocket open, DB lookup pending: rx paused, frames held */
+	RS_OPEN,      /* served */
+	RS_CLOSING,   /* close scheduled: flush queue, then close */
+} relay_state;
+
+/* Per-connection data (lws per_session_data of the "chat" protocol): lives
+ * from the connection's creation to LWS_CALLBACK_CLOSED / CLOSED_HTTP.
+ * Owned by the service thread. */
+typedef struct relay_session {
+	struct lws *wsi;
+	uint64_t conn_id;          /* 0 until the WebSocket opens */
+	relay_state state;
+	bool is_ws;
+
+	/* room membership (rooms.c) */
+	int64_t room_id;
+	bool room_private;
+	struct relay_room *room;
+	struct relay_session *room_prev, *room_next;
+
+	chat_user_ref user;
+	int64_t presence_id;       /* 0 = none registered */
+
+	/* outgoing */
+	relay_sendq q;             /* to the client */
+	relay_sendq held;          /* live frames held during auth or replay */
+	bool holding;
+	bool replay_pending;
+	int64_t resume_from;       /* -1 = no resume requested at open */
+	int close_code;
+	char close_reason[64];
+
+	/* presence snapshot taken at open: suppresses join/leave frames the
+	 * newcomer already knows from "online" (events with id <= snap_floor) */
+	int64_t snap_floor;
+	int64_t *snap_ids;         /* sorted */
+	size_t snap_n;
+
+	/* incoming message reassembly, capped at relay.max_frame_size */
+	char *rx;
+	size_t rx_len, rx_cap;
+	bool rx_discard;
+	bool rx_binary;
+
+	/* token bucket */
+	double tokens;
+	int64_t tokens_ms;
+	bool rate_noticed;
+
+	/* typing indicator */
+	bool typing;
+	int64_t typing_deadline_ms;
+	struct relay_session *typing_prev, *typing_next;
+	bool in_typing_list;
+
+	/* HTTP (/healthz, /metrics) */
+	char *http_body;
+	size_t http_len;
+	int http_status;
+} relay_session;
+
+/* ---- jobs and results (dbworker.c) -------------------------------------- */
+
+typedef enum relay_job_kind {
+	JOB_AUTH = 1,       /* user + room + presence + online (+ replay) */
+	JOB_REPLAY,         /* a sync frame */
+	JOB_INSERT,         /* chat_message: the writer thread */
+	JOB_CLOSE,          /* connection closed: typing off, presence remove */
+	JOB_EMIT,           /* typing / explicit user_join / user_leave */
+	JOB_HEARTBEAT,      /* register / heartbeat / reap / ping */
+	JOB_UNREGISTER,     /* clean shutdown */
+	JOB_PRESENCE_READD, /* instance was reaped: register the connection again */
+} relay_job_kind;
+
+typedef struct relay_job {
+	struct relay_job *next;
+	relay_job_kind kind;
+	uint64_t conn_id;
+	int64_t room_id;
+	int64_t user_id;
+	int64_t last_id;        /* AUTH/REPLAY: resume point, -1 = none */
+	int64_t presence_id;    /* CLOSE */
+	bool typing_off;        /* CLOSE: emit typing false first */
+	chat_event_kind ev_kind;/* EMIT */
+	int64_t ref_id;         /* EMIT */
+	bool anonymous;         /* AUTH */
+	char *content;          /* INSERT, owned */
+	char message_type[CHAT_MESSAGE_TYPE_BUF];
+	char client_id[CHAT_CLIENT_ID_BUF];
+} relay_job;
+
+typedef enum relay_result_kind {
+	RES_AUTH = 1,
+	RES_REPLAY,
+	RES_INSERT,
+	RES_EVENT,          /* follower: one event frame for a room */
+	RES_INSTANCE,       /* instance (re)registered: id, reregistered flag */
+	RES_JOB_DONE,       /* UNREGISTER finished */
+	RES_PRESENCE,       /* PRESENCE_READD: new presence id */
+} relay_result_kind;
+
+typedef struct relay_result {
+	struct relay_result *next;
+	relay_result_kind kind;
+	uint64_t conn_id;
+	int err;                   /* chat_err */
+	const char *why;           /* static text for error frames */
+	/* AUTH */
+	chat_user_ref user;
+	bool room_private;
+	int64_t presence_id;
+	int64_t snap_floor;
+	int64_t *snap_ids;
+	size_t snap_n;
+	relay_frame *established;
+	/* AUTH with resume, REPLAY: frames in order (resync_required first,
+	 * sync_done last), owned until handed to a session */
+	relay_frame **frames;
+	size_t n_frames;
+	int64_t replay_max_ev;
+	int64_t replay_last_msg;   /* M of sync_done */
+	bool has_replay;
+	/* INSERT: duplicate (created=false) -> stored message frame */
+	relay_frame *frame;        /* also RES_EVENT */
+	/* INSTANCE */
+	int64_t instance_id;
+	bool reregistered;
+} relay_result;
+
+/* Free a result and whatever it still owns. */
+void relay_result_free(relay_result *r);
+
+/* ---- the process-wide relay state (server.c) ---------------------------- */
+
+typedef struct relay_metrics {
+	uint64_t connections_total;
+	uint64_t messages_in_total;
+	uint64_t frames_in_total;
+	uint64_t frames_out_total;
+	uint64_t frames_dropped_total;
+	uint64_t slow_clients_closed_total;
+	uint64_t rate_limited_total;
+	uint64_t client_errors_total;
+	uint64_t events_delivered_total;
+	uint64_t auth_failures_total;
+	uint64_t db_batches_total;
+	uint64_t db_batch_rows_total;
+	uint64_t db_batch_buckets[8]; /* <=1,2,4,8,16,64,256,+Inf */
+} relay_metrics;
+
+typedef struct relay {
+	const chat_config *cfg;
+	chat_jwt *jwt;
+	struct lws_context *ctx;
+	struct lws_vhost *vh;
+	int listen_fd;              /* main listener (inherited in worker mode) */
+	int metrics_fd;             /* optional second listener, -1 = none */
+	struct lws *listen_wsi;
+	struct lws *metrics_wsi;
+	char notify_path[256];
+	int notify_fd;
+	int kick_fd;                /* eventfd: wake the follower */
+
+	uint64_t next_conn_id;
+	size_t n_sessions;          /* open WebSocket sessions */
+	size_t n_rooms;
+	int64_t instance_id;        /* as known by the loop */
+	size_t pending_inserts;     /* submitted, not yet acknowledged */
+	relay_session *typing_head;
+	relay_metrics m;
+
+	lws_sorted_usec_list_t tick;
+	int64_t last_heartbeat_ms;
+	bool heartbeat_busy;
+
+	/* shutdown */
+	bool shutting_down;
+	int shutdown_phase;
+	int64_t shutdown_deadline_ms;
+	bool unregistered;
+	bool stop_loop;
+} relay;
+
+extern relay *relay_g;
+
+/* Signal flags (main.c). */
+extern volatile sig_atomic_t relay_sig_term;
+extern volatile sig_atomic_t relay_sig_hup;
+
+/* server.c: run one relay process on an already-listening socket.
+ * Returns the process exit status. */
+int relay_server_run(const chat_config *cfg, int listen_fd, int metrics_fd);
+int64_t relay_now_ms(void);
+
+/* listener.c */
+/* Open a listening TCP socket on addr:port (SO_REUSEADDR, SO_REUSEPORT),
+ * non-blocking. Returns the fd, -1 after logging why. */
+int relay_listener_open(const char *addr, int port);
+/* Port the socket is bound to (0 if unknown). */
+int relay_listener_port(int fd);
+/* Adopt fd into the loop: accepted connections go to the vhost. */
+struct lws *relay_listener_adopt(struct lws_vhost *vh, int fd);
+int relay_listener_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                            void *in, size_t len);
+
+/* session.c */
+int relay_session_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                           void *in, size_t len);
+/* Queue a frame to the client (taking a reference); overflow closes the
+ * session with 4408. Returns -1 if the session was cut off. */
+int relay_session_send(relay_session *s, relay_frame *f);
+/* Queue an error frame (not counted against the limits). */
+void relay_session_error(relay_session *s, const char *message, const char *code);
+/* Schedule a close: optional error frame, flush, then close with code. */
+void relay_session_close(relay_session *s, int code, const char *errcode, const char *message);
+/* Deliver a live event frame, honouring hold and presence filters. */
+void relay_session_deliver(relay_session *s, relay_frame *f);
+void relay_session_handle_result(relay_result *r);
+/* Once a second: typing expiry. */
+void relay_session_tick(int64_t now_ms);
+/* Shutdown helpers. */
+void relay_session_pause_all(void);
+void relay_session_close_all(int code, const char *reason);
+
+/* frames.c: a complete client message. */
+void relay_frames_handle(relay_session *s, const char *data, size_t len);
+
+/* rooms.c */
+typedef struct relay_room {
+	int64_t id;
+	relay_session *head;
+	size_t n;
+} relay_room;
+
+int relay_rooms_init(void);
+void relay_rooms_free(void);
+/* Link s into its room (s->room_id). -1 on OOM. */
+int relay_rooms_join(relay_session *s);
+void relay_rooms_leave(relay_session *s);
+relay_room *relay_rooms_find(int64_t room_id);
+/* Connection registry. */
+int relay_conns_add(relay_session *s);
+void relay_conns_remove(relay_session *s);
+relay_session *relay_conns_find(uint64_t conn_id);
+/* Visit every session (safe against the visitor closing it). */
+void relay_conns_each(void (*fn)(relay_session *s, void *arg), void *arg);
+/* Fan an event frame out to its room; takes care of room_deleted and
+ * member_left. Consumes the result's frame. */
+void relay_rooms_dispatch(relay_frame *f);
+
+/* dbworker.c */
+int relay_db_start(relay *r);
+/* Stop the threads after their queues drain. */
+void relay_db_stop(void);
+/* Queue a job (ownership passes). Routed by conn_id / room so one
+ * connection's jobs run in order. -1 when stopping (job freed). */
+int relay_db_submit(relay_job *j);
+relay_job *relay_job_new(relay_job_kind kind);
+void relay_job_free(relay_job *j);
+/* Post a result to the loop (any thread). */
+void relay_post(relay_result *r);
+/* Loop: take every pending result (a list, oldest first). */
+relay_result *relay_take_results(void);
+/* Is the database reachable (last known)? */
+bool relay_db_up(void);
+void relay_db_set_up(bool up);
+/* Encode/decode the typing origin carried in the event's ref_id. */
+int64_t relay_typing_ref(bool is_typing, uint64_t origin);
+uint64_t relay_origin_of(int64_t instance_id, uint64_t conn_id);
+
+/* follower.c */
+int relay_follower_start(relay *r);
+void relay_follower_stop(void);
+void relay_follower_kick(void);
+/* Event frames posted by the follower and not yet fanned out. */
+extern atomic_long relay_events_in_flight;
+int64_t relay_follower_last_event(void);
+int64_t relay_follower_lag(void);
+uint64_t relay_follower_passed_over(void);
+
+/* metrics.c */
+/* Build the body of an HTTP GET; returns the status (200/503/404) and a
+ * malloc'd body in *body. */
+int relay_metrics_http(const char *path, char **body, size_t *len, const char **ctype);
+/* dbworker.c: writer batch statistics (any thread). */
+uint64_t relay_db_batches(void);
+uint64_t relay_db_batch_rows(void);
+uint64_t relay_db_batch_bucket(int i);
+
+#endif

@@ -1,0 +1,261 @@
+/* Room registry, connection registry and fan-out. Service thread only.
+ *
+ * A room exists while at least one session is linked into it; sessions
+ * link at WebSocket open (before the DB lookup, so no live event is missed:
+ * they are held until the lookup answers) and unlink when they close. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "chat_log.h"
+#include "relay.h"
+
+/* ---- a small chained hash map: uint64 key -> pointer ------------------- */
+
+typedef struct map_node {
+	struct map_node *next;
+	uint64_t key;
+	void *val;
+} map_node;
+
+typedef struct idmap {
+	map_node **b;
+	size_t nb, n;
+} idmap;
+
+static size_t slot(const idmap *m, uint64_t key)
+{
+	key ^= key >> 33;
+	key *= 0xff51afd7ed558ccdULL;
+	key ^= key >> 33;
+	return (size_t)(key & (m->nb - 1));
+}
+
+static int map_init(idmap *m)
+{
+	m->nb = 64;
+	m->n = 0;
+	m->b = calloc(m->nb, sizeof(*m->b));
+	return m->b ? 0 : -1;
+}
+
+static void map_free(idmap *m)
+{
+	for (size_t i = 0; m->b && i < m->nb; i++) {
+		map_node *n = m->b[i];
+		while (n) {
+			map_node *next = n->next;
+			free(n);
+			n = next;
+		}
+	}
+	free(m->b);
+	memset(m, 0, sizeof(*m));
+}
+
+static void *map_get(const idmap *m, uint64_t key)
+{
+	for (map_node *n = m->b[slot(m, key)]; n; n = n->next)
+		if (n->key == key)
+			return n->val;
+	return NULL;
+}
+
+static void map_grow(idmap *m)
+{
+	size_t nnb = m->nb * 2;
+	map_node **nb = calloc(nnb, sizeof(*nb));
+	if (!nb)
+		return; /* keep the longer chains */
+	idmap tmp = { nb, nnb, m->n };
+	for (size_t i = 0; i < m->nb; i++) {
+		map_node *n = m->b[i];
+		while (n) {
+			map_node *next = n->next;
+			size_t s = slot(&tmp, n->key);
+			n->next = nb[s];
+			nb[s] = n;
+			n = next;
+		}
+	}
+	free(m->b);
+	m->b = nb;
+	m->nb = nnb;
+}
+
+static int map_put(idmap *m, uint64_t key, void *val)
+{
+	map_node *n = malloc(sizeof(*n));
+	if (!n)
+		return -1;
+	if (m->n + 1 > m->nb)
+		map_grow(m);
+	size_t s = slot(m, key);
+	n->key = key;
+	n->val = val;
+	n->next = m->b[s];
+	m->b[s] = n;
+	m->n++;
+	return 0;
+}
+
+static void map_del(idmap *m, uint64_t key)
+{
+	map_node **pp = &m->b[slot(m, key)];
+	for (; *pp; pp = &(*pp)->next) {
+		if ((*pp)->key == key) {
+			map_node *n = *pp;
+			*pp = n->next;
+			free(n);
+			m->n--;
+			return;
+		}
+	}
+}
+
+/* ---- registries ------------------------------------------------------- */
+
+static idmap rooms;
+static idmap conns;
+
+int relay_rooms_init(void)
+{
+	if (map_init(&rooms) < 0 || map_init(&conns) < 0)
+		return -1;
+	return 0;
+}
+
+void relay_rooms_free(void)
+{
+	for (size_t i = 0; rooms.b && i < rooms.nb; i++)
+		for (map_node *n = rooms.b[i]; n; n = n->next)
+			free(n->val);
+	map_free(&rooms);
+	map_free(&conns);
+}
+
+relay_room *relay_rooms_find(int64_t room_id)
+{
+	return map_get(&rooms, (uint64_t)room_id);
+}
+
+int relay_rooms_join(relay_session *s)
+{
+	relay_room *r = relay_rooms_find(s->room_id);
+	if (!r) {
+		r = calloc(1, sizeof(*r));
+		if (!r)
+			return -1;
+		r->id = s->room_id;
+		if (map_put(&rooms, (uint64_t)r->id, r) < 0) {
+			free(r);
+			return -1;
+		}
+		relay_g->n_rooms++;
+	}
+	s->room = r;
+	s->room_prev = NULL;
+	s->room_next = r->head;
+	if (r->head)
+		r->head->room_prev = s;
+	r->head = s;
+	r->n++;
+	return 0;
+}
+
+void relay_rooms_leave(relay_session *s)
+{
+	relay_room *r = s->room;
+	if (!r)
+		return;
+	if (s->room_prev)
+		s->room_prev->room_next = s->room_next;
+	else
+		r->head = s->room_next;
+	if (s->room_next)
+		s->room_next->room_prev = s->room_prev;
+	s->room = NULL;
+	s->room_prev = s->room_next = NULL;
+	if (--r->n == 0) {
+		map_del(&rooms, (uint64_t)r->id);
+		free(r);
+		relay_g->n_rooms--;
+	}
+}
+
+int relay_conns_add(relay_session *s)
+{
+	return map_put(&conns, s->conn_id, s);
+}
+
+void relay_conns_remove(relay_session *s)
+{
+	if (s->conn_id)
+		map_del(&conns, s->conn_id);
+}
+
+relay_session *relay_conns_find(uint64_t conn_id)
+{
+	return conn_id ? map_get(&conns, conn_id) : NULL;
+}
+
+void relay_conns_each(void (*fn)(relay_session *s, void *arg), void *arg)
+{
+	/* Snapshot the ids first: fn may close sessions (closing only
+	 * schedules; the registry changes at LWS_CALLBACK_CLOSED, later). */
+	size_t n = conns.n, k = 0;
+	uint64_t *ids = malloc((n ? n : 1) * sizeof(*ids));
+	if (!ids)
+		return;
+	for (size_t i = 0; i < conns.nb && k < n; i++)
+		for (map_node *m = conns.b[i]; m && k < n; m = m->next)
+			ids[k++] = m->key;
+	for (size_t i = 0; i < k; i++) {
+		relay_session *s = relay_conns_find(ids[i]);
+		if (s)
+			fn(s, arg);
+	}
+	free(ids);
+}
+
+/* ---- fan-out ------------------------------------------------------------ */
+
+void relay_rooms_dispatch(relay_frame *f)
+{
+	relay_room *r = relay_rooms_find(f->room_id);
+	relay_frame_ref(f); /* keep it alive while sessions take and drop refs */
+	if (!r)
+		goto out;
+	relay_g->m.events_delivered_total++;
+
+	if (f->kind == CHAT_EV_ROOM_DELETED) {
+		for (relay_session *s = r->head, *next; s; s = next) {
+			next = s->room_next;
+			if (s->state != RS_CLOSING)
+				relay_session_close(s, 4404, "room_deleted", "This room has been deleted");
+		}
+		goto out;
+	}
+	if (f->kind == CHAT_EV_MEMBER_LEFT) {
+		/* A member leaving a private room loses access to it. */
+		for (relay_session *s = r->head, *next; s; s = next) {
+			next = s->room_next;
+			if (s->room_private && s->user.id == f->user_id && s->state != RS_CLOSING)
+				relay_session_close(s, 4404, "room_not_found",
+				                    "You are no longer a member of this room");
+		}
+		goto out;
+	}
+	if (f->len == 0)
+		goto out; /* event without a frame (bookkeeping only) */
+
+	/* relay_session_deliver may cut a slow session off (closing is only
+	 * scheduled, the list stays intact). */
+	for (relay_session *s = r->head, *next; s; s = next) {
+		next = s->room_next;
+		relay_session_deliver(s, f);
+	}
+out:
+	relay_frame_unref(f);
+}

@@ -1,0 +1,229 @@
+/* One relay process: the libwebsockets context, the service loop, the
+ * once-a-second tick (typing expiry, heartbeats, shutdown progress) and the
+ * graceful shutdown. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "chat_db.h"
+#include "chat_log.h"
+#include "chat_notify.h"
+#include "chat_time.h"
+#include "relay.h"
+
+relay *relay_g;
+
+enum { SD_NONE = 0, SD_DRAIN_WRITES, SD_CLOSING, SD_UNREGISTER };
+
+#define SHUTDOWN_STEP_MS 5000
+
+int64_t relay_now_ms(void)
+{
+	return chat_time_mono_ms();
+}
+
+static void lws_log_emit(int level, const char *line)
+{
+	size_t n = strlen(line);
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		n--;
+	chat_log(level == LLL_ERR ? CHAT_LOG_ERROR : CHAT_LOG_WARNING, "lws: %.*s", (int)n, line);
+}
+
+static const struct lws_protocols protocols[] = {
+	{ "chat", relay_session_callback, sizeof(relay_session), 0, 0, NULL, 0 },
+	{ "chat-listener", relay_listener_callback, 0, 0, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 },
+};
+
+static void begin_shutdown(relay *r)
+{
+	chat_log_info("shutting down: closing connections");
+	r->shutting_down = true;
+	r->shutdown_phase = SD_DRAIN_WRITES;
+	r->shutdown_deadline_ms = relay_now_ms() + SHUTDOWN_STEP_MS;
+	if (r->listen_wsi)
+		lws_set_timeout(r->listen_wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+	if (r->metrics_wsi)
+		lws_set_timeout(r->metrics_wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+	/* Stop reading: no new messages; those already queued are stored and
+	 * acknowledged before the connections close. */
+	relay_session_pause_all();
+}
+
+static void shutdown_step(relay *r)
+{
+	int64_t now = relay_now_ms();
+	bool late = now >= r->shutdown_deadline_ms;
+	switch (r->shutdown_phase) {
+	case SD_DRAIN_WRITES:
+		if (r->pending_inserts && !late)
+			return;
+		if (r->pending_inserts)
+			chat_log_warn("shutdown: %zu message(s) still unacknowledged",
+			              r->pending_inserts);
+		relay_session_close_all(1001, "relay shutting down");
+		r->shutdown_phase = SD_CLOSING;
+		r->shutdown_deadline_ms = now + SHUTDOWN_STEP_MS;
+		return;
+	case SD_CLOSING:
+		if (r->n_sessions && !late)
+			return;
+		{
+			relay_job *j = relay_job_new(JOB_UNREGISTER);
+			if (!j || relay_db_submit(j) < 0)
+				r->unregistered = true;
+		}
+		r->shutdown_phase = SD_UNREGISTER;
+		r->shutdown_deadline_ms = now + SHUTDOWN_STEP_MS;
+		return;
+	case SD_UNREGISTER:
+		if (!r->unregistered && !late)
+			return;
+		r->stop_loop = true;
+		return;
+	default:
+		return;
+	}
+}
+
+static void tick_cb(lws_sorted_usec_list_t *sul)
+{
+	relay *r = relay_g;
+	int64_t now = relay_now_ms();
+	relay_session_tick(now);
+
+	int64_t every = r->instance_id ? 1000LL * r->cfg->relay.heartbeat_interval : 2000;
+	if (!r->heartbeat_busy && now - r->last_heartbeat_ms >= every && !r->shutting_down) {
+		relay_job *j = relay_job_new(JOB_HEARTBEAT);
+		if (j && relay_db_submit(j) == 0)
+			r->heartbeat_busy = true;
+		r->last_heartbeat_ms = now;
+	}
+	if (r->shutting_down)
+		shutdown_step(r);
+	lws_sul_schedule(r->ctx, 0, sul, tick_cb,
+	                 (r->shutting_down ? 100 : 1000) * LWS_US_PER_MS);
+}
+
+int relay_server_run(const chat_config *cfg, int listen_fd, int metrics_fd)
+{
+	int status = 1;
+	relay *r = calloc(1, sizeof(*r));
+	if (!r) {
+		chat_log_error("out of memory");
+		return 1;
+	}
+	relay_g = r;
+	r->cfg = cfg;
+	r->listen_fd = listen_fd;
+	r->metrics_fd = metrics_fd;
+	r->notify_fd = -1;
+	r->kick_fd = -1;
+
+	if (chat_db_library_init() != 0) {
+		chat_log_error("cannot initialise the MariaDB client library");
+		goto out;
+	}
+	r->jwt = chat_jwt_create(cfg, stderr);
+	if (!r->jwt) {
+		chat_log_error("cannot set up JWT verification (see above)");
+		goto out;
+	}
+	char name[32];
+	snprintf(name, sizeof(name), "%ld", (long)getpid());
+	r->notify_fd = chat_notify_listen(cfg->notify.dir, name, r->notify_path,
+	                                  sizeof(r->notify_path));
+	if (r->notify_fd < 0) {
+		chat_log_errno(CHAT_LOG_WARNING,
+		               "cannot bind a wake-up socket in %s (events arrive by polling only)",
+		               cfg->notify.dir);
+		r->notify_path[0] = '\0';
+	}
+	if (relay_rooms_init() < 0)
+		goto out;
+
+	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+
+	static lws_retry_bo_t retry;
+	retry.secs_since_valid_ping = (uint16_t)cfg->relay.ping_interval;
+	retry.secs_since_valid_hangup = (uint16_t)cfg->relay.idle_timeout;
+
+	struct lws_context_creation_info info;
+	memset(&info, 0, sizeof(info));
+	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+	bool tls = cfg->relay.tls_cert && *cfg->relay.tls_cert;
+	if (tls)
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
+	info.protocols = protocols;
+	info.timeout_secs = (unsigned)cfg->relay.handshake_timeout;
+	info.retry_and_idle_policy = &retry;
+	info.max_http_header_data = 8192; /* room for long tokens in the URL */
+	info.vhost_name = "chat";
+	if (tls) {
+		info.ssl_cert_filepath = cfg->relay.tls_cert;
+		info.ssl_private_key_filepath = cfg->relay.tls_key;
+	}
+	r->ctx = lws_create_context(&info);
+	if (!r->ctx) {
+		chat_log_error("cannot create the libwebsockets context");
+		goto out;
+	}
+	r->vh = lws_create_vhost(r->ctx, &info);
+	if (!r->vh) {
+		chat_log_error("cannot create the WebSocket vhost%s", tls ? " (check tls_cert/tls_key)" : "");
+		goto out;
+	}
+
+	if (relay_db_start(r) < 0 || relay_follower_start(r) < 0)
+		goto out;
+
+	r->listen_wsi = relay_listener_adopt(r->vh, listen_fd);
+	if (!r->listen_wsi)
+		goto out;
+	if (metrics_fd >= 0 && !(r->metrics_wsi = relay_listener_adopt(r->vh, metrics_fd)))
+		goto out;
+
+	lws_sul_schedule(r->ctx, 0, &r->tick, tick_cb, 100 * LWS_US_PER_MS);
+	chat_log_info("listening on %s://%s:%d (pid %ld)", tls ? "wss" : "ws", cfg->relay.listen,
+	              relay_listener_port(listen_fd), (long)getpid());
+
+	while (!r->stop_loop) {
+		if (lws_service(r->ctx, 0) < 0)
+			break;
+		if (relay_sig_hup) {
+			relay_sig_hup = 0;
+			chat_log_reopen();
+			chat_log_info("log reopened");
+		}
+		if (relay_sig_term && !r->shutting_down)
+			begin_shutdown(r);
+	}
+	status = 0;
+	chat_log_info("stopped");
+
+out:
+	relay_follower_stop();
+	if (r->ctx) {
+		lws_sul_schedule(r->ctx, 0, &r->tick, NULL, LWS_SET_TIMER_USEC_CANCEL);
+		lws_context_destroy(r->ctx);
+		r->ctx = NULL;
+	}
+	relay_db_stop();
+	relay_rooms_free();
+	if (r->notify_fd >= 0)
+		close(r->notify_fd);
+	if (r->notify_path[0])
+		unlink(r->notify_path);
+	chat_jwt_free(r->jwt);
+	chat_db_library_end();
+	free(r);
+	relay_g = NULL;
+	return status;
+}

@@ -1,0 +1,792 @@
+/* Per-connection state: opening (handshake checks, token, the DB lookup
+ * through a worker), writing (one lws_write per WRITEABLE), closing with a
+ * code, and the results that come back from the worker threads.
+ *
+ * Life of a session (relay_session, the lws per-session data):
+ *   ESTABLISHED  -> path, Origin, token checked here (no DB); linked into
+ *                   its room as "holding" (live events buffered, bounded),
+ *                   reading paused; JOB_AUTH submitted.
+ *   RES_AUTH     -> connection_established (+ replay), held events
+ *                   released, reading resumed: RS_OPEN.
+ *   close        -> relay_session_close(): error frame, flush, close code.
+ *   CLOSED       -> unlinked; JOB_CLOSE removes presence / typing. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "chat_log.h"
+#include "chat_validate.h"
+#include "relay.h"
+
+#define CLOSE_FLUSH_SECS 5 /* a closing client that does not read is dropped */
+
+static size_t qmax_frames(void)
+{
+	return (size_t)relay_g->cfg->relay.send_queue_max_frames;
+}
+
+static size_t qmax_bytes(void)
+{
+	return (size_t)relay_g->cfg->relay.send_queue_max_bytes;
+}
+
+/* ---- sending ------------------------------------------------------------ */
+
+static void cut_off_slow(relay_session *s)
+{
+	size_t dropped = relay_sendq_clear(&s->q) + relay_sendq_clear(&s->held);
+	relay_g->m.frames_dropped_total += dropped + 1;
+	relay_g->m.slow_clients_closed_total++;
+	chat_log_info("connection %llu (user %lld, room %lld) too slow: closed with 4408",
+	              (unsigned long long)s->conn_id, (long long)s->user.id,
+	              (long long)s->room_id);
+	relay_session_close(s, 4408, "slow_consumer",
+	                    "Send queue overflow: reconnect with last_id");
+}
+
+int relay_session_send(relay_session *s, relay_frame *f)
+{
+	if (s->state == RS_CLOSING || !f)
+		return -1;
+	if (relay_sendq_push(&s->q, f, qmax_frames(), qmax_bytes()) < 0) {
+		cut_off_slow(s);
+		return -1;
+	}
+	lws_callback_on_writable(s->wsi);
+	return 0;
+}
+
+/* Frames the client must get whatever the limits (control frames, the
+ * opening frame, a bounded replay). */
+static void send_unlimited(relay_session *s, relay_frame *f)
+{
+	if (!f || s->state == RS_CLOSING)
+		return;
+	relay_frame_ref(f);
+	if (relay_sendq_push(&s->q, f, 0, 0) == 0)
+		lws_callback_on_writable(s->wsi);
+	relay_frame_unref(f);
+}
+
+void relay_session_error(relay_session *s, const char *message, const char *code)
+{
+	relay_g->m.client_errors_total++;
+	send_unlimited(s, relay_frame_error(message, code));
+}
+
+void relay_session_close(relay_session *s, int code, const char *errcode, const char *message)
+{
+	if (s->state == RS_CLOSING)
+		return;
+	if (errcode)
+		send_unlimited(s, relay_frame_error(message ? message : errcode, errcode));
+	relay_sendq_clear(&s->held);
+	s->holding = false;
+	s->state = RS_CLOSING;
+	s->close_code = code;
+	snprintf(s->close_reason, sizeof(s->close_reason), "%s",
+	         message ? message : (errcode ? errcode : ""));
+	lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, CLOSE_FLUSH_SECS);
+	lws_callback_on_writable(s->wsi);
+}
+
+static int on_writeable(relay_session *s)
+{
+	relay_frame *f = relay_sendq_pop(&s->q);
+	if (!f) {
+		if (s->state == RS_CLOSING) {
+			lws_close_reason(s->wsi, (enum lws_close_status)s->close_code,
+			                 (unsigned char *)s->close_reason, strlen(s->close_reason));
+			return -1;
+		}
+		return 0;
+	}
+	int n = lws_write(s->wsi, f->data + LWS_PRE, f->len, LWS_WRITE_TEXT);
+	relay_frame_unref(f);
+	if (n < 0)
+		return -1;
+	relay_g->m.frames_out_total++;
+	if (s->q.count || s->state == RS_CLOSING)
+		lws_callback_on_writable(s->wsi);
+	return 0;
+}
+
+/* ---- live delivery -------------------------------------------------------- */
+
+static bool in_snapshot(const relay_session *s, int64_t user_id)
+{
+	size_t lo = 0, hi = s->snap_n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (s->snap_ids[mid] == user_id)
+			return true;
+		if (s->snap_ids[mid] < user_id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/* Should this live frame reach this (open) session? */
+static bool wanted(const relay_session *s, const relay_frame *f)
+{
+	if (f->kind == CHAT_EV_TYPING && f->origin &&
+	    f->origin == relay_origin_of(relay_g->instance_id, s->conn_id))
+		return false; /* the typer's own connection */
+	if ((f->kind == CHAT_EV_PRESENCE_JOIN || f->kind == CHAT_EV_PRESENCE_LEAVE) &&
+	    f->ev_id <= s->snap_floor) {
+		/* Older than the "online" list the newcomer got: pass on only
+		 * what that list does not already say. */
+		bool known = in_snapshot(s, f->user_id);
+		return f->kind == CHAT_EV_PRESENCE_JOIN ? !known : known;
+	}
+	return true;
+}
+
+void relay_session_deliver(relay_session *s, relay_frame *f)
+{
+	if (s->state == RS_CLOSING || s->state == RS_NEW)
+		return;
+	if (s->holding) {
+		if (relay_sendq_push(&s->held, f, qmax_frames(), qmax_bytes()) < 0)
+			cut_off_slow(s);
+		return;
+	}
+	if (wanted(s, f))
+		relay_session_send(s, f);
+}
+
+/* Move held frames to the send queue. With a replay, drop what it already
+ * covered: message events up to its last event id, and chat_message frames
+ * at or below sync_done's id. */
+static void release_held(relay_session *s, bool replay, int64_t max_ev, int64_t last_msg)
+{
+	s->holding = false;
+	relay_frame *f;
+	while (s->state != RS_CLOSING && (f = relay_sendq_pop(&s->held))) {
+		bool skip = false;
+		if (replay && f->kind >= CHAT_EV_MESSAGE_CREATED && f->kind <= CHAT_EV_MESSAGE_DELETED &&
+		    f->ev_id <= max_ev)
+			skip = true;
+		if (replay && f->kind == CHAT_EV_MESSAGE_CREATED && f->msg_id <= last_msg)
+			skip = true;
+		if (!skip && wanted(s, f))
+			relay_session_send(s, f);
+		relay_frame_unref(f);
+	}
+	relay_sendq_clear(&s->held);
+}
+
+/* ---- opening ------------------------------------------------------------- */
+
+/* "/ws/chat/{id}" or "/ws/chat/{id}/" -> id; 0 if the path is anything else. */
+static int64_t room_from_path(const char *path)
+{
+	static const char prefix[] = "/ws/chat/";
+	if (strncmp(path, prefix, sizeof(prefix) - 1) != 0)
+		return 0;
+	const char *id = path + sizeof(prefix) - 1;
+	size_t n = strlen(id);
+	if (n && id[n - 1] == '/')
+		n--;
+	long long v = 0;
+	if (n == 0 || chat_parse_id(id, n, &v) != CHAT_OK)
+		return 0;
+	return v;
+}
+
+static void on_open(relay_session *s, struct lws *wsi)
+{
+	const chat_config *cfg = relay_g->cfg;
+	s->wsi = wsi;
+	s->is_ws = true;
+	s->conn_id = ++relay_g->next_conn_id;
+	s->resume_from = -1;
+	s->tokens = cfg->relay.rate_burst;
+	s->tokens_ms = relay_now_ms();
+	s->state = RS_AUTH;
+	if (relay_conns_add(s) < 0) {
+		s->conn_id = 0;
+		relay_session_close(s, 1011, "internal_error", "Out of memory");
+		return;
+	}
+	relay_g->n_sessions++;
+	relay_g->m.connections_total++;
+
+	if (relay_g->shutting_down) {
+		relay_session_close(s, 1001, NULL, "relay shutting down");
+		return;
+	}
+	if (relay_g->n_sessions > (size_t)cfg->relay.max_connections) {
+		relay_session_close(s, 1013, "too_many_connections",
+		                    "Too many connections, try again later");
+		return;
+	}
+
+	char path[512];
+	if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) <= 0 ||
+	    !(s->room_id = room_from_path(path))) {
+		relay_session_close(s, 4404, "room_not_found", "Room not found");
+		return;
+	}
+
+	if (cfg->relay.allowed_origins[0]) {
+		char origin[256];
+		int n = lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN);
+		/* No Origin header: not a browser, nothing to protect against. */
+		if (n != 0 && (n < 0 || !chat_config_list_has(cfg->relay.allowed_origins, origin))) {
+			relay_session_close(s, 1008, "origin_not_allowed", "Origin not allowed");
+			return;
+		}
+	}
+
+	char buf[4096];
+	const char *v = lws_get_urlarg_by_name(wsi, "last_id=", buf, sizeof(buf));
+	if (v && *v) {
+		long long id = 0;
+		if (strcmp(v, "0") == 0)
+			s->resume_from = 0;
+		else if (chat_parse_id(v, strlen(v), &id) == CHAT_OK)
+			s->resume_from = id;
+		else
+			relay_session_error(s, "last_id must be a non-negative integer",
+			                    "invalid_field");
+	}
+
+	relay_job *j = relay_job_new(JOB_AUTH);
+	if (!j) {
+		relay_session_close(s, 1011, "internal_error", "Out of memory");
+		return;
+	}
+	const char *tok = lws_get_urlarg_by_name(wsi, "token=", buf, sizeof(buf));
+	if (!tok || !*tok) {
+		if (!cfg->auth.allow_anonymous) {
+			relay_job_free(j);
+			relay_g->m.auth_failures_total++;
+			relay_session_close(s, 4401, "token_missing", "Authentication token required");
+			return;
+		}
+		j->user_id = CHAT_ANONYMOUS_USER_ID;
+		j->anonymous = true;
+	} else {
+		const char *why = NULL;
+		int64_t uid = 0;
+		if (chat_jwt_verify(relay_g->jwt, tok, CHAT_TOKEN_ACCESS, time(NULL), &uid, &why) !=
+		    CHAT_OK) {
+			relay_job_free(j);
+			relay_g->m.auth_failures_total++;
+			char msg[128];
+			snprintf(msg, sizeof(msg), "Invalid token: %s", why ? why : "refused");
+			relay_session_close(s, 4401, "invalid_token", msg);
+			return;
+		}
+		j->user_id = uid;
+	}
+	s->user.id = j->user_id;
+
+	if (relay_rooms_join(s) < 0) {
+		relay_job_free(j);
+		relay_session_close(s, 1011, "internal_error", "Out of memory");
+		return;
+	}
+	s->holding = true;
+	lws_rx_flow_control(wsi, 0); /* not served until the lookup answers */
+	j->conn_id = s->conn_id;
+	j->room_id = s->room_id;
+	j->last_id = s->resume_from;
+	if (relay_db_submit(j) < 0)
+		relay_session_close(s, 1013, "unavailable", "Service unavailable, try again later");
+}
+
+/* ---- results ---------------------------------------------------------- */
+
+static void closing_job(int64_t presence_id)
+{
+	if (!presence_id)
+		return;
+	relay_job *j = relay_job_new(JOB_CLOSE);
+	if (j) {
+		j->presence_id = presence_id;
+		relay_db_submit(j);
+	}
+}
+
+static void auth_failed(relay_session *s, relay_result *r)
+{
+	relay_g->m.auth_failures_total++;
+	switch (r->err) {
+	case CHAT_ERR_AUTH:
+		relay_session_close(s, 4401, "invalid_user", r->why ? r->why : "User not found or inactive");
+		break;
+	case CHAT_ERR_NOT_FOUND:
+		relay_session_close(s, 4404, "room_not_found", "Room not found");
+		break;
+	case CHAT_ERR_FORBIDDEN:
+		relay_session_close(s, 4403, "forbidden", "Not allowed in this room");
+		break;
+	case CHAT_ERR_UNAVAILABLE:
+		relay_session_close(s, 1013, "unavailable",
+		                    "Database unavailable, try again later");
+		break;
+	default:
+		relay_session_close(s, 1011, "internal_error", "Internal error");
+		break;
+	}
+}
+
+static void send_replay(relay_session *s, relay_result *r)
+{
+	for (size_t i = 0; i < r->n_frames; i++) {
+		relay_frame *f = r->frames[i];
+		r->frames[i] = NULL;
+		if (f) {
+			send_unlimited(s, f); /* frees it if nobody took it */
+		}
+	}
+	r->n_frames = 0;
+}
+
+static void on_auth(relay_result *r)
+{
+	relay_session *s = relay_conns_find(r->conn_id);
+	if (!s || s->state != RS_AUTH) {
+		closing_job(r->presence_id); /* it went away meanwhile */
+		return;
+	}
+	s->presence_id = r->presence_id; /* CLOSED removes it, whatever happens now */
+	if (r->err != CHAT_OK) {
+		auth_failed(s, r);
+		return;
+	}
+	s->user = r->user;
+	s->room_private = r->room_private;
+	s->snap_floor = r->snap_floor;
+	s->snap_ids = r->snap_ids;
+	s->snap_n = r->snap_n;
+	r->snap_ids = NULL;
+	s->state = RS_OPEN;
+	relay_frame *est = r->established;
+	r->established = NULL;
+	send_unlimited(s, est);
+	if (r->has_replay)
+		send_replay(s, r);
+	release_held(s, r->has_replay, r->replay_max_ev, r->replay_last_msg);
+	if (s->state == RS_OPEN)
+		lws_rx_flow_control(s->wsi, 1);
+	chat_log_debug("connection %llu: user %lld in room %lld", (unsigned long long)s->conn_id,
+	               (long long)s->user.id, (long long)s->room_id);
+}
+
+static void on_replay(relay_result *r)
+{
+	relay_session *s = relay_conns_find(r->conn_id);
+	if (!s || s->state != RS_OPEN)
+		return;
+	s->replay_pending = false;
+	if (r->err != CHAT_OK) {
+		relay_session_error(s, "Database unavailable, sync not done", "unavailable");
+		release_held(s, false, 0, 0);
+		return;
+	}
+	send_replay(s, r);
+	release_held(s, true, r->replay_max_ev, r->replay_last_msg);
+}
+
+static void on_insert(relay_result *r)
+{
+	if (relay_g->pending_inserts)
+		relay_g->pending_inserts--;
+	relay_session *s = relay_conns_find(r->conn_id);
+	if (!s || s->state != RS_OPEN)
+		return;
+	switch (r->err) {
+	case CHAT_OK:
+		if (r->frame) { /* client_id retry: the stored message, to this connection */
+			relay_frame *f = r->frame;
+			r->frame = NULL;
+			send_unlimited(s, f);
+		}
+		break;
+	case CHAT_ERR_UNAVAILABLE:
+		relay_session_error(s, "Database unavailable; the message was not stored",
+		                    "unavailable");
+		break;
+	case CHAT_ERR_NOT_FOUND:
+		relay_session_error(s, "Room not found", "room_not_found");
+		break;
+	case CHAT_ERR_INVALID:
+		relay_session_error(s, "Invalid message", "invalid_field");
+		break;
+	case CHAT_ERR_FORBIDDEN:
+		relay_session_error(s, "Not allowed", "forbidden");
+		break;
+	default:
+		relay_session_error(s, "Internal error; the message was not stored", "internal_error");
+		break;
+	}
+}
+
+static void readd_one(relay_session *s, void *arg)
+{
+	(void)arg;
+	if (s->state != RS_OPEN)
+		return;
+	s->presence_id = 0;
+	relay_job *j = relay_job_new(JOB_PRESENCE_READD);
+	if (!j)
+		return;
+	j->conn_id = s->conn_id;
+	j->room_id = s->room_id;
+	j->user_id = s->user.id;
+	relay_db_submit(j);
+}
+
+void relay_session_handle_result(relay_result *r)
+{
+	switch (r->kind) {
+	case RES_EVENT: {
+		relay_frame *f = r->frame;
+		r->frame = NULL;
+		atomic_fetch_sub(&relay_events_in_flight, 1);
+		relay_rooms_dispatch(f); /* frees it once every recipient wrote it */
+		break;
+	}
+	case RES_AUTH:
+		on_auth(r);
+		break;
+	case RES_REPLAY:
+		on_replay(r);
+		break;
+	case RES_INSERT:
+		on_insert(r);
+		break;
+	case RES_INSTANCE:
+		relay_g->heartbeat_busy = false;
+		if (r->instance_id)
+			relay_g->instance_id = r->instance_id;
+		if (r->reregistered)
+			relay_conns_each(readd_one, NULL);
+		break;
+	case RES_PRESENCE: {
+		relay_session *s = relay_conns_find(r->conn_id);
+		if (s && s->state != RS_CLOSING)
+			s->presence_id = r->presence_id;
+		else
+			closing_job(r->presence_id);
+		break;
+	}
+	case RES_JOB_DONE:
+		relay_g->unregistered = true;
+		break;
+	}
+}
+
+/* ---- receiving ------------------------------------------------------------- */
+
+static bool rate_ok(relay_session *s)
+{
+	const chat_config *cfg = relay_g->cfg;
+	int64_t now = relay_now_ms();
+	s->tokens += (double)(now - s->tokens_ms) * cfg->relay.rate_limit / 1000.0;
+	if (s->tokens > cfg->relay.rate_burst)
+		s->tokens = cfg->relay.rate_burst;
+	s->tokens_ms = now;
+	if (s->tokens >= 1.0) {
+		s->tokens -= 1.0;
+		s->rate_noticed = false;
+		return true;
+	}
+	relay_g->m.rate_limited_total++;
+	if (!s->rate_noticed) { /* one error per burst of refused frames */
+		s->rate_noticed = true;
+		relay_session_error(s, "Too many frames; slow down", "rate_limited");
+	}
+	return false;
+}
+
+static void on_receive(relay_session *s, struct lws *wsi, const void *in, size_t len)
+{
+	size_t max = (size_t)relay_g->cfg->relay.max_frame_size;
+	if (lws_is_first_fragment(wsi)) {
+		s->rx_len = 0;
+		s->rx_discard = false;
+		s->rx_binary = lws_frame_is_binary(wsi);
+	}
+	if (!s->rx_discard) {
+		if (s->rx_len + len > max) {
+			s->rx_discard = true; /* the rest of this message is thrown away */
+			s->rx_len = 0;
+		} else {
+			if (s->rx_len + len + 1 > s->rx_cap) {
+				size_t ncap = s->rx_cap ? s->rx_cap : 1024;
+				while (ncap < s->rx_len + len + 1)
+					ncap *= 2;
+				if (ncap > max + 1)
+					ncap = max + 1;
+				char *n = realloc(s->rx, ncap);
+				if (!n) {
+					s->rx_discard = true;
+					s->rx_len = 0;
+					goto check_final;
+				}
+				s->rx = n;
+				s->rx_cap = ncap;
+			}
+			memcpy(s->rx + s->rx_len, in, len);
+			s->rx_len += len;
+		}
+	}
+check_final:
+	if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi) != 0)
+		return;
+	relay_g->m.frames_in_total++;
+	if (s->state != RS_OPEN)
+		goto done; /* closing: nothing more is served */
+	if (!rate_ok(s))
+		goto done;
+	if (s->rx_discard) {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "Frame larger than %zu bytes", max);
+		relay_session_error(s, msg, "frame_too_large");
+		goto done;
+	}
+	if (s->rx_binary) {
+		relay_session_error(s, "Binary frames are not supported; send JSON text",
+		                    "invalid_frame");
+		goto done;
+	}
+	s->rx[s->rx_len] = '\0';
+	relay_frames_handle(s, s->rx, s->rx_len);
+done:
+	s->rx_len = 0;
+	s->rx_discard = false;
+	if (s->rx_cap > 16384) { /* do not keep a big buffer around idle */
+		free(s->rx);
+		s->rx = NULL;
+		s->rx_cap = 0;
+	}
+}
+
+/* ---- typing expiry -------------------------------------------------------- */
+
+void relay_session_tick(int64_t now_ms)
+{
+	for (relay_session *s = relay_g->typing_head, *next; s; s = next) {
+		next = s->typing_next;
+		if (s->typing && now_ms >= s->typing_deadline_ms) {
+			relay_job *j = relay_job_new(JOB_EMIT);
+			if (j) {
+				j->conn_id = s->conn_id;
+				j->room_id = s->room_id;
+				j->user_id = s->user.id;
+				j->ev_kind = CHAT_EV_TYPING;
+				j->ref_id = relay_typing_ref(false, relay_origin_of(relay_g->instance_id,
+				                                                     s->conn_id));
+				relay_db_submit(j);
+			}
+			s->typing = false;
+			/* unlink */
+			if (s->typing_prev)
+				s->typing_prev->typing_next = s->typing_next;
+			else
+				relay_g->typing_head = s->typing_next;
+			if (s->typing_next)
+				s->typing_next->typing_prev = s->typing_prev;
+			s->typing_prev = s->typing_next = NULL;
+			s->in_typing_list = false;
+		}
+	}
+}
+
+static void typing_unlink(relay_session *s)
+{
+	if (!s->in_typing_list)
+		return;
+	if (s->typing_prev)
+		s->typing_prev->typing_next = s->typing_next;
+	else
+		relay_g->typing_head = s->typing_next;
+	if (s->typing_next)
+		s->typing_next->typing_prev = s->typing_prev;
+	s->typing_prev = s->typing_next = NULL;
+	s->in_typing_list = false;
+}
+
+/* frames.c calls this for {"type":"typing"}. */
+void relay_session_typing(relay_session *s, bool is_typing);
+void relay_session_typing(relay_session *s, bool is_typing)
+{
+	relay_job *j = relay_job_new(JOB_EMIT);
+	if (!j)
+		return;
+	j->conn_id = s->conn_id;
+	j->room_id = s->room_id;
+	j->user_id = s->user.id;
+	j->ev_kind = CHAT_EV_TYPING;
+	j->ref_id = relay_typing_ref(is_typing, relay_origin_of(relay_g->instance_id, s->conn_id));
+	if (relay_db_submit(j) < 0) {
+		relay_session_error(s, "Service busy, try again later", "unavailable");
+		return;
+	}
+	if (is_typing) {
+		s->typing = true;
+		s->typing_deadline_ms = relay_now_ms() + 1000LL * relay_g->cfg->relay.typing_timeout;
+		if (!s->in_typing_list) {
+			s->typing_prev = NULL;
+			s->typing_next = relay_g->typing_head;
+			if (relay_g->typing_head)
+				relay_g->typing_head->typing_prev = s;
+			relay_g->typing_head = s;
+			s->in_typing_list = true;
+		}
+	} else {
+		s->typing = false;
+		typing_unlink(s);
+	}
+}
+
+/* ---- close -------------------------------------------------------------- */
+
+static void on_closed(relay_session *s)
+{
+	if (!s->conn_id)
+		goto free_bufs;
+	typing_unlink(s);
+	relay_rooms_leave(s);
+	relay_conns_remove(s);
+	relay_g->n_sessions--;
+	if (s->presence_id || s->typing) {
+		relay_job *j = relay_job_new(JOB_CLOSE);
+		if (j) {
+			j->conn_id = s->conn_id;
+			j->presence_id = s->presence_id;
+			j->typing_off = s->typing;
+			j->room_id = s->room_id;
+			j->user_id = s->user.id;
+			j->ref_id = relay_typing_ref(false, relay_origin_of(relay_g->instance_id,
+			                                                     s->conn_id));
+			relay_db_submit(j);
+		}
+	}
+	s->conn_id = 0;
+free_bufs:
+	relay_sendq_free(&s->q);
+	relay_sendq_free(&s->held);
+	free(s->rx);
+	s->rx = NULL;
+	free(s->snap_ids);
+	s->snap_ids = NULL;
+}
+
+/* ---- shutdown ------------------------------------------------------------ */
+
+static void pause_one(relay_session *s, void *arg)
+{
+	(void)arg;
+	if (s->state != RS_CLOSING)
+		lws_rx_flow_control(s->wsi, 0);
+}
+
+void relay_session_pause_all(void)
+{
+	relay_conns_each(pause_one, NULL);
+}
+
+static void close_one(relay_session *s, void *arg)
+{
+	relay_session_close(s, 1001, NULL, arg);
+}
+
+void relay_session_close_all(int code, const char *reason)
+{
+	(void)code;
+	relay_conns_each(close_one, (void *)reason);
+}
+
+/* ---- HTTP: /healthz and /metrics ---------------------------------------- */
+
+static int on_http(relay_session *s, struct lws *wsi, const char *path)
+{
+	const char *ctype = "text/plain; charset=utf-8";
+	free(s->http_body);
+	s->http_body = NULL;
+	s->http_status = relay_metrics_http(path, &s->http_body, &s->http_len, &ctype);
+	if (!s->http_body)
+		return -1;
+	unsigned char hdr[LWS_PRE + 512];
+	unsigned char *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof(hdr) - 1;
+	if (lws_add_http_common_headers(wsi, (unsigned)s->http_status, ctype,
+	                                (lws_filepos_t)s->http_len, &p, end) ||
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+	                                 (const unsigned char *)"no-store", 8, &p, end) ||
+	    lws_finalize_write_http_header(wsi, start, &p, end))
+		return -1;
+	lws_callback_on_writable(wsi);
+	return 0;
+}
+
+static int on_http_writeable(relay_session *s, struct lws *wsi)
+{
+	if (!s->http_body)
+		return -1;
+	unsigned char *buf = malloc(LWS_PRE + s->http_len + 1);
+	if (!buf)
+		return -1;
+	memcpy(buf + LWS_PRE, s->http_body, s->http_len);
+	int n = lws_write(wsi, buf + LWS_PRE, s->http_len, LWS_WRITE_HTTP_FINAL);
+	free(buf);
+	free(s->http_body);
+	s->http_body = NULL;
+	if (n < 0)
+		return -1;
+	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+/* ---- the protocol callback ------------------------------------------------- */
+
+int relay_session_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                           void *in, size_t len)
+{
+	relay_session *s = user;
+	switch (reason) {
+	case LWS_CALLBACK_EVENT_WAIT_CANCELLED: {
+		relay_result *r = relay_take_results();
+		while (r) {
+			relay_result *next = r->next;
+			relay_session_handle_result(r);
+			relay_result_free(r);
+			r = next;
+		}
+		return 0;
+	}
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		return relay_g->shutting_down ? 1 : 0;
+	case LWS_CALLBACK_ESTABLISHED:
+		on_open(s, wsi);
+		return 0;
+	case LWS_CALLBACK_RECEIVE:
+		on_receive(s, wsi, in, len);
+		return 0;
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		return on_writeable(s);
+	case LWS_CALLBACK_CLOSED:
+		on_closed(s);
+		return 0;
+	case LWS_CALLBACK_HTTP:
+		return on_http(s, wsi, in ? (const char *)in : "/");
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		return on_http_writeable(s, wsi);
+	case LWS_CALLBACK_CLOSED_HTTP:
+		if (s) {
+			free(s->http_body);
+			s->http_body = NULL;
+		}
+		return 0;
+	default:
+		break;
+	}
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
