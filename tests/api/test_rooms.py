@@ -1,0 +1,181 @@
+"""HTTP API: rooms (list, create, get, patch, delete) and the visibility
+rule (a private room does not exist for outsiders)."""
+
+from apitest import check, eq, run, tests_of, unique
+
+ROOM_KEYS = {"id", "name", "description", "is_private", "created_by", "created_at",
+             "unread_count", "last_message"}
+
+
+def by_id(rooms, rid):
+    for r in rooms:
+        if r["id"] == rid:
+            return r
+    return None
+
+
+def test_create_and_owner(srv):
+    alice = srv.user()
+    r = srv.post("/api/chat/rooms/", {"name": "General " + unique(), "description": "talk"},
+                 token=alice.token).expect(201)
+    room = r.json
+    check(ROOM_KEYS <= set(room), "keys %r" % sorted(room))
+    eq(room["created_by"], alice.id, "created_by")
+    eq(room["is_private"], False, "is_private default")
+    eq(room["description"], "talk")
+    eq(room["unread_count"], 0)
+    eq(room["last_message"], None)
+    check(room["created_at"].endswith("Z"), room["created_at"])
+    members = srv.get("/api/chat/rooms/%d/members/" % room["id"], token=alice.token).expect(200)
+    eq([(m["id"], m["role"]) for m in members.json], [(alice.id, "owner")], "members")
+    # Description is optional and defaults to "".
+    plain = srv.room(alice)
+    eq(plain["description"], "")
+
+
+def test_create_invalid(srv):
+    alice = srv.user()
+    cases = [
+        ({}, "name:"),
+        ({"name": ""}, "name:"),
+        ({"name": "   "}, "name:"),
+        ({"name": "x" * 101}, "name:"),
+        ({"name": 5}, "name:"),
+        ({"name": "ok", "description": 5}, "description:"),
+        ({"name": "ok", "description": "d" * 1001}, "description:"),
+        ({"name": "ok", "is_private": "yes"}, "is_private:"),
+        ({"name": "ok", "is_private": 1}, "is_private:"),
+    ]
+    for body, prefix in cases:
+        r = srv.post("/api/chat/rooms/", body, token=alice.token).expect(400, repr(body))
+        check(r.detail().startswith(prefix), "%r -> %r" % (body, r.detail()))
+    # 100 characters of any script are fine.
+    srv.post("/api/chat/rooms/", {"name": "é" * 100}, token=alice.token).expect(201)
+
+
+def test_list_visibility(srv):
+    alice, bob = srv.user(), srv.user()
+    pub = srv.room(alice)
+    priv = srv.room(alice, private=True)
+    mine = srv.room(bob, private=True)
+    a = srv.get("/api/chat/rooms/", token=alice.token).expect(200).json
+    b = srv.get("/api/chat/rooms/", token=bob.token).expect(200).json
+    check(by_id(a, pub["id"]) and by_id(a, priv["id"]), "alice sees her rooms")
+    check(by_id(a, mine["id"]) is None, "alice does not see bob's private room")
+    check(by_id(b, pub["id"]) is not None, "bob sees the public room")
+    check(by_id(b, priv["id"]) is None, "bob does not see alice's private room")
+    check(by_id(b, mine["id"]) is not None, "bob sees his private room")
+    for room in a:
+        check(ROOM_KEYS <= set(room), "keys %r" % sorted(room))
+    ids = [room["id"] for room in a]
+    eq(ids, sorted(ids), "ascending ids")
+
+
+def test_list_unread_and_last_message(srv):
+    alice, bob = srv.user(), srv.user()
+    room = srv.room(alice)
+    srv.post("/api/chat/rooms/%d/join/" % room["id"], token=bob.token).expect(200)
+    for i in range(3):
+        last = srv.send(alice, room["id"], "msg %d" % i)
+    b = by_id(srv.get("/api/chat/rooms/", token=bob.token).expect(200).json, room["id"])
+    eq(b["unread_count"], 3, "bob's unread")
+    eq(b["last_message"]["id"], last["id"], "last message")
+    eq(b["last_message"]["content"], "msg 2")
+    a = by_id(srv.get("/api/chat/rooms/", token=alice.token).expect(200).json, room["id"])
+    eq(a["unread_count"], 0, "own messages are not unread")
+    # The single room shows the same.
+    one = srv.get("/api/chat/rooms/%d/" % room["id"], token=bob.token).expect(200).json
+    eq(one["unread_count"], 3)
+    eq(one["last_message"]["id"], last["id"])
+
+
+def test_get_room(srv):
+    alice, bob = srv.user(), srv.user()
+    pub = srv.room(alice)
+    priv = srv.room(alice, private=True)
+    r = srv.get("/api/chat/rooms/%d/" % pub["id"], token=bob.token).expect(200)
+    eq(r.json["name"], pub["name"])
+    srv.get("/api/chat/rooms/%d/" % priv["id"], token=alice.token).expect(200)
+    r = srv.get("/api/chat/rooms/%d/" % priv["id"], token=bob.token).expect(404)
+    absent = srv.get("/api/chat/rooms/999999999/", token=bob.token).expect(404)
+    eq(r.body, absent.body, "a hidden room answers like an absent one")
+    srv.get("/api/chat/rooms/0/", token=bob.token).expect(404)
+    srv.get("/api/chat/rooms/abc/", token=bob.token).expect(404)
+    srv.get("/api/chat/rooms/%d/" % pub["id"]).expect(401)
+
+
+def test_patch_room(srv):
+    alice, bob, carol = srv.user(), srv.user(), srv.user()
+    room = srv.room(alice)
+    srv.post("/api/chat/rooms/%d/join/" % room["id"], token=bob.token).expect(200)
+    new_name = unique("renamed")
+    r = srv.patch("/api/chat/rooms/%d/" % room["id"],
+                  {"name": new_name, "description": "new words"}, token=alice.token).expect(200)
+    eq(r.json["name"], new_name)
+    eq(r.json["description"], "new words")
+    eq(r.json["is_private"], False)
+    r = srv.patch("/api/chat/rooms/%d/" % room["id"], {"is_private": True},
+                  token=alice.token).expect(200)
+    eq(r.json["is_private"], True)
+    eq(r.json["name"], new_name, "unchanged fields stay")
+    # A member may see it but not change it; an outsider cannot see it now.
+    srv.patch("/api/chat/rooms/%d/" % room["id"], {"name": "mine"}, token=bob.token).expect(403)
+    srv.patch("/api/chat/rooms/%d/" % room["id"], {"name": "mine"}, token=carol.token).expect(404)
+    srv.patch("/api/chat/rooms/%d/" % room["id"], {"name": ""}, token=alice.token).expect(400)
+    srv.patch("/api/chat/rooms/%d/" % room["id"], {"is_private": "no"},
+              token=alice.token).expect(400)
+    # A non-member of a public room sees it but may not change it.
+    pub = srv.room(alice)
+    srv.patch("/api/chat/rooms/%d/" % pub["id"], {"name": "x"}, token=carol.token).expect(403)
+
+
+def test_delete_room(srv):
+    alice, bob, carol = srv.user(), srv.user(), srv.user()
+    room = srv.room(alice)
+    srv.post("/api/chat/rooms/%d/join/" % room["id"], token=bob.token).expect(200)
+    srv.send(bob, room["id"], "bye")
+    srv.delete("/api/chat/rooms/%d/" % room["id"], token=bob.token).expect(403)
+    srv.delete("/api/chat/rooms/%d/" % room["id"], token=carol.token).expect(403)
+    priv = srv.room(alice, private=True)
+    srv.delete("/api/chat/rooms/%d/" % priv["id"], token=carol.token).expect(404)
+    r = srv.delete("/api/chat/rooms/%d/" % room["id"], token=alice.token).expect(204)
+    eq(r.body, b"", "204 has no body")
+    srv.get("/api/chat/rooms/%d/" % room["id"], token=alice.token).expect(404)
+    srv.delete("/api/chat/rooms/%d/" % room["id"], token=alice.token).expect(404)
+    rooms = srv.get("/api/chat/rooms/", token=bob.token).expect(200).json
+    check(by_id(rooms, room["id"]) is None, "deleted room not listed")
+
+
+def test_private_room_hidden_everywhere(srv):
+    alice, eve = srv.user(), srv.user()
+    room = srv.room(alice, private=True)
+    rid = room["id"]
+    msg = srv.send(alice, rid, "secret")
+    mid = msg["id"]
+    calls = [
+        ("GET", "/api/chat/rooms/%d/" % rid, None),
+        ("PATCH", "/api/chat/rooms/%d/" % rid, {"name": "pwned"}),
+        ("DELETE", "/api/chat/rooms/%d/" % rid, None),
+        ("POST", "/api/chat/rooms/%d/join/" % rid, None),
+        ("POST", "/api/chat/rooms/%d/leave/" % rid, None),
+        ("GET", "/api/chat/rooms/%d/members/" % rid, None),
+        ("POST", "/api/chat/rooms/%d/members/" % rid, {"user_id": eve.id}),
+        ("GET", "/api/chat/rooms/%d/messages/" % rid, None),
+        ("POST", "/api/chat/rooms/%d/messages/" % rid, {"content": "hi"}),
+        ("GET", "/api/chat/messages/%d/" % mid, None),
+        ("PATCH", "/api/chat/messages/%d/" % mid, {"content": "x"}),
+        ("DELETE", "/api/chat/messages/%d/" % mid, None),
+        ("POST", "/api/chat/messages/%d/read/" % mid, None),
+        ("GET", "/api/chat/messages/%d/reads/" % mid, None),
+    ]
+    for method, path, body in calls:
+        srv.request(method, path, json_body=body, token=eve.token).expect(404, method + " " + path)
+    # Nothing changed.
+    eq(srv.get("/api/chat/messages/%d/" % mid, token=alice.token).expect(200).json["content"],
+       "secret")
+    members = srv.get("/api/chat/rooms/%d/members/" % rid, token=alice.token).expect(200).json
+    eq([m["id"] for m in members], [alice.id])
+
+
+if __name__ == "__main__":
+    run(tests_of(globals()))
