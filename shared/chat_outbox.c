@@ -1,0 +1,262 @@
+/* The outbox follower's bookkeeping (see chat_outbox.h). Pure: no I/O, no
+ * clock of its own, so it is tested on its own.
+ *
+ * Delivery rule: an event is delivered iff its id is above the highest id
+ * already delivered for its room. Within a room ids commit in ascending
+ * order (the ordering rule), so a missing id below an event that is
+ * already visible in the same room cannot appear later; gaps therefore
+ * only hold back the low-water mark (what is read again), never delivery
+ * of other rooms' events. The rule alone already makes delivery at most
+ * once and ascending per room, whatever is fed in. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "chat_outbox.h"
+
+#define DEFAULT_MAX_MISSING 4096
+
+typedef struct miss {
+	int64_t id;
+	int64_t since_ms; /* when it was first noticed missing */
+} miss;
+
+typedef struct room_hw {
+	int64_t room_id; /* 0 = free slot */
+	int64_t hw;      /* highest id delivered */
+} room_hw;
+
+struct chat_outbox {
+	int64_t max_seen;
+	int gap_timeout_ms;
+	size_t max_missing;
+	miss *miss; /* ascending id */
+	size_t nmiss, capmiss;
+	room_hw *rooms; /* open addressing, power-of-two size */
+	size_t nrooms, caprooms;
+	uint64_t passed_over;
+};
+
+chat_outbox *chat_outbox_create(int64_t start_id, int gap_timeout_ms, size_t max_missing)
+{
+	chat_outbox *o = calloc(1, sizeof(*o));
+	if (!o)
+		return NULL;
+	o->max_seen = start_id > 0 ? start_id : 0;
+	o->gap_timeout_ms = gap_timeout_ms > 0 ? gap_timeout_ms : 0;
+	o->max_missing = max_missing ? max_missing : DEFAULT_MAX_MISSING;
+	o->caprooms = 64;
+	o->rooms = calloc(o->caprooms, sizeof(*o->rooms));
+	if (!o->rooms) {
+		free(o);
+		return NULL;
+	}
+	return o;
+}
+
+void chat_outbox_free(chat_outbox *o)
+{
+	if (!o)
+		return;
+	free(o->miss);
+	free(o->rooms);
+	free(o);
+}
+
+/* ---- per-room high-water marks ------------------------------------------ */
+
+static size_t hash_id(int64_t id, size_t cap)
+{
+	uint64_t x = (uint64_t)id * 0x9E3779B97F4A7C15ULL;
+	return (size_t)(x >> 17) & (cap - 1);
+}
+
+static room_hw *room_slot(room_hw *tab, size_t cap, int64_t room_id)
+{
+	size_t i = hash_id(room_id, cap);
+	while (tab[i].room_id != 0 && tab[i].room_id != room_id)
+		i = (i + 1) & (cap - 1);
+	return &tab[i];
+}
+
+static int grow_rooms(chat_outbox *o)
+{
+	size_t nc = o->caprooms * 2;
+	room_hw *nt = calloc(nc, sizeof(*nt));
+	if (!nt)
+		return -1;
+	for (size_t i = 0; i < o->caprooms; i++)
+		if (o->rooms[i].room_id)
+			*room_slot(nt, nc, o->rooms[i].room_id) = o->rooms[i];
+	free(o->rooms);
+	o->rooms = nt;
+	o->caprooms = nc;
+	return 0;
+}
+
+/* The room's entry, created at hw 0. NULL only on OOM. */
+static room_hw *room_get(chat_outbox *o, int64_t room_id)
+{
+	room_hw *r = room_slot(o->rooms, o->caprooms, room_id);
+	if (r->room_id)
+		return r;
+	if ((o->nrooms + 1) * 2 > o->caprooms) {
+		if (grow_rooms(o) != 0)
+			return NULL;
+		r = room_slot(o->rooms, o->caprooms, room_id);
+	}
+	r->room_id = room_id;
+	r->hw = 0;
+	o->nrooms++;
+	return r;
+}
+
+/* ---- missing ids ------------------------------------------------------ */
+
+static size_t miss_find(const chat_outbox *o, int64_t id, bool *found)
+{
+	size_t lo = 0, hi = o->nmiss;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (o->miss[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = lo < o->nmiss && o->miss[lo].id == id;
+	return lo;
+}
+
+static void miss_remove_at(chat_outbox *o, size_t i, size_t count)
+{
+	memmove(&o->miss[i], &o->miss[i + count], (o->nmiss - i - count) * sizeof(miss));
+	o->nmiss -= count;
+}
+
+/* Ids (from, to) exclusive became missing at now. Appended: they are all
+ * above every id already missing. Beyond the cap the oldest go. */
+static void miss_add_range(chat_outbox *o, int64_t from, int64_t to, int64_t now)
+{
+	if (to - from <= 1)
+		return;
+	uint64_t count = (uint64_t)(to - from - 1);
+	if (count > o->max_missing) {
+		o->passed_over += count - o->max_missing;
+		from = to - 1 - (int64_t)o->max_missing;
+		count = o->max_missing;
+	}
+	if (o->nmiss + count > o->max_missing) {
+		size_t drop = (size_t)(o->nmiss + count - o->max_missing);
+		o->passed_over += drop;
+		miss_remove_at(o, 0, drop);
+	}
+	if (o->nmiss + count > o->capmiss) {
+		size_t nc = o->capmiss ? o->capmiss : 64;
+		while (nc < o->nmiss + count)
+			nc *= 2;
+		miss *nm = realloc(o->miss, nc * sizeof(*nm));
+		if (!nm) {
+			/* Cannot track them: pass them over (counted). */
+			o->passed_over += count;
+			return;
+		}
+		o->miss = nm;
+		o->capmiss = nc;
+	}
+	for (int64_t id = from + 1; id < to; id++)
+		o->miss[o->nmiss++] = (miss){ id, now };
+}
+
+/* ---- feeding ---------------------------------------------------------- */
+
+typedef struct order_ent {
+	int64_t id;
+	size_t idx;
+} order_ent;
+
+static int cmp_order(const void *a, const void *b)
+{
+	const order_ent *x = a, *y = b;
+	if (x->id != y->id)
+		return (x->id > y->id) - (x->id < y->id);
+	return (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+void chat_outbox_feed(chat_outbox *o, const chat_event *evs, size_t n, int64_t now_ms,
+                      bool *deliver)
+{
+	for (size_t i = 0; i < n; i++)
+		deliver[i] = false;
+	if (n == 0)
+		return;
+	/* Work in ascending id order whatever order the rows came in. */
+	order_ent small[64];
+	order_ent *ord = n <= 64 ? small : malloc(n * sizeof(*ord));
+	bool sorted = ord != NULL;
+	if (!ord)
+		ord = small; /* OOM: fall back to the given order, still safe */
+	for (size_t i = 0; sorted && i < n; i++)
+		ord[i] = (order_ent){ evs[i].id, i };
+	if (sorted)
+		qsort(ord, n, sizeof(*ord), cmp_order);
+
+	for (size_t k = 0; k < n; k++) {
+		size_t i = sorted ? ord[k].idx : k;
+		const chat_event *e = &evs[i];
+		if (e->id <= 0 || e->room_id <= 0)
+			continue; /* not a row of chat_events */
+		if (e->id > o->max_seen) {
+			miss_add_range(o, o->max_seen, e->id, now_ms);
+			o->max_seen = e->id;
+		} else {
+			bool found;
+			size_t at = miss_find(o, e->id, &found);
+			if (found)
+				miss_remove_at(o, at, 1);
+		}
+		room_hw *r = room_get(o, e->room_id);
+		if (!r)
+			continue; /* OOM: never deliver without the duplicate guard */
+		if (e->id > r->hw) {
+			r->hw = e->id;
+			deliver[i] = true;
+		}
+	}
+	if (ord != small)
+		free(ord);
+}
+
+void chat_outbox_expire(chat_outbox *o, int64_t now_ms)
+{
+	size_t w = 0;
+	for (size_t i = 0; i < o->nmiss; i++) {
+		if (now_ms - o->miss[i].since_ms > o->gap_timeout_ms) {
+			o->passed_over++;
+			continue;
+		}
+		o->miss[w++] = o->miss[i];
+	}
+	o->nmiss = w;
+}
+
+int64_t chat_outbox_max_seen(const chat_outbox *o)
+{
+	return o->max_seen;
+}
+
+int64_t chat_outbox_low_water(const chat_outbox *o)
+{
+	return o->nmiss ? o->miss[0].id - 1 : o->max_seen;
+}
+
+size_t chat_outbox_missing(const chat_outbox *o, int64_t *ids, size_t max)
+{
+	size_t n = o->nmiss < max ? o->nmiss : max;
+	for (size_t i = 0; i < n; i++)
+		ids[i] = o->miss[i].id;
+	return n;
+}
+
+uint64_t chat_outbox_passed_over(const chat_outbox *o)
+{
+	return o->passed_over;
+}

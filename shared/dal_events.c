@@ -1,0 +1,237 @@
+/* The outbox: reading chat_events with what each event points at,
+ * writing ephemeral events, resume, purge. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "chat_dal.h"
+#include "db_internal.h"
+
+#define EVENTS_LIMIT_MAX 10000
+#define EVENTS_LIMIT_DEFAULT 500
+#define REPLAY_LIMIT_MAX 10000
+#define PURGE_CHUNK 10000
+
+/* Column layout of every event query: the event (6), the message it
+ * points at with its sender (10, all NULL for other kinds or a message
+ * gone with its room), the acting user (2). */
+#define EV_TYPES "iisiit" DB_MSG_COLS "is"
+#define EV_SELECT                                                                         \
+	"SELECT e.id, e.room_id, e.kind, e.ref_id, e.user_id, e.created_at, "                \
+	DB_MSG_SELECT("m", "mu") ", au.id, au.username"                                     \
+	" FROM chat_events e"                                                                 \
+	" LEFT JOIN messages m ON m.id = e.ref_id AND e.kind IN"                              \
+	"   ('message_created', 'message_updated', 'message_deleted', 'message_read')"        \
+	" LEFT JOIN users mu ON mu.id = m.sender_id"                                          \
+	" LEFT JOIN users au ON au.id = e.user_id"
+#define IDS64 "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?," \
+              "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?"
+
+DB_SQL(q_ev_max, "SELECT COALESCE(MAX(id), 0) FROM chat_events");
+DB_SQL(q_ev_after, EV_SELECT " WHERE e.id > ? ORDER BY e.id LIMIT ?");
+DB_SQL(q_ev_by_ids, EV_SELECT " WHERE e.id IN (" IDS64 ") ORDER BY e.id");
+DB_SQL(q_ev_insert, "INSERT INTO chat_events (room_id, kind, ref_id, user_id, created_at) "
+                    "VALUES (?, ?, ?, ?, UTC_TIMESTAMP(3))");
+DB_SQL(q_ev_anchor, "SELECT id FROM chat_events "
+                    "WHERE room_id = ? AND kind = 'message_created' AND ref_id = ?");
+DB_SQL(q_ev_anchor_next, "SELECT id FROM chat_events "
+                         "WHERE room_id = ? AND kind = 'message_created' AND ref_id > ? "
+                         "ORDER BY ref_id LIMIT 1");
+DB_SQL(q_ev_newer_msg, "SELECT id FROM messages WHERE room_id = ? AND id > ? LIMIT 1");
+DB_SQL(q_ev_replay, EV_SELECT " WHERE e.room_id = ? AND e.id > ? AND e.kind IN"
+                              " ('message_created', 'message_updated', 'message_deleted')"
+                              " ORDER BY e.id LIMIT ?");
+/* The newest live messages as message_created rows (event id 0 if that
+ * event was purged). */
+DB_SQL(q_ev_replay_newest,
+       "SELECT COALESCE(e.id, 0), m.room_id, 'message_created', m.id, m.sender_id,"
+       " COALESCE(e.created_at, m.created_at), " DB_MSG_SELECT("m", "mu") ", mu.id, mu.username"
+       " FROM (SELECT id FROM messages WHERE room_id = ? AND deleted_at IS NULL"
+       "       ORDER BY id DESC LIMIT ?) t"
+       " JOIN messages m ON m.id = t.id"
+       " JOIN users mu ON mu.id = m.sender_id"
+       " LEFT JOIN chat_events e ON e.room_id = m.room_id AND e.kind = 'message_created'"
+       "   AND e.ref_id = m.id"
+       " ORDER BY m.id");
+DB_SQL(q_ev_purge, "DELETE FROM chat_events "
+                   "WHERE created_at < UTC_TIMESTAMP(3) - INTERVAL ? SECOND LIMIT 10000");
+
+void chat_event_rows_free(chat_event_row *v, size_t n)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; i < n; i++)
+		chat_message_clear(&v[i].message);
+	free(v);
+}
+
+static chat_err event_row(void *ctx, const db_row *r)
+{
+	chat_event_row *e = db_vec_push(ctx);
+	if (!e)
+		return CHAT_ERR_NOMEM;
+	e->ev.id = db_int(r, 0);
+	e->ev.room_id = db_int(r, 1);
+	e->ev.kind = chat_event_kind_parse(db_str(r, 2));
+	e->ev.ref_id = db_int(r, 3);
+	e->ev.user_id = db_int(r, 4);
+	e->ev.created_ms = db_ms(r, 5);
+	if (!db_null(r, 6)) {
+		chat_err err = db_row_message(r, 6, &e->message);
+		if (err != CHAT_OK)
+			return err;
+		e->has_message = true;
+	}
+	if (!db_null(r, 16)) {
+		e->has_actor = true;
+		e->actor.id = db_int(r, 16);
+		db_copy(r, 17, e->actor.username, sizeof(e->actor.username));
+	}
+	return CHAT_OK;
+}
+
+static chat_err events_query(chat_db *db, db_sql *q, const db_arg *a, size_t na,
+                             chat_event_row **out, size_t *n)
+{
+	db_vec v = { NULL, 0, 0, sizeof(chat_event_row) };
+	chat_err e = db_query(db, q, a, na, EV_TYPES, event_row, &v);
+	if (e != CHAT_OK) {
+		chat_event_rows_free(v.v, v.n);
+		return e;
+	}
+	*out = v.v;
+	*n = v.n;
+	return CHAT_OK;
+}
+
+chat_err chat_dal_events_max_id(chat_db *db, int64_t *out)
+{
+	return db_query_int(db, &q_ev_max, NULL, 0, out);
+}
+
+chat_err chat_dal_events_after(chat_db *db, int64_t after_id, int limit, chat_event_row **out,
+                               size_t *n)
+{
+	if (limit <= 0)
+		limit = EVENTS_LIMIT_DEFAULT;
+	if (limit > EVENTS_LIMIT_MAX)
+		limit = EVENTS_LIMIT_MAX;
+	db_arg a[] = { DBI(after_id), DBI(limit) };
+	return events_query(db, &q_ev_after, a, DB_NARGS(a), out, n);
+}
+
+chat_err chat_dal_events_by_ids(chat_db *db, const int64_t *ids, size_t n_ids,
+                                chat_event_row **out, size_t *n)
+{
+	if (n_ids > 64)
+		return CHAT_ERR_INVALID;
+	db_arg a[64];
+	for (size_t k = 0; k < 64; k++)
+		a[k] = DBI(k < n_ids ? ids[k] : 0); /* 0 is never an id */
+	return events_query(db, &q_ev_by_ids, a, 64, out, n);
+}
+
+typedef struct emit_args {
+	int64_t room_id, ref_id, user_id;
+	chat_event_kind kind;
+	int64_t id;
+} emit_args;
+
+static chat_err emit_txn(chat_db *db, void *arg)
+{
+	emit_args *m = arg;
+	chat_err e = db_room_lock(db, m->room_id);
+	if (e != CHAT_OK)
+		return e;
+	db_arg a[] = { DBI(m->room_id), DBS(chat_event_kind_name(m->kind)), DBI(m->ref_id),
+		       DBI(m->user_id) };
+	return db_exec(db, &q_ev_insert, a, DB_NARGS(a), NULL, &m->id);
+}
+
+chat_err chat_dal_event_emit(chat_db *db, int64_t room_id, chat_event_kind kind, int64_t ref_id,
+                             int64_t user_id, int64_t *id_out)
+{
+	if (kind == CHAT_EV_UNKNOWN || ref_id < 0 || user_id < 0)
+		return CHAT_ERR_INVALID;
+	emit_args m = { room_id, ref_id, user_id, kind, 0 };
+	chat_err e = chat_db_txn_run(db, emit_txn, &m);
+	if (e == CHAT_OK && id_out)
+		*id_out = m.id;
+	return e;
+}
+
+chat_err chat_dal_room_replay(chat_db *db, int64_t room_id, int64_t last_id, int limit,
+                              chat_event_row **out, size_t *n, bool *truncated)
+{
+	chat_event_row *rows = NULL;
+	size_t nrows = 0;
+	int64_t anchor = 0;
+	chat_err e;
+
+	if (limit <= 0)
+		limit = 1000;
+	if (limit > REPLAY_LIMIT_MAX)
+		limit = REPLAY_LIMIT_MAX;
+	*truncated = false;
+
+	/* The event of message last_id's creation is where the client stands. */
+	db_arg a[] = { DBI(room_id), DBI(last_id > 0 ? last_id : 0) };
+	e = db_query_int(db, &q_ev_anchor, a, DB_NARGS(a), &anchor);
+	if (e == CHAT_ERR_NOT_FOUND) {
+		/* Unknown to this room (or purged): start before the first
+		 * message newer than last_id. */
+		int64_t next = 0;
+		e = db_query_int(db, &q_ev_anchor_next, a, DB_NARGS(a), &next);
+		if (e == CHAT_OK) {
+			anchor = next - 1;
+		} else if (e == CHAT_ERR_NOT_FOUND) {
+			/* No logged creation after last_id. Newer messages whose
+			 * events were purged cannot be replayed in order: send the
+			 * newest ones and let the client reload the rest. */
+			int64_t newer = 0;
+			e = db_query_int(db, &q_ev_newer_msg, a, DB_NARGS(a), &newer);
+			if (e == CHAT_ERR_NOT_FOUND) {
+				*out = NULL;
+				*n = 0;
+				return CHAT_OK;
+			}
+			if (e != CHAT_OK)
+				return e;
+			goto newest;
+		}
+	}
+	if (e != CHAT_OK)
+		return e;
+
+	db_arg b[] = { DBI(room_id), DBI(anchor), DBI(limit + 1) };
+	e = events_query(db, &q_ev_replay, b, DB_NARGS(b), &rows, &nrows);
+	if (e != CHAT_OK)
+		return e;
+	if (nrows <= (size_t)limit) {
+		*out = rows;
+		*n = nrows;
+		return CHAT_OK;
+	}
+	chat_event_rows_free(rows, nrows);
+newest:
+	*truncated = true;
+	db_arg c[] = { DBI(room_id), DBI(limit) };
+	return events_query(db, &q_ev_replay_newest, c, DB_NARGS(c), out, n);
+}
+
+chat_err chat_dal_events_purge(chat_db *db, int max_age_s, int64_t *deleted)
+{
+	int64_t total = 0;
+	uint64_t got;
+	db_arg a[] = { DBI(max_age_s < 0 ? 0 : max_age_s) };
+	/* In chunks, so no single statement holds locks for long. */
+	do {
+		got = 0;
+		chat_err e = db_exec(db, &q_ev_purge, a, DB_NARGS(a), &got, NULL);
+		if (e != CHAT_OK)
+			return e;
+		total += (int64_t)got;
+	} while (got == PURGE_CHUNK);
+	if (deleted)
+		*deleted = total;
+	return CHAT_OK;
+}

@@ -1,0 +1,126 @@
+/* Read receipts, read positions and unread counts. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "chat_dal.h"
+#include "db_internal.h"
+
+DB_SQL(q_read_msg_room, "SELECT room_id FROM messages WHERE id = ? AND deleted_at IS NULL");
+DB_SQL(q_read_insert, "INSERT INTO message_reads (message_id, user_id, read_at) "
+                      "VALUES (?, ?, UTC_TIMESTAMP(3))");
+DB_SQL(q_read_member, "INSERT INTO room_members (room_id, user_id, role, joined_at) "
+                      "VALUES (?, ?, 'member', UTC_TIMESTAMP(3))");
+DB_SQL(q_read_position_up, "INSERT INTO read_positions (user_id, room_id, last_read_id) "
+                           "VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE "
+                           "last_read_id = GREATEST(last_read_id, VALUES(last_read_id))");
+DB_SQL(q_reads_of, "SELECT u.id, u.username, r.read_at FROM message_reads r "
+                   "JOIN users u ON u.id = r.user_id WHERE r.message_id = ? "
+                   "ORDER BY r.read_at, r.user_id");
+/* The caller's memberships; unread counted as in chat_dal_rooms_list. */
+DB_SQL(q_unread,
+       "SELECT m.room_id,"
+       " (SELECT COUNT(*) FROM messages x"
+       "   WHERE x.room_id = m.room_id AND x.deleted_at IS NULL"
+       "     AND x.id > COALESCE(rp.last_read_id, 0) AND x.sender_id <> m.user_id) AS unread"
+       " FROM room_members m"
+       " LEFT JOIN read_positions rp ON rp.user_id = m.user_id AND rp.room_id = m.room_id"
+       " WHERE m.user_id = ? HAVING unread > 0 ORDER BY m.room_id");
+DB_SQL(q_read_position, "SELECT last_read_id FROM read_positions WHERE user_id = ? AND room_id = ?");
+
+typedef struct read_args {
+	int64_t message_id, user_id;
+} read_args;
+
+static chat_err mark_txn(chat_db *db, void *arg)
+{
+	read_args *r = arg;
+	int64_t room_id = 0;
+	db_arg a[] = { DBI(r->message_id) };
+	chat_err e = db_query_int(db, &q_read_msg_room, a, DB_NARGS(a), &room_id);
+	if (e != CHAT_OK)
+		return e;
+	e = db_room_lock(db, room_id);
+	if (e != CHAT_OK)
+		return e;
+	/* Plain INSERTs (not IGNORE, which would also hide a missing user):
+	 * an existing receipt or membership is fine. The first read time stays. */
+	db_arg b[] = { DBI(r->message_id), DBI(r->user_id) };
+	e = db_exec(db, &q_read_insert, b, DB_NARGS(b), NULL, NULL);
+	if (e != CHAT_OK && e != CHAT_ERR_DUPLICATE)
+		return e;
+	db_arg c[] = { DBI(room_id), DBI(r->user_id) };
+	e = db_exec(db, &q_read_member, c, DB_NARGS(c), NULL, NULL);
+	if (e != CHAT_OK && e != CHAT_ERR_DUPLICATE)
+		return e;
+	db_arg d[] = { DBI(r->user_id), DBI(room_id), DBI(r->message_id) };
+	return db_exec(db, &q_read_position_up, d, DB_NARGS(d), NULL, NULL);
+}
+
+chat_err chat_dal_message_mark_read(chat_db *db, int64_t message_id, int64_t user_id)
+{
+	read_args r = { message_id, user_id };
+	return chat_db_txn_run(db, mark_txn, &r);
+}
+
+static chat_err read_row(void *ctx, const db_row *r)
+{
+	chat_read *rd = db_vec_push(ctx);
+	if (!rd)
+		return CHAT_ERR_NOMEM;
+	rd->user.id = db_int(r, 0);
+	db_copy(r, 1, rd->user.username, sizeof(rd->user.username));
+	rd->read_ms = db_ms(r, 2);
+	return CHAT_OK;
+}
+
+chat_err chat_dal_message_reads(chat_db *db, int64_t message_id, chat_read **out, size_t *n)
+{
+	db_vec v = { NULL, 0, 0, sizeof(chat_read) };
+	db_arg a[] = { DBI(message_id) };
+	chat_err e = db_query(db, &q_reads_of, a, DB_NARGS(a), "ist", read_row, &v);
+	if (e != CHAT_OK) {
+		free(v.v);
+		return e;
+	}
+	*out = v.v;
+	*n = v.n;
+	return CHAT_OK;
+}
+
+static chat_err unread_row(void *ctx, const db_row *r)
+{
+	chat_unread *u = db_vec_push(ctx);
+	if (!u)
+		return CHAT_ERR_NOMEM;
+	u->room_id = db_int(r, 0);
+	u->unread_count = db_int(r, 1);
+	return CHAT_OK;
+}
+
+chat_err chat_dal_unread(chat_db *db, int64_t user_id, chat_unread **out, size_t *n)
+{
+	db_vec v = { NULL, 0, 0, sizeof(chat_unread) };
+	db_arg a[] = { DBI(user_id) };
+	chat_err e = db_query(db, &q_unread, a, DB_NARGS(a), "ii", unread_row, &v);
+	if (e != CHAT_OK) {
+		free(v.v);
+		return e;
+	}
+	*out = v.v;
+	*n = v.n;
+	return CHAT_OK;
+}
+
+chat_err chat_dal_read_position(chat_db *db, int64_t room_id, int64_t user_id, int64_t *out)
+{
+	int64_t v = 0;
+	db_arg a[] = { DBI(user_id), DBI(room_id) };
+	chat_err e = db_query_int(db, &q_read_position, a, DB_NARGS(a), &v);
+	if (e == CHAT_ERR_NOT_FOUND) {
+		v = 0;
+		e = CHAT_OK;
+	}
+	if (e == CHAT_OK)
+		*out = v;
+	return e;
+}
