@@ -179,6 +179,7 @@ static void cycle(chat_db *db, chat_outbox *o)
 			relay_db_set_up(e != CHAT_ERR_UNAVAILABLE);
 			return;
 		}
+		relay_db_set_up(true);
 		deliver(o, rows, n);
 		chat_event_rows_free(rows, n);
 		if (n < READ_LIMIT)

@@ -1,1 +1,17 @@
-# relay: build fragment, included by the top-level Makefile.am
+# relay: chat-relay, the libwebsockets WebSocket relay (see docs/relay.md).
+bin_PROGRAMS += relay/chat-relay
+relay_chat_relay_SOURCES = \
+	relay/relay.h \
+	relay/main.c \
+	relay/server.c \
+	relay/listener.c \
+	relay/session.c \
+	relay/frames.c \
+	relay/rooms.c \
+	relay/sendq.c \
+	relay/dbworker.c \
+	relay/follower.c \
+	relay/metrics.c
+relay_chat_relay_CFLAGS = $(AM_CFLAGS) $(CHAT_DEP_CFLAGS) $(LWS_CFLAGS)
+relay_chat_relay_LDADD = $(CHAT_LIBS) $(LWS_LIBS)
+EXTRA_DIST += docs/protocol.md docs/relay.md
