@@ -188,17 +188,22 @@ static bool choice_ok(const char *choices, const char *s)
 	return false;
 }
 
-/* Split on commas and white space into a fresh NULL-terminated list. */
-static int parse_list(const char *s, char **list, const char **why)
+/* Split on commas and white space into a NULL-terminated list that
+ * replaces list, or extends it when append is set. On error list is left
+ * as it was. */
+static int parse_list(const char *s, char **list, bool append, const char **why)
 {
 	char *tmp[CHAT_CONFIG_LIST_MAX] = { NULL };
-	size_t n = 0;
+	size_t n = 0, kept = 0;
 	static const char sep[] = ", \t\r\n";
+
+	while (append && kept < CHAT_CONFIG_LIST_MAX && list[kept])
+		kept++;
 
 	for (const char *p = s + strspn(s, sep); *p; p += strspn(p, sep)) {
 		size_t len = strcspn(p, sep);
 
-		if (n == CHAT_CONFIG_LIST_MAX - 1) {
+		if (kept + n == CHAT_CONFIG_LIST_MAX - 1) {
 			*why = "too many entries";
 			goto fail;
 		}
@@ -210,17 +215,19 @@ static int parse_list(const char *s, char **list, const char **why)
 		n++;
 		p += len;
 	}
-	free_list(list);
-	memcpy(list, tmp, sizeof(tmp));
+	if (!append)
+		free_list(list);
+	memcpy(list + kept, tmp, (CHAT_CONFIG_LIST_MAX - kept) * sizeof(tmp[0]));
 	return 0;
 fail:
 	free_list(tmp);
 	return -1;
 }
 
-/* Store value into the field of k. Returns 0, or -1 with *why set to a
- * static explanation of what was expected. */
-static int set_value(chat_config *cfg, const struct key_def *k, const char *value,
+/* Store value into the field of k (append: extend a list instead of
+ * replacing it). Returns 0, or -1 with *why set to a static explanation of
+ * what was expected. */
+static int set_value(chat_config *cfg, const struct key_def *k, const char *value, bool append,
                      const char **why)
 {
 	void *f = field(cfg, k);
@@ -257,7 +264,7 @@ static int set_value(chat_config *cfg, const struct key_def *k, const char *valu
 		*(char **)f = copy;
 		return 0;
 	case T_LIST:
-		return parse_list(value, (char **)f, why);
+		return parse_list(value, (char **)f, append, why);
 	}
 	*why = "internal error";
 	return -1;
@@ -278,21 +285,27 @@ static void report_bad(FILE *err, const char *where, const struct key_def *k,
 	fputc('\n', err);
 }
 
+/* Set section.name from value. seen (one flag per key, or NULL) makes a
+ * list key repeated within one file extend the list: lines are short. */
 static int apply(chat_config *cfg, FILE *err, const char *where, const char *section,
-                 const char *name, const char *value)
+                 const char *name, const char *value, bool *seen)
 {
 	const struct key_def *k = find_key(section, name);
 	const char *why = NULL;
+	size_t idx;
 
 	if (!k) {
 		if (err)
 			fprintf(err, "%s: unknown key [%s] %s\n", where, section, name);
 		return -1;
 	}
-	if (set_value(cfg, k, value, &why) < 0) {
+	idx = (size_t)(k - keys);
+	if (set_value(cfg, k, value, seen && seen[idx], &why) < 0) {
 		report_bad(err, where, k, value, why);
 		return -1;
 	}
+	if (seen)
+		seen[idx] = true;
 	return 0;
 }
 
@@ -302,7 +315,7 @@ int chat_config_defaults(chat_config *cfg)
 
 	memset(cfg, 0, sizeof(*cfg));
 	for (size_t i = 0; i < N_KEYS; i++) {
-		if (set_value(cfg, &keys[i], keys[i].def, &why) < 0) {
+		if (set_value(cfg, &keys[i], keys[i].def, false, &why) < 0) {
 			chat_config_free(cfg);
 			return -1;
 		}
@@ -338,6 +351,7 @@ struct file_ctx {
 	int first_error_line; /* the first line we reported an error for */
 	char *line;
 	size_t linecap;
+	bool seen[N_KEYS];
 };
 
 static void note_error(struct file_ctx *c)
@@ -362,10 +376,11 @@ static char *reader(char *str, int num, void *stream)
 		p++;
 		n--;
 	}
+	/* inih needs room for "\r\n" and the NUL. */
 	if (n > num - 3) {
 		if (c->err)
 			fprintf(c->err, "%s:%d: line too long (at most %d bytes)\n", c->path,
-			        c->lineno, num - 3);
+			        c->lineno, num - 4);
 		note_error(c);
 		/* Hand inih an unparsable line so it records the error too. */
 		snprintf(str, (size_t)num, "[\n");
@@ -381,7 +396,7 @@ static int handler(void *user, const char *section, const char *name, const char
 	char where[PATH_MAX + 32];
 
 	snprintf(where, sizeof(where), "%s:%d", c->path, c->lineno);
-	if (apply(c->cfg, c->err, where, section, name, value) < 0) {
+	if (apply(c->cfg, c->err, where, section, name, value, c->seen) < 0) {
 		note_error(c);
 		return 0;
 	}
@@ -436,7 +451,7 @@ int chat_config_load_env(chat_config *cfg, FILE *err)
 		value = getenv(name);
 		if (!value)
 			continue;
-		if (set_value(cfg, &keys[i], value, &why) < 0) {
+		if (set_value(cfg, &keys[i], value, false, &why) < 0) {
 			snprintf(where, sizeof(where), "environment %s", name);
 			report_bad(err, where, &keys[i], value, why);
 			rc = -1;
@@ -462,7 +477,7 @@ int chat_config_set(chat_config *cfg, const char *assignment, FILE *err)
 	section[slen] = '\0';
 	memcpy(name, dot + 1, nlen);
 	name[nlen] = '\0';
-	return apply(cfg, err, "--set", section, name, eq + 1);
+	return apply(cfg, err, "--set", section, name, eq + 1, NULL);
 syntax:
 	if (err)
 		fprintf(err, "--set: expected section.key=value, got \"%s\"\n", assignment);

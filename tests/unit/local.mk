@@ -12,7 +12,8 @@ check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
 UNIT_CFLAGS = $(AM_CFLAGS) $(CHAT_DEP_CFLAGS) $(SODIUM_CFLAGS) $(CMOCKA_CFLAGS) \
-	-DUNIT_DATADIR='"$(abs_top_srcdir)/tests/unit/data"'
+	-DUNIT_DATADIR='"$(abs_top_srcdir)/tests/unit/data"' \
+	-DUNIT_TOP_SRCDIR='"$(abs_top_srcdir)"'
 UNIT_LIBS = $(CHAT_LIBS) $(CMOCKA_LIBS)
 UNIT_UTIL = tests/unit/unit_util.c tests/unit/unit_util.h
 

@@ -19,7 +19,11 @@
 static const char *load(chat_config *cfg, const char *text, int *rc, char *path, size_t pathsz)
 {
 	static char errbuf[4096];
-	FILE *err = fmemopen(errbuf, sizeof(errbuf), "w");
+	FILE *err;
+
+	/* fmemopen writes no NUL when nothing is written. */
+	errbuf[0] = '\0';
+	err = fmemopen(errbuf, sizeof(errbuf), "w");
 
 	assert_non_null(err);
 	unit_write_temp(text, path, pathsz);
@@ -128,6 +132,23 @@ static void test_file(void **state)
 	assert_string_equal(c.log.level, "debug");
 	assert_int_equal(chat_config_validate(&c, NULL), 0);
 	chat_config_free(&c);
+
+	/* A list key repeated in one file continues the list (lines are
+	 * short); loading another file starts it afresh. */
+	assert_int_equal(chat_config_defaults(&c), 0);
+	err = load(&c,
+	           "[api]\ncors_origins = https://a.example\n"
+	           "cors_origins = https://b.example, https://c.example\n",
+	           &rc, path, sizeof(path));
+	assert_int_equal(rc, 0);
+	assert_string_equal(c.api.cors_origins[0], "https://a.example");
+	assert_string_equal(c.api.cors_origins[2], "https://c.example");
+	assert_null(c.api.cors_origins[3]);
+	err = load(&c, "[api]\ncors_origins = https://d.example\n", &rc, path, sizeof(path));
+	assert_int_equal(rc, 0);
+	assert_string_equal(c.api.cors_origins[0], "https://d.example");
+	assert_null(c.api.cors_origins[1]);
+	chat_config_free(&c);
 }
 
 static void test_file_errors(void **state)
@@ -190,7 +211,7 @@ static void test_file_syntax(void **state)
 	longline[sizeof(longline) - 1] = '\0';
 	err = load(&c, longline, &rc, path, sizeof(path));
 	assert_int_equal(rc, -1);
-	assert_non_null(strstr(err, ":2: line too long"));
+	assert_non_null(strstr(err, ":2: line too long (at most 196 bytes)\n"));
 	assert_string_equal(c.auth.jwt_secret, "");
 
 	/* A key without a value is a syntax error, not an empty value. */
@@ -410,6 +431,102 @@ static void test_dump(void **state)
 	assert_non_null(strstr(chat_config_default_path(), "/chat/chat.conf"));
 }
 
+/* Every key of the table, as "section.key" lines, from the --help text. */
+static char *all_keys(void)
+{
+	char *help = NULL, *keys = NULL;
+	size_t hlen = 0, klen = 0;
+	FILE *h = open_memstream(&help, &hlen);
+	FILE *k = open_memstream(&keys, &klen);
+
+	chat_config_help(h);
+	fclose(h);
+	for (char *line = help; line && *line;) {
+		char *nl = strchr(line, '\n');
+
+		fprintf(k, "%.*s\n", (int)strcspn(line + 2, " "), line + 2);
+		line = nl ? nl + 1 : NULL;
+	}
+	fclose(k);
+	free(help);
+	return keys;
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf;
+	size_t n;
+
+	assert_non_null(f);
+	buf = malloc(1 << 20);
+	n = fread(buf, 1, (1 << 20) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+/* deploy/chat.conf lists every key, commented out with its default, and
+ * reads cleanly with every key uncommented; docs/configuration.md names
+ * every key's environment variable. */
+static void test_sample_and_docs(void **state)
+{
+	char *keys = all_keys();
+	char *conf = slurp(UNIT_TOP_SRCDIR "/deploy/chat.conf");
+	char *docs = slurp(UNIT_TOP_SRCDIR "/docs/configuration.md");
+	char *uncommented = malloc(strlen(conf) + 2), *seen = NULL, *out = uncommented;
+	size_t seenlen = 0;
+	FILE *s = open_memstream(&seen, &seenlen);
+	char section[64] = "", path[256];
+	chat_config c;
+	int rc, nkeys = 0;
+
+	for (char *line = conf; *line;) {
+		size_t len = strcspn(line, "\n");
+		char key[64];
+
+		if (sscanf(line, "[%63[a-z]]", section) == 1) {
+			/* section header */
+		} else if (line[0] == '#' && sscanf(line + 1, "%63[a-z_] =", key) == 1 &&
+		           strstr(line, " =") == line + 1 + strlen(key)) {
+			fprintf(s, "%s.%s\n", section, key);
+			line++, len--; /* uncomment */
+			nkeys++;
+		}
+		memcpy(out, line, len);
+		out += len;
+		*out++ = '\n';
+		line += len + (line[len] == '\n');
+	}
+	*out = '\0';
+	fclose(s);
+	assert_string_equal(seen, keys);
+
+	assert_int_equal(chat_config_defaults(&c), 0);
+	assert_string_equal(load(&c, conf, &rc, path, sizeof(path)), "");
+	assert_int_equal(rc, 0);
+	assert_string_equal(load(&c, uncommented, &rc, path, sizeof(path)), "");
+	assert_int_equal(rc, 0);
+	chat_config_free(&c);
+
+	for (char *k = keys; *k; k += strcspn(k, "\n") + 1) {
+		char env[128] = "CHAT_";
+		size_t i = 5;
+
+		for (const char *p = k; *p != '\n' && i < sizeof(env) - 1; p++)
+			env[i++] = *p == '.' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+		env[i] = '\0';
+		if (!strstr(docs, env))
+			fail_msg("docs/configuration.md does not mention %s", env);
+	}
+	assert_true(nkeys > 50);
+	free(keys);
+	free(conf);
+	free(docs);
+	free(uncommented);
+	free(seen);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -417,7 +534,7 @@ int main(void)
 		cmocka_unit_test(test_file_errors), cmocka_unit_test(test_file_syntax),
 		cmocka_unit_test(test_env),       cmocka_unit_test(test_set),
 		cmocka_unit_test(test_lists),     cmocka_unit_test(test_validate),
-		cmocka_unit_test(test_dump),
+		cmocka_unit_test(test_dump),      cmocka_unit_test(test_sample_and_docs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
