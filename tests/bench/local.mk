@@ -13,3 +13,14 @@ noinst_PROGRAMS += tests/bench/baseline-server
 tests_bench_baseline_server_SOURCES = tests/bench/baseline-server.c
 tests_bench_baseline_server_CFLAGS = $(AM_CFLAGS) $(LWS_CFLAGS) $(JSONC_CFLAGS)
 tests_bench_baseline_server_LDADD = $(LWS_LIBS) $(JSONC_LIBS)
+
+# A short run of the tools against the relay and the baseline (make check).
+TESTS += tests/bench/smoke.sh
+EXTRA_DIST += tests/bench/smoke.sh tests/bench/bench-lib.sh tests/bench/run-bench.sh
+
+# The full benchmark matrix; writes docs/BENCHMARKS.md in the source tree.
+.PHONY: bench
+bench: all
+	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
+	MARIADBD='$(MARIADBD)' MARIADB_INSTALL_DB='$(MARIADB_INSTALL_DB)' \
+	$(SHELL) $(abs_top_srcdir)/tests/bench/run-bench.sh

@@ -1,0 +1,131 @@
+# Helpers shared by tests/bench/smoke.sh and tests/bench/run-bench.sh
+# (sourced, after tests/harness/mariadb.sh). They start only processes they
+# remember by PID and stop only those.
+
+BENCH_PIDS=
+
+# A free TCP port on 127.0.0.1 (the kernel picks it).
+bench_free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# bench_wait_line FILE REGEX SECONDS PID: wait until FILE has a line
+# matching REGEX; fail if PID exits or time runs out.
+bench_wait_line() {
+	_n=$(( $3 * 10 ))
+	while [ "$_n" -gt 0 ]; do
+		grep -Eq "$2" "$1" 2>/dev/null && return 0
+		kill -0 "$4" 2>/dev/null || { echo "process $4 exited; its output:" >&2; tail -n 30 "$1" >&2; return 1; }
+		sleep 0.1
+		_n=$((_n - 1))
+	done
+	echo "timed out waiting for '$2' in $1" >&2
+	tail -n 30 "$1" >&2
+	return 1
+}
+
+# bench_stop PID: TERM, wait up to 10 s, then KILL.
+bench_stop() {
+	[ -n "$1" ] || return 0
+	kill "$1" 2>/dev/null || return 0
+	for _ in $(seq 1 100); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
+
+bench_stop_all() {
+	for _p in $BENCH_PIDS; do
+		bench_stop "$_p"
+	done
+	BENCH_PIDS=
+}
+
+# The relay's environment: database from the harness, a fresh secret and
+# wake-up directory, loopback only, limits raised for load.
+bench_relay_env() {
+	CHAT_AUTH_JWT_SECRET=${CHAT_AUTH_JWT_SECRET:-$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')}
+	CHAT_NOTIFY_DIR=${CHAT_NOTIFY_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/chat-bench-notify.XXXXXX")}
+	CHAT_RELAY_LISTEN=127.0.0.1
+	CHAT_RELAY_MAX_CONNECTIONS=${CHAT_RELAY_MAX_CONNECTIONS:-100000}
+	CHAT_RELAY_RATE_LIMIT=${CHAT_RELAY_RATE_LIMIT:-100000}
+	CHAT_RELAY_RATE_BURST=${CHAT_RELAY_RATE_BURST:-100000}
+	CHAT_LOG_LEVEL=${CHAT_LOG_LEVEL:-info}
+	export CHAT_AUTH_JWT_SECRET CHAT_NOTIFY_DIR CHAT_RELAY_LISTEN CHAT_RELAY_MAX_CONNECTIONS \
+		CHAT_RELAY_RATE_LIMIT CHAT_RELAY_RATE_BURST CHAT_LOG_LEVEL
+}
+
+# bench_start_relay LOG [ARGS...]: start the relay on a free port; sets
+# RELAY_PID and RELAY_PORT. Ready when it logs "listening on".
+bench_start_relay() {
+	_log=$1
+	shift
+	RELAY_PORT=$(bench_free_port)
+	CHAT_RELAY_PORT=$RELAY_PORT "$top_builddir/relay/chat-relay" "$@" >"$_log" 2>&1 &
+	RELAY_PID=$!
+	BENCH_PIDS="$BENCH_PIDS $RELAY_PID"
+	bench_wait_line "$_log" "listening on" 30 "$RELAY_PID"
+}
+
+# bench_start_baseline LOG [ARGS...]: sets BASELINE_PID and BASELINE_PORT.
+bench_start_baseline() {
+	_log=$1
+	shift
+	"$top_builddir/tests/bench/baseline-server" --port 0 "$@" >"$_log" 2>&1 &
+	BASELINE_PID=$!
+	BENCH_PIDS="$BENCH_PIDS $BASELINE_PID"
+	bench_wait_line "$_log" "listening on" 10 "$BASELINE_PID" || return 1
+	BASELINE_PORT=$(sed -n 's/^listening on [^:]*:\([0-9]*\).*/\1/p' "$_log" | head -n 1)
+}
+
+# bench_users PREFIX N TOKENS_FILE: create users PREFIX1..N and write one
+# token per user to TOKENS_FILE.
+bench_users() {
+	: >"$3"
+	for _i in $(seq 1 "$2"); do
+		_uid=$("$top_builddir/schema/chatctl" add-user "$1$_i" --no-password) || return 1
+		if ! "$top_builddir/schema/chatctl" mint-token "$1$_i" >>"$3" 2>/dev/null; then
+			# a chatctl without mint-token: sign the same HS256 claims here
+			bench_mint_hs256 "$_uid" >>"$3" || return 1
+		fi
+	done
+}
+
+# bench_mint_hs256 USER_ID: an HS256 access token for CHAT_AUTH_JWT_SECRET,
+# valid for a day, shaped as SimpleJWT issues them.
+bench_mint_hs256() {
+	python3 - "$1" <<'PYEOF'
+import base64, hashlib, hmac, json, os, sys, time, uuid
+def b64(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+now = int(time.time())
+head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+body = b64(json.dumps({"token_type": "access", "exp": now + 86400, "iat": now,
+                       "jti": uuid.uuid4().hex, "user_id": int(sys.argv[1])},
+                      separators=(",", ":")).encode())
+key = os.environ["CHAT_AUTH_JWT_SECRET"].encode()
+sig = b64(hmac.new(key, (head + "." + body).encode(), hashlib.sha256).digest())
+print(head + "." + body + "." + sig)
+PYEOF
+}
+
+# bench_rooms PREFIX N OWNER IDS_FILE: create N public rooms; ids one a line.
+bench_rooms() {
+	: >"$4"
+	for _i in $(seq 1 "$2"); do
+		"$top_builddir/schema/chatctl" create-room "$1$_i" --owner "$3" >>"$4" || return 1
+	done
+}
+
+# bench_json FILE EXPR: evaluate a Python expression over the last JSON line
+# of FILE (bound to j), e.g. bench_json out 'j["lost"]'.
+bench_json() {
+	python3 - "$1" "$2" <<'EOF'
+import json, sys
+line = [l for l in open(sys.argv[1]) if l.startswith("{")][-1]
+j = json.loads(line)
+print(eval(sys.argv[2], {"j": j}))
+EOF
+}

@@ -1,0 +1,3 @@
+# Benchmark matrix runner: being written.
+echo "run-bench.sh: not written yet" >&2
+exit 1
