@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
+#include <sodium.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -23,8 +24,6 @@
 #define RUNSTATEDIR "/run"
 #endif
 
-/* Secrets longer than this are certainly a mistake (a whole PEM file...). */
-#define SECRET_FILE_MAX 4096
 #define MIN_HMAC_SECRET 16
 
 enum key_type { T_INT, T_BOOL, T_STRING, T_LIST, T_CHOICE };
@@ -494,14 +493,13 @@ static long secret_length(const chat_config *cfg, FILE *err)
 
 	if (!*path)
 		return (long)strlen(cfg->auth.jwt_secret);
-	buf = chat_file_read(path, SECRET_FILE_MAX, &len);
+	buf = chat_file_read_secret(path, &len);
 	if (!buf) {
 		if (err)
 			fprintf(err, "[auth] jwt_secret_file %s: %s\n", path, strerror(errno));
 		return -1;
 	}
-	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-		len--;
+	sodium_memzero(buf, len);
 	free(buf);
 	return (long)len;
 }

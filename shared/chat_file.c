@@ -50,3 +50,17 @@ fail:
 	errno = saved;
 	return NULL;
 }
+
+char *chat_file_read_secret(const char *path, size_t *len_out)
+{
+	size_t len;
+	char *buf = chat_file_read(path, CHAT_KEY_FILE_MAX, &len);
+
+	if (!buf)
+		return NULL;
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+		buf[--len] = '\0';
+	if (len_out)
+		*len_out = len;
+	return buf;
+}

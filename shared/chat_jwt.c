@@ -25,7 +25,6 @@
 #include "chat_validate.h"
 
 #define TOKEN_MAX 8192     /* longer "tokens" are refused unread */
-#define KEY_FILE_MAX 65536 /* PEM keys and secret files */
 
 struct chat_jwt {
 	jwt_alg_t alg;
@@ -66,19 +65,15 @@ void chat_jwt_free(chat_jwt *j)
 	free(j);
 }
 
-/* Read a key or secret file; a secret file's trailing newline is not part
- * of the secret. */
-static unsigned char *read_key(const char *path, bool strip, size_t *len, FILE *err)
+/* Read a PEM key file, or a secret file (secret: without its trailing
+ * line end). */
+static unsigned char *read_key(const char *path, bool secret, size_t *len, FILE *err)
 {
-	char *buf = chat_file_read(path, KEY_FILE_MAX, len);
+	char *buf = secret ? chat_file_read_secret(path, len)
+	                   : chat_file_read(path, CHAT_KEY_FILE_MAX, len);
 
-	if (!buf) {
-		if (err)
-			fprintf(err, "cannot read %s: %s\n", path, strerror(errno));
-		return NULL;
-	}
-	while (strip && *len > 0 && (buf[*len - 1] == '\n' || buf[*len - 1] == '\r'))
-		buf[--*len] = '\0';
+	if (!buf && err)
+		fprintf(err, "cannot read %s: %s\n", path, strerror(errno));
 	return (unsigned char *)buf;
 }
 

@@ -11,12 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <json-c/json.h>
 #include <sodium.h>
 
 #include "chat_jwt.h"
+#include "unit_util.h"
 
 #define SECRET "django-insecure-simplejwt-test-key-0123456789"
 #define NOW ((time_t)1750000000)
@@ -534,6 +536,26 @@ static void test_es256(void **state)
 	chat_jwt_free(rsa);
 }
 
+static void test_secret_file(void **state)
+{
+	chat_config cfg;
+	chat_jwt *j;
+	char path[256], set[300];
+
+	/* Written by "echo": the trailing newline is not part of the secret. */
+	unit_write_temp(SECRET "\n", path, sizeof(path));
+	snprintf(set, sizeof(set), "auth.jwt_secret_file=%s", path);
+	assert_int_equal(chat_config_defaults(&cfg), 0);
+	assert_int_equal(chat_config_set(&cfg, set, NULL), 0);
+	assert_int_equal(chat_config_validate(&cfg, stderr), 0);
+	j = chat_jwt_create(&cfg, stderr);
+	assert_non_null(j);
+	accept(j, PYJWT_ACCESS, CHAT_TOKEN_ACCESS, 42);
+	chat_jwt_free(j);
+	chat_config_free(&cfg);
+	unlink(path);
+}
+
 static void test_create_errors(void **state)
 {
 	chat_config cfg;
@@ -567,6 +589,7 @@ int main(void)
 		cmocka_unit_test(test_issue_round_trip),
 		cmocka_unit_test(test_rs256),
 		cmocka_unit_test(test_es256),
+		cmocka_unit_test(test_secret_file),
 		cmocka_unit_test(test_create_errors),
 	};
 
