@@ -110,17 +110,24 @@ static void write_response(api_req *r, int status, const char *body, size_t len)
 	if (!r->fcgi)
 		return;
 	FCGX_Stream *out = r->fcgi->out;
-	FCGX_FPrintF(out, "Status: %d %s\r\n", status, reason(status));
-	if (body)
-		FCGX_FPrintF(out,
-		             "Content-Type: application/json; charset=utf-8\r\n"
-		             "Content-Length: %zu\r\n",
-		             len);
+	char line[128];
+	/* libfcgi's own printf lacks %zu and friends: format here. */
+	snprintf(line, sizeof(line), "Status: %d %s\r\n", status, reason(status));
+	FCGX_PutS(line, out);
+	if (body) {
+		snprintf(line, sizeof(line),
+		         "Content-Type: application/json; charset=utf-8\r\n"
+		         "Content-Length: %zu\r\n",
+		         len);
+		FCGX_PutS(line, out);
+	}
 	FCGX_PutS("X-Content-Type-Options: nosniff\r\n"
 	          "Cache-Control: no-store\r\n",
 	          out);
 	if (origin_allowed(r)) {
-		FCGX_FPrintF(out, "Access-Control-Allow-Origin: %s\r\n", r->origin);
+		FCGX_PutS("Access-Control-Allow-Origin: ", out);
+		FCGX_PutS(r->origin, out);
+		FCGX_PutS("\r\n", out);
 		FCGX_PutS("Access-Control-Expose-Headers: Retry-After\r\n", out);
 	}
 	if (cors_configured(r))

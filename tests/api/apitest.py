@@ -74,6 +74,8 @@ class Response:
         if self.body:
             ct = self.header("Content-Type") or ""
             check(ct == "application/json; charset=utf-8", "content type %r" % ct)
+            cl = self.header("Content-Length")
+            check(cl == str(len(self.body)), "Content-Length %r for %d bytes" % (cl, len(self.body)))
         return self
 
     def detail(self):

@@ -1,1 +1,38 @@
-# tests/api: build fragment, included by the top-level Makefile.am
+# tests/api: the HTTP API. A cmocka test of the router; the rest talk
+# FastCGI (tests/api/fcgi_client.py) to a real chat-api started on a
+# private socket against a private MariaDB (tests/harness/mariadb.sh).
+check_PROGRAMS += tests/api/test_router tests/api/test_ratelimit
+tests_api_test_router_SOURCES = tests/api/test_router.c
+tests_api_test_router_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/api $(CHAT_DEP_CFLAGS) \
+	$(FCGI_CFLAGS) $(CMOCKA_CFLAGS)
+tests_api_test_router_LDADD = api/libchatapi.la $(CHAT_LIBS) $(FCGI_LIBS) $(CMOCKA_LIBS)
+tests_api_test_ratelimit_SOURCES = tests/api/test_ratelimit.c
+tests_api_test_ratelimit_CFLAGS = $(tests_api_test_router_CFLAGS)
+tests_api_test_ratelimit_LDADD = $(tests_api_test_router_LDADD)
+
+TESTS += \
+	tests/api/test_router \
+	tests/api/test_ratelimit \
+	tests/api/openapi_sync.py \
+	tests/api/auth.sh \
+	tests/api/rooms.sh \
+	tests/api/members.sh \
+	tests/api/messages.sh \
+	tests/api/reads.sh \
+	tests/api/protocol.sh \
+	tests/api/health.sh \
+	tests/api/events.sh
+
+EXTRA_DIST += \
+	tests/api/lib.sh \
+	tests/api/fcgi_client.py \
+	tests/api/apitest.py \
+	tests/api/openapi_sync.py \
+	tests/api/auth.sh tests/api/test_auth.py \
+	tests/api/rooms.sh tests/api/test_rooms.py \
+	tests/api/members.sh tests/api/test_members.py \
+	tests/api/messages.sh tests/api/test_messages.py \
+	tests/api/reads.sh tests/api/test_reads.py \
+	tests/api/protocol.sh tests/api/test_protocol.py \
+	tests/api/health.sh tests/api/test_health.py \
+	tests/api/events.sh tests/api/test_events.py

@@ -1,0 +1,190 @@
+"""HTTP API: messages (history pages, posting with client_id retries,
+validation, edit and delete rules, deleted messages gone everywhere)."""
+
+import time
+
+from apitest import check, eq, run, tests_of
+
+MSG_KEYS = {"id", "content", "message_type", "timestamp", "sender"}
+
+
+def page(srv, user, rid, query=""):
+    r = srv.get("/api/chat/rooms/%d/messages/%s" % (rid, query), token=user.token).expect(200)
+    eq(set(r.json), {"results", "has_more"}, "page keys")
+    return [m["id"] for m in r.json["results"]], r.json["has_more"]
+
+
+def test_post_message_shape(srv):
+    alice = srv.user()
+    room = srv.room(alice)
+    r = srv.post("/api/chat/rooms/%d/messages/" % room["id"], {"content": "héllo 👋"},
+                 token=alice.token).expect(201)
+    m = r.json
+    check(MSG_KEYS <= set(m), "keys %r" % sorted(m))
+    eq(m["content"], "héllo 👋")
+    eq(m["message_type"], "text")
+    eq(m["sender"], {"id": alice.id, "username": alice.username})
+    check(m["timestamp"].endswith("Z") and "T" in m["timestamp"], m["timestamp"])
+    check("edited_at" not in m, "not edited")
+    # GET returns the same object.
+    eq(srv.get("/api/chat/messages/%d/" % m["id"], token=alice.token).expect(200).json, m)
+    # Every message type is accepted.
+    for t in ("text", "image", "file", "system"):
+        eq(srv.send(alice, room["id"], "x", message_type=t)["message_type"], t)
+
+
+def test_client_id_retry(srv):
+    alice, bob = srv.user(), srv.user()
+    room = srv.room(alice)
+    path = "/api/chat/rooms/%d/messages/" % room["id"]
+    cid = "6f1c2f7e-7d0e-4bb5-9a55-1f0a3e6f0b11"
+    first = srv.post(path, {"content": "once", "client_id": cid}, token=alice.token).expect(201)
+    eq(first.json["client_id"], cid)
+    again = srv.post(path, {"content": "once", "client_id": cid}, token=alice.token).expect(200)
+    eq(again.json, first.json, "the stored message")
+    ids, _ = page(srv, alice, room["id"])
+    eq(ids, [first.json["id"]], "stored once")
+    # The same client_id from another user is another message.
+    srv.post(path, {"content": "mine", "client_id": cid}, token=bob.token).expect(201)
+    # null means none.
+    srv.post(path, {"content": "n", "client_id": None}, token=alice.token).expect(201)
+
+
+def test_validation(srv):
+    alice = srv.user()
+    room = srv.room(alice)
+    path = "/api/chat/rooms/%d/messages/" % room["id"]
+    cases = [
+        ({}, "content:"),
+        ({"content": ""}, "content:"),
+        ({"content": None}, "content:"),
+        ({"content": 12}, "content:"),
+        ({"content": ["a"]}, "content:"),
+        ({"content": "x" * 4001}, "content:"),
+        ({"content": "é" * 4001}, "content:"),
+        ({"content": "a\u0000b"}, "content:"),
+        ({"content": "ok", "message_type": "video"}, "message_type:"),
+        ({"content": "ok", "message_type": 3}, "message_type:"),
+        ({"content": "ok", "client_id": "c" * 65}, "client_id:"),
+        ({"content": "ok", "client_id": ""}, "client_id:"),
+        ({"content": "ok", "client_id": 7}, "client_id:"),
+    ]
+    for body, prefix in cases:
+        r = srv.post(path, body, token=alice.token).expect(400, repr(body)[:80])
+        check(r.detail().startswith(prefix), "%r -> %r" % (repr(body)[:80], r.detail()))
+    # The limit counts characters, not bytes.
+    eq(len(srv.send(alice, room["id"], "é" * 4000)["content"]), 4000)
+    ids, _ = page(srv, alice, room["id"])
+    eq(len(ids), 1, "nothing stored by the refused posts")
+
+
+def test_public_room_sender_becomes_member(srv):
+    alice, bob = srv.user(), srv.user()
+    room = srv.room(alice)
+    srv.send(bob, room["id"], "drive-by")
+    r = srv.get("/api/chat/rooms/%d/members/" % room["id"], token=alice.token).expect(200)
+    eq({m["id"]: m["role"] for m in r.json}, {alice.id: "owner", bob.id: "member"})
+
+
+def test_pages(srv):
+    alice = srv.user()
+    room = srv.room(alice)
+    rid = room["id"]
+    eq(page(srv, alice, rid), ([], False), "empty room")
+    eq(page(srv, alice, rid, "?before=1"), ([], False), "empty room, before")
+    eq(page(srv, alice, rid, "?after=1"), ([], False), "empty room, after")
+    ids = [srv.send(alice, rid, "m%d" % i)["id"] for i in range(7)]
+    eq(page(srv, alice, rid), (ids, False), "default page")
+    eq(page(srv, alice, rid, "?limit=3"), (ids[4:], True), "newest 3")
+    eq(page(srv, alice, rid, "?limit=7"), (ids, False), "exactly all")
+    eq(page(srv, alice, rid, "?limit=3&before=%d" % ids[4]), (ids[1:4], True), "before")
+    eq(page(srv, alice, rid, "?limit=3&before=%d" % ids[3]), (ids[0:3], False), "before, to the start")
+    eq(page(srv, alice, rid, "?before=%d" % ids[0]), ([], False), "before the first")
+    eq(page(srv, alice, rid, "?limit=2&after=%d" % ids[2]), (ids[3:5], True), "after")
+    eq(page(srv, alice, rid, "?limit=2&after=%d" % ids[4]), (ids[5:], False), "after, to the end")
+    eq(page(srv, alice, rid, "?after=%d" % ids[-1]), ([], False), "after the last")
+    eq(page(srv, alice, rid, "?limit=200"), (ids, False), "max limit")
+    eq(page(srv, alice, rid, "?limit=1"), (ids[-1:], True), "limit 1")
+    for bad in ("limit=201", "limit=0", "limit=-1", "limit=abc", "limit=", "limit=1.5",
+                "before=abc", "before=0", "after=-2", "after=", "before=%d&after=%d" % (ids[5], ids[1])):
+        r = srv.get("/api/chat/rooms/%d/messages/?%s" % (rid, bad), token=alice.token)
+        r.expect(400, bad)
+        check(r.detail(), "detail for " + bad)
+    # Unknown parameters are ignored.
+    eq(page(srv, alice, rid, "?foo=bar&limit=2"), (ids[5:], True), "unknown parameter")
+
+
+def test_default_limit_is_50(srv):
+    alice = srv.user()
+    room = srv.room(alice)
+    ids = [srv.send(alice, room["id"], "n%d" % i)["id"] for i in range(52)]
+    got, more = page(srv, alice, room["id"])
+    eq(got, ids[2:], "newest 50")
+    eq(more, True)
+
+
+def test_edit(srv):
+    alice, bob = srv.user(), srv.user()
+    room = srv.room(bob)
+    srv.post("/api/chat/rooms/%d/join/" % room["id"], token=alice.token).expect(200)
+    m = srv.send(alice, room["id"], "first words")
+    path = "/api/chat/messages/%d/" % m["id"]
+    time.sleep(0.01)
+    r = srv.patch(path, {"content": "second words"}, token=alice.token).expect(200)
+    e = r.json
+    eq(e["id"], m["id"])
+    eq(e["timestamp"], m["timestamp"], "timestamp kept")
+    eq(e["content"], "second words")
+    check(e.get("edited_at", "").endswith("Z"), "edited_at %r" % e.get("edited_at"))
+    eq(srv.get(path, token=bob.token).expect(200).json, e)
+    # Only the sender edits, the room's owner included.
+    srv.patch(path, {"content": "bob was here"}, token=bob.token).expect(403)
+    for bad in ({}, {"content": ""}, {"content": 5}, {"content": "y" * 4001}):
+        srv.patch(path, bad, token=alice.token).expect(400, repr(bad)[:40])
+    srv.patch("/api/chat/messages/987654321/", {"content": "x"}, token=alice.token).expect(404)
+
+
+def test_delete(srv):
+    owner, alice, bob = srv.user(), srv.user(), srv.user()
+    room = srv.room(owner)
+    rid = room["id"]
+    for u in (alice, bob):
+        srv.post("/api/chat/rooms/%d/join/" % rid, token=u.token).expect(200)
+    m1 = srv.send(alice, rid, "one")
+    m2 = srv.send(alice, rid, "two")
+    m3 = srv.send(alice, rid, "three")
+    # Another member may not delete; the sender and the owner may.
+    srv.delete("/api/chat/messages/%d/" % m3["id"], token=bob.token).expect(403)
+    srv.delete("/api/chat/messages/%d/" % m3["id"], token=alice.token).expect(204)
+    srv.delete("/api/chat/messages/%d/" % m2["id"], token=owner.token).expect(204)
+    # Gone: 404 on every message endpoint, absent from history.
+    for mid in (m2["id"], m3["id"]):
+        srv.get("/api/chat/messages/%d/" % mid, token=alice.token).expect(404)
+        srv.delete("/api/chat/messages/%d/" % mid, token=alice.token).expect(404)
+        srv.patch("/api/chat/messages/%d/" % mid, {"content": "back"}, token=alice.token).expect(404)
+        srv.post("/api/chat/messages/%d/read/" % mid, token=bob.token).expect(404)
+        srv.get("/api/chat/messages/%d/reads/" % mid, token=bob.token).expect(404)
+    eq(page(srv, bob, rid), ([m1["id"]], False), "history")
+    # Not the last message, not unread.
+    rooms = srv.get("/api/chat/rooms/", token=bob.token).expect(200).json
+    mine = [r for r in rooms if r["id"] == rid][0]
+    eq(mine["last_message"]["id"], m1["id"], "last_message")
+    eq(mine["unread_count"], 1, "unread")
+    srv.delete("/api/chat/messages/%d/" % m1["id"], token=alice.token).expect(204)
+    rooms = srv.get("/api/chat/rooms/", token=bob.token).expect(200).json
+    mine = [r for r in rooms if r["id"] == rid][0]
+    eq(mine["last_message"], None)
+    eq(mine["unread_count"], 0)
+
+
+def test_message_ids(srv):
+    alice = srv.user()
+    for bad in ("0", "-1", "abc", "1.0", "99999999999999999999"):
+        srv.get("/api/chat/messages/%s/" % bad, token=alice.token).expect(404, bad)
+    srv.get("/api/chat/messages/123456789/", token=alice.token).expect(404)
+    srv.get("/api/chat/rooms/123456789/messages/", token=alice.token).expect(404)
+    srv.post("/api/chat/rooms/123456789/messages/", {"content": "x"}, token=alice.token).expect(404)
+
+
+if __name__ == "__main__":
+    run(tests_of(globals()))
