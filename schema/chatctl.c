@@ -17,9 +17,7 @@
 #include "chat_config.h"
 #include "chat_dal.h"
 #include "chat_db.h"
-#ifndef CHATCTL_STAGE1
 #include "chat_jwt.h"
-#endif
 #include "chat_migrate.h"
 #include "chat_password.h"
 #include "chat_validate.h"
@@ -346,7 +344,6 @@ static int cmd_add_member(const cli *c, const chat_config *cfg)
 	return rc;
 }
 
-#ifndef CHATCTL_STAGE1
 static int cmd_mint_token(const cli *c, const chat_config *cfg)
 {
 	if (c->npos != 2)
@@ -406,8 +403,6 @@ static int cmd_purge_events(const cli *c, const chat_config *cfg)
 	return rc;
 }
 
-#endif
-
 int main(int argc, char **argv)
 {
 	cli c;
@@ -440,12 +435,10 @@ int main(int argc, char **argv)
 		rc = cmd_create_room(&c, &cfg);
 	else if (strcmp(cmd, "add-member") == 0)
 		rc = cmd_add_member(&c, &cfg);
-#ifndef CHATCTL_STAGE1
 	else if (strcmp(cmd, "mint-token") == 0)
 		rc = cmd_mint_token(&c, &cfg);
 	else if (strcmp(cmd, "purge-events") == 0)
 		rc = cmd_purge_events(&c, &cfg);
-#endif
 	else {
 		fprintf(stderr, "chatctl: unknown command %s\n", cmd);
 		rc = EXIT_USAGE;

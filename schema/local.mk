@@ -6,7 +6,7 @@ dist_schema_DATA = schema/001_initial.sql
 
 bin_PROGRAMS += schema/chatctl
 schema_chatctl_SOURCES = schema/chatctl.c
-schema_chatctl_CFLAGS = $(AM_CFLAGS) $(CHAT_DEP_CFLAGS) -DCHATCTL_STAGE1
+schema_chatctl_CFLAGS = $(AM_CFLAGS) $(CHAT_DEP_CFLAGS)
 schema_chatctl_LDADD = $(CHAT_LIBS)
 
 dist_doc_DATA += docs/schema.md

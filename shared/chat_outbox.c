@@ -26,6 +26,7 @@ typedef struct room_hw {
 } room_hw;
 
 struct chat_outbox {
+	int64_t start_id; /* history: never delivered */
 	int64_t max_seen;
 	int gap_timeout_ms;
 	size_t max_missing;
@@ -42,6 +43,7 @@ chat_outbox *chat_outbox_create(int64_t start_id, int gap_timeout_ms, size_t max
 	if (!o)
 		return NULL;
 	o->max_seen = start_id > 0 ? start_id : 0;
+	o->start_id = o->max_seen;
 	o->gap_timeout_ms = gap_timeout_ms > 0 ? gap_timeout_ms : 0;
 	o->max_missing = max_missing ? max_missing : DEFAULT_MAX_MISSING;
 	o->caprooms = 64;
@@ -202,8 +204,8 @@ void chat_outbox_feed(chat_outbox *o, const chat_event *evs, size_t n, int64_t n
 	for (size_t k = 0; k < n; k++) {
 		size_t i = sorted ? ord[k].idx : k;
 		const chat_event *e = &evs[i];
-		if (e->id <= 0 || e->room_id <= 0)
-			continue; /* not a row of chat_events */
+		if (e->id <= o->start_id || e->room_id <= 0)
+			continue; /* history, or not a row of chat_events */
 		if (e->id > o->max_seen) {
 			miss_add_range(o, o->max_seen, e->id, now_ms);
 			o->max_seen = e->id;

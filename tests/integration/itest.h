@@ -19,6 +19,21 @@ int64_t mkroom(const char *name, bool priv, int64_t owner);
 int64_t post(int64_t room, int64_t sender, const char *content, const char *client_id,
              bool *created_out);
 
-#define ITEST_MORE_TESTS
+void test_reads_unread(void **state);
+void test_rooms_list(void **state);
+void test_events(void **state);
+void test_replay(void **state);
+void test_purge(void **state);
+void test_presence(void **state);
+void test_outbox_follow(void **state);
+
+#define ITEST_MORE_TESTS                          \
+	cmocka_unit_test(test_reads_unread),      \
+	cmocka_unit_test(test_rooms_list),        \
+	cmocka_unit_test(test_events),            \
+	cmocka_unit_test(test_replay),            \
+	cmocka_unit_test(test_purge),             \
+	cmocka_unit_test(test_presence),          \
+	cmocka_unit_test(test_outbox_follow),
 
 #endif

@@ -1,0 +1,475 @@
+/* test_dal, part two: reads and unread counts, the room list, the event
+ * log (after, by_ids, emit, replay, purge) and presence. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "chat_dal.h"
+#include "itest.h"
+
+static int64_t unread_of(int64_t user, int64_t room)
+{
+	chat_unread *u = NULL;
+	size_t n = 0;
+	assert_int_equal(chat_dal_unread(db, user, &u, &n), CHAT_OK);
+	int64_t v = -1; /* not listed */
+	for (size_t i = 0; i < n; i++) {
+		assert_true(u[i].unread_count > 0);
+		if (i)
+			assert_true(u[i - 1].room_id < u[i].room_id);
+		if (u[i].room_id == room)
+			v = u[i].unread_count;
+	}
+	free(u);
+	return v;
+}
+
+/* The room as user sees it in chat_dal_rooms_list; NULL if not listed. */
+static chat_room *find_room(chat_room *v, size_t n, int64_t id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i].id == id)
+			return &v[i];
+	return NULL;
+}
+
+void test_reads_unread(void **state)
+{
+	(void)state;
+	int64_t alice = mkuser("alice");
+	int64_t bob = mkuser("bob");
+	int64_t carol = mkuser("carol");
+	int64_t room = mkroom("reads", false, alice);
+	int64_t a1 = post(room, alice, "a1", NULL, NULL);
+	int64_t a2 = post(room, alice, "a2", NULL, NULL);
+	int64_t a3 = post(room, alice, "a3", NULL, NULL);
+	int64_t b1 = post(room, bob, "b1", NULL, NULL);
+	post(room, bob, "b2", NULL, NULL);
+
+	/* Others' messages only; carol is not a member so not listed. */
+	assert_int_equal(unread_of(alice, room), 2);
+	assert_int_equal(unread_of(bob, room), 3);
+	assert_int_equal(unread_of(carol, room), -1);
+	chat_room *rooms = NULL;
+	size_t n = 0;
+	assert_int_equal(chat_dal_rooms_list(db, carol, &rooms, &n), CHAT_OK);
+	chat_room *r = find_room(rooms, n, room);
+	assert_non_null(r);
+	assert_int_equal(r->unread_count, 5);
+	assert_int_equal(r->role, CHAT_ROLE_NONE);
+	chat_rooms_free(rooms, n);
+
+	int64_t pos = -1;
+	assert_int_equal(chat_dal_read_position(db, room, bob, &pos), CHAT_OK);
+	assert_int_equal(pos, 0);
+	assert_int_equal(chat_dal_message_mark_read(db, a2, bob), CHAT_OK);
+	assert_int_equal(chat_dal_read_position(db, room, bob, &pos), CHAT_OK);
+	assert_int_equal(pos, a2);
+	assert_int_equal(unread_of(bob, room), 1);
+	/* An older message does not move the position back. */
+	assert_int_equal(chat_dal_message_mark_read(db, a1, bob), CHAT_OK);
+	assert_int_equal(chat_dal_read_position(db, room, bob, &pos), CHAT_OK);
+	assert_int_equal(pos, a2);
+	/* A second mark keeps the first receipt and writes no event. */
+	long long read_at = sql_int("SELECT UNIX_TIMESTAMP(read_at) * 1000 FROM message_reads"
+	                            " WHERE message_id = %lld AND user_id = %lld",
+	                            (long long)a2, (long long)bob);
+	assert_int_equal(chat_dal_message_mark_read(db, a2, bob), CHAT_OK);
+	assert_int_equal(events_count(room, "message_read", a2, bob), 1);
+	assert_int_equal(sql_int("SELECT UNIX_TIMESTAMP(read_at) * 1000 FROM message_reads"
+	                         " WHERE message_id = %lld AND user_id = %lld",
+	                         (long long)a2, (long long)bob), read_at);
+
+	/* Carol reads: she becomes a member, her count follows. */
+	assert_int_equal(chat_dal_message_mark_read(db, b1, carol), CHAT_OK);
+	chat_role role;
+	assert_int_equal(chat_dal_member_role(db, room, carol, &role), CHAT_OK);
+	assert_int_equal(role, CHAT_ROLE_MEMBER);
+	assert_int_equal(unread_of(carol, room), 1);
+	assert_int_equal(chat_dal_message_mark_read(db, a2, carol), CHAT_OK);
+
+	chat_read *rd = NULL;
+	assert_int_equal(chat_dal_message_reads(db, a2, &rd, &n), CHAT_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(rd[0].user.id, bob);
+	assert_int_equal(rd[1].user.id, carol);
+	assert_true(rd[0].read_ms > 0 && rd[0].read_ms <= rd[1].read_ms);
+	assert_true(rd[0].user.username[0] == 'b');
+	free(rd);
+	assert_int_equal(chat_dal_message_reads(db, a3, &rd, &n), CHAT_OK);
+	assert_int_equal(n, 0);
+	free(rd);
+
+	/* Deleted messages are not unread; unknown or deleted: NOT_FOUND. */
+	assert_int_equal(chat_dal_message_delete(db, a3), CHAT_OK);
+	assert_int_equal(unread_of(bob, room), -1);
+	assert_int_equal(unread_of(alice, room), 2);
+	assert_int_equal(chat_dal_message_mark_read(db, a3, bob), CHAT_ERR_NOT_FOUND);
+	assert_int_equal(chat_dal_message_mark_read(db, 99999999, bob), CHAT_ERR_NOT_FOUND);
+	assert_int_equal(chat_dal_message_mark_read(db, a1, 99999999), CHAT_ERR_NOT_FOUND);
+	assert_int_equal(chat_dal_read_position(db, room, 99999999, &pos), CHAT_OK);
+	assert_int_equal(pos, 0);
+}
+
+void test_rooms_list(void **state)
+{
+	(void)state;
+	int64_t u = mkuser("lister");
+	int64_t other = mkuser("other");
+	int64_t pub = mkroom("list-public", false, other);
+	int64_t hidden = mkroom("list-hidden", true, other);
+	int64_t mine = mkroom("list-mine", true, other);
+	int64_t empty = mkroom("list-empty", false, u);
+	assert_int_equal(chat_dal_member_add(db, mine, u, CHAT_ROLE_MEMBER), CHAT_OK);
+	post(pub, other, "p1", NULL, NULL);
+	int64_t p2 = post(pub, other, "p2", NULL, NULL);
+	int64_t p3 = post(pub, u, "p3 mine", NULL, NULL);
+	post(hidden, other, "secret", NULL, NULL);
+	int64_t m1 = post(mine, other, "m1", NULL, NULL);
+
+	chat_room *v = NULL;
+	size_t n = 0;
+	assert_int_equal(chat_dal_rooms_list(db, u, &v, &n), CHAT_OK);
+	for (size_t i = 1; i < n; i++)
+		assert_true(v[i - 1].id < v[i].id);
+	assert_null(find_room(v, n, hidden));
+	chat_room *r = find_room(v, n, pub);
+	assert_non_null(r);
+	assert_int_equal(r->role, CHAT_ROLE_MEMBER); /* posting made u a member */
+	assert_int_equal(r->unread_count, 2);
+	assert_true(r->has_last_message);
+	assert_int_equal(r->last_message.id, p3);
+	assert_string_equal(r->last_message.content, "p3 mine");
+	assert_int_equal(r->last_message.sender.id, u);
+	assert_string_equal(r->description, "desc");
+	r = find_room(v, n, mine);
+	assert_non_null(r);
+	assert_true(r->is_private);
+	assert_int_equal(r->unread_count, 1);
+	assert_int_equal(r->last_message.id, m1);
+	r = find_room(v, n, empty);
+	assert_non_null(r);
+	assert_int_equal(r->role, CHAT_ROLE_OWNER);
+	assert_int_equal(r->unread_count, 0);
+	assert_false(r->has_last_message);
+	chat_rooms_free(v, n);
+
+	/* The newest live message is the last one; reading moves unread. */
+	assert_int_equal(chat_dal_message_delete(db, p3), CHAT_OK);
+	assert_int_equal(chat_dal_message_mark_read(db, p2, u), CHAT_OK);
+	assert_int_equal(chat_dal_rooms_list(db, u, &v, &n), CHAT_OK);
+	r = find_room(v, n, pub);
+	assert_non_null(r);
+	assert_int_equal(r->last_message.id, p2);
+	assert_int_equal(r->unread_count, 0);
+	chat_rooms_free(v, n);
+
+	/* The owner of the private rooms sees them all. */
+	assert_int_equal(chat_dal_rooms_list(db, other, &v, &n), CHAT_OK);
+	assert_non_null(find_room(v, n, hidden));
+	assert_non_null(find_room(v, n, mine));
+	chat_rooms_free(v, n);
+}
+
+void test_events(void **state)
+{
+	(void)state;
+	int64_t alice = mkuser("alice");
+	int64_t bob = mkuser("bob");
+	int64_t room = mkroom("events", false, alice);
+	int64_t start = 0;
+	assert_int_equal(chat_dal_events_max_id(db, &start), CHAT_OK);
+	assert_true(start > 0);
+
+	int64_t t1 = 0;
+	assert_int_equal(chat_dal_event_emit(db, room, CHAT_EV_TYPING, 1, bob, &t1), CHAT_OK);
+	assert_true(t1 > start);
+	int64_t m = post(room, bob, "hello", NULL, NULL);
+	assert_int_equal(chat_dal_message_mark_read(db, m, alice), CHAT_OK);
+	chat_message edited;
+	assert_int_equal(chat_dal_message_edit(db, m, "hello!", &edited), CHAT_OK);
+	chat_message_clear(&edited);
+	int64_t j = 0;
+	assert_int_equal(chat_dal_event_emit(db, room, CHAT_EV_USER_JOIN, 0, alice, &j), CHAT_OK);
+	assert_int_equal(chat_dal_message_delete(db, m), CHAT_OK);
+	int64_t max = 0;
+	assert_int_equal(chat_dal_events_max_id(db, &max), CHAT_OK);
+
+	chat_event_row *v = NULL;
+	size_t n = 0;
+	assert_int_equal(chat_dal_events_after(db, start, 100, &v, &n), CHAT_OK);
+	/* typing, member_joined (bob), message_created, message_read,
+	 * member_joined (alice is already one: none), message_updated,
+	 * user_join, message_deleted */
+	static const chat_event_kind want[] = {
+		CHAT_EV_TYPING, CHAT_EV_MEMBER_JOINED, CHAT_EV_MESSAGE_CREATED, CHAT_EV_MESSAGE_READ,
+		CHAT_EV_MESSAGE_UPDATED, CHAT_EV_USER_JOIN, CHAT_EV_MESSAGE_DELETED,
+	};
+	assert_int_equal(n, sizeof(want) / sizeof(want[0]));
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(v[i].ev.kind, want[i]);
+		assert_int_equal(v[i].ev.room_id, room);
+		assert_true(v[i].ev.created_ms > 0);
+		if (i)
+			assert_true(v[i - 1].ev.id < v[i].ev.id);
+	}
+	assert_int_equal(v[0].ev.id, t1);
+	assert_int_equal(v[0].ev.ref_id, 1);
+	assert_false(v[0].has_message);
+	assert_true(v[0].has_actor);
+	assert_int_equal(v[0].actor.id, bob);
+	assert_int_equal(v[2].ev.ref_id, m);
+	assert_true(v[2].has_message);
+	/* The message's current state: edited, then deleted. */
+	assert_string_equal(v[2].message.content, "hello!");
+	assert_true(v[2].message.deleted_ms > 0);
+	assert_int_equal(v[2].message.sender.id, bob);
+	assert_true(v[3].has_message);
+	assert_int_equal(v[3].actor.id, alice);
+	assert_int_equal(v[6].ev.id, max);
+	assert_int_equal(v[5].ev.id, j);
+	chat_event_rows_free(v, n);
+
+	/* A limit. */
+	assert_int_equal(chat_dal_events_after(db, start, 2, &v, &n), CHAT_OK);
+	assert_int_equal(n, 2);
+	chat_event_rows_free(v, n);
+	assert_int_equal(chat_dal_events_after(db, max, 10, &v, &n), CHAT_OK);
+	assert_int_equal(n, 0);
+	chat_event_rows_free(v, n);
+
+	/* By ids: absent ones left out, ascending. */
+	int64_t ids[] = { max, 999999999, t1 };
+	assert_int_equal(chat_dal_events_by_ids(db, ids, 3, &v, &n), CHAT_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(v[0].ev.id, t1);
+	assert_int_equal(v[1].ev.id, max);
+	assert_int_equal(v[1].ev.kind, CHAT_EV_MESSAGE_DELETED);
+	assert_true(v[1].has_message);
+	chat_event_rows_free(v, n);
+	int64_t many[65] = { 0 };
+	assert_int_equal(chat_dal_events_by_ids(db, many, 65, &v, &n), CHAT_ERR_INVALID);
+	assert_int_equal(chat_dal_events_by_ids(db, many, 0, &v, &n), CHAT_OK);
+	assert_int_equal(n, 0);
+	chat_event_rows_free(v, n);
+
+	assert_int_equal(chat_dal_event_emit(db, 99999999, CHAT_EV_TYPING, 1, bob, &t1),
+	                 CHAT_ERR_NOT_FOUND);
+
+	/* After the room is gone its events stay, without their messages. */
+	assert_int_equal(chat_dal_room_delete(db, room), CHAT_OK);
+	assert_int_equal(chat_dal_events_after(db, start, 100, &v, &n), CHAT_OK);
+	assert_int_equal(n, 8);
+	assert_false(v[2].has_message);
+	assert_int_equal(v[7].ev.kind, CHAT_EV_ROOM_DELETED);
+	chat_event_rows_free(v, n);
+}
+
+static void check_replay(int64_t room, int64_t last_id, int limit, const chat_event_kind *kinds,
+                         const int64_t *refs, size_t nwant, bool want_trunc)
+{
+	chat_event_row *v = NULL;
+	size_t n = 0;
+	bool trunc = !want_trunc;
+	assert_int_equal(chat_dal_room_replay(db, room, last_id, limit, &v, &n, &trunc), CHAT_OK);
+	assert_true(trunc == want_trunc);
+	assert_int_equal(n, nwant);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(v[i].ev.kind, kinds[i]);
+		assert_int_equal(v[i].ev.ref_id, refs[i]);
+		assert_int_equal(v[i].ev.room_id, room);
+		assert_true(v[i].has_message);
+		assert_int_equal(v[i].message.id, refs[i]);
+		if (i)
+			assert_true(v[i - 1].ev.id < v[i].ev.id);
+	}
+	chat_event_rows_free(v, n);
+}
+
+void test_replay(void **state)
+{
+	(void)state;
+	int64_t alice = mkuser("alice");
+	int64_t room = mkroom("replay", false, alice);
+	int64_t other = mkroom("replay-other", false, alice);
+	check_replay(room, 0, 10, NULL, NULL, 0, false); /* empty room */
+	int64_t m[6];
+	for (int i = 1; i <= 5; i++) {
+		char c[8];
+		snprintf(c, sizeof(c), "r%d", i);
+		m[i] = post(room, alice, c, NULL, NULL);
+		post(other, alice, c, NULL, NULL); /* interleaved, never replayed */
+	}
+	chat_message e;
+	assert_int_equal(chat_dal_message_edit(db, m[2], "r2 edited", &e), CHAT_OK);
+	chat_message_clear(&e);
+	int64_t ev;
+	assert_int_equal(chat_dal_event_emit(db, room, CHAT_EV_TYPING, 1, alice, &ev), CHAT_OK);
+	assert_int_equal(chat_dal_message_delete(db, m[1]), CHAT_OK);
+
+	const chat_event_kind C = CHAT_EV_MESSAGE_CREATED, U = CHAT_EV_MESSAGE_UPDATED,
+	                      D = CHAT_EV_MESSAGE_DELETED;
+	{
+		chat_event_kind k[] = { C, C, U, D };
+		int64_t r[] = { m[4], m[5], m[2], m[1] };
+		check_replay(room, m[3], 10, k, r, 4, false);
+		check_replay(room, m[3], 4, k, r, 4, false); /* exactly the limit */
+	}
+	{
+		chat_event_kind k[] = { U, D };
+		int64_t r[] = { m[2], m[1] };
+		check_replay(room, m[5], 10, k, r, 2, false);
+	}
+	{
+		chat_event_kind k[] = { C, C, C, C, C, U, D };
+		int64_t r[] = { m[1], m[2], m[3], m[4], m[5], m[2], m[1] };
+		check_replay(room, 0, 10, k, r, 7, false);
+	}
+	{
+		/* More missing than the limit: the newest live messages. */
+		chat_event_kind k[] = { C, C, C };
+		int64_t r[] = { m[3], m[4], m[5] };
+		check_replay(room, m[3], 3, k, r, 3, true);
+		check_replay(room, 0, 3, k, r, 3, true);
+	}
+	/* The creation event of m3 purged: start at the next message. */
+	sql_exec("DELETE FROM chat_events WHERE kind = 'message_created' AND ref_id = %lld",
+	         (long long)m[3]);
+	{
+		chat_event_kind k[] = { C, C, U, D };
+		int64_t r[] = { m[4], m[5], m[2], m[1] };
+		check_replay(room, m[3], 10, k, r, 4, false);
+	}
+	/* All creation events after last_id purged but messages exist:
+	 * truncated, newest live messages (their event id may be 0). */
+	sql_exec("DELETE FROM chat_events WHERE kind = 'message_created' AND room_id = %lld"
+	         " AND ref_id > %lld", (long long)room, (long long)m[3]);
+	{
+		chat_event_row *v = NULL;
+		size_t n = 0;
+		bool trunc = false;
+		assert_int_equal(chat_dal_room_replay(db, room, m[3], 10, &v, &n, &trunc), CHAT_OK);
+		assert_true(trunc);
+		assert_int_equal(n, 4); /* m2..m5 live */
+		assert_int_equal(v[0].message.id, m[2]);
+		assert_string_equal(v[0].message.content, "r2 edited");
+		assert_int_equal(v[3].message.id, m[5]);
+		assert_int_equal(v[3].ev.id, 0);
+		assert_int_equal(v[3].ev.kind, C);
+		chat_event_rows_free(v, n);
+	}
+	/* Up to date: nothing. */
+	check_replay(other, 999999999, 10, NULL, NULL, 0, false);
+}
+
+void test_purge(void **state)
+{
+	(void)state;
+	int64_t alice = mkuser("alice");
+	int64_t room = mkroom("purge", false, alice);
+	for (int i = 0; i < 5; i++)
+		post(room, alice, "old", NULL, NULL);
+	long long before = sql_int("SELECT COUNT(*) FROM chat_events");
+	sql_exec("UPDATE chat_events SET created_at = created_at - INTERVAL 2 HOUR"
+	         " WHERE room_id = %lld", (long long)room);
+	int64_t deleted = -1;
+	assert_int_equal(chat_dal_events_purge(db, 3600, &deleted), CHAT_OK);
+	assert_int_equal(deleted, 6); /* member_joined + 5 message_created */
+	assert_int_equal(sql_int("SELECT COUNT(*) FROM chat_events"), before - 6);
+	assert_int_equal(events_count(room, "message_created", 0, 0), 0);
+	assert_int_equal(chat_dal_events_purge(db, 3600, &deleted), CHAT_OK);
+	assert_int_equal(deleted, 0);
+	/* Messages themselves stay. */
+	assert_int_equal(sql_int("SELECT COUNT(*) FROM messages WHERE room_id = %lld",
+	                         (long long)room), 5);
+}
+
+static size_t online_count(int64_t room, int64_t user)
+{
+	chat_user_ref *u = NULL;
+	size_t n = 0, hits = 0;
+	assert_int_equal(chat_dal_presence_online(db, room, &u, &n), CHAT_OK);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			assert_true(u[i - 1].id < u[i].id);
+		if (u[i].id == user)
+			hits++;
+	}
+	free(u);
+	return hits;
+}
+
+void test_presence(void **state)
+{
+	(void)state;
+	int64_t alice = mkuser("alice");
+	int64_t bob = mkuser("bob");
+	int64_t room = mkroom("presence", false, alice);
+	int64_t i1 = 0, i2 = 0, i3 = 0;
+	assert_int_equal(chat_dal_instance_register(db, "host-a", 100, &i1), CHAT_OK);
+	assert_int_equal(chat_dal_instance_register(db, "host-b", 200, &i2), CHAT_OK);
+	assert_int_equal(chat_dal_instance_register(db, "host-c", 300, &i3), CHAT_OK);
+	assert_true(i1 > 0 && i2 > i1 && i3 > i2);
+
+	int64_t p1, p2, p3, p4;
+	assert_int_equal(chat_dal_presence_add(db, i1, room, alice, &p1), CHAT_OK);
+	assert_int_equal(events_count(room, "presence_join", 0, alice), 1);
+	/* Second connection, another relay: no second join. */
+	assert_int_equal(chat_dal_presence_add(db, i2, room, alice, &p2), CHAT_OK);
+	assert_int_equal(events_count(room, "presence_join", 0, alice), 1);
+	assert_int_equal(online_count(room, alice), 1);
+	chat_member *mem = NULL;
+	size_t n = 0;
+	assert_int_equal(chat_dal_members_list(db, room, &mem, &n), CHAT_OK);
+	assert_int_equal(n, 1);
+	assert_true(mem[0].online);
+	free(mem);
+
+	assert_int_equal(chat_dal_presence_remove(db, p1), CHAT_OK);
+	assert_int_equal(events_count(room, "presence_leave", 0, alice), 0);
+	assert_int_equal(online_count(room, alice), 1);
+	assert_int_equal(chat_dal_presence_remove(db, p2), CHAT_OK);
+	assert_int_equal(events_count(room, "presence_leave", 0, alice), 1);
+	assert_int_equal(online_count(room, alice), 0);
+	assert_int_equal(chat_dal_presence_remove(db, p2), CHAT_ERR_NOT_FOUND);
+
+	/* Reap: i3 stops heartbeating; its rows go with presence_leave. */
+	assert_int_equal(chat_dal_presence_add(db, i3, room, bob, &p3), CHAT_OK);
+	assert_int_equal(chat_dal_presence_add(db, i1, room, alice, &p4), CHAT_OK);
+	assert_int_equal(events_count(room, "presence_join", 0, bob), 1);
+	assert_int_equal(events_count(room, "presence_join", 0, alice), 2);
+	sql_exec("UPDATE relay_instances SET heartbeat_at = heartbeat_at - INTERVAL 10 MINUTE"
+	         " WHERE id = %lld", (long long)i3);
+	assert_int_equal(chat_dal_instance_heartbeat(db, i1), CHAT_OK);
+	assert_int_equal(chat_dal_instance_heartbeat(db, i2), CHAT_OK);
+	int reaped = -1;
+	assert_int_equal(chat_dal_instances_reap(db, 60, &reaped), CHAT_OK);
+	assert_true(reaped >= 1);
+	assert_int_equal(events_count(room, "presence_leave", 0, bob), 1);
+	assert_int_equal(online_count(room, bob), 0);
+	assert_int_equal(online_count(room, alice), 1);
+	assert_int_equal(chat_dal_instance_heartbeat(db, i3), CHAT_ERR_NOT_FOUND);
+	assert_int_equal(sql_int("SELECT COUNT(*) FROM presence WHERE instance_id = %lld",
+	                         (long long)i3), 0);
+	assert_int_equal(chat_dal_instances_reap(db, 60, &reaped), CHAT_OK);
+	assert_int_equal(reaped, 0);
+
+	/* Clean shutdown of i1. */
+	assert_int_equal(chat_dal_instance_unregister(db, i1), CHAT_OK);
+	assert_int_equal(events_count(room, "presence_leave", 0, alice), 2);
+	assert_int_equal(chat_dal_instance_heartbeat(db, i1), CHAT_ERR_NOT_FOUND);
+
+	assert_int_equal(chat_dal_presence_add(db, i1, room, alice, &p1), CHAT_ERR_NOT_FOUND);
+	assert_int_equal(chat_dal_presence_add(db, i2, 99999999, alice, &p1), CHAT_ERR_NOT_FOUND);
+	/* Deleting the room takes its presence rows along. */
+	assert_int_equal(chat_dal_presence_add(db, i2, room, bob, &p1), CHAT_OK);
+	assert_int_equal(chat_dal_room_delete(db, room), CHAT_OK);
+	assert_int_equal(sql_int("SELECT COUNT(*) FROM presence WHERE id = %lld", (long long)p1), 0);
+	assert_int_equal(chat_dal_instance_unregister(db, i2), CHAT_OK);
+}
