@@ -1,0 +1,39 @@
+#!/bin/sh
+# End-to-end in a browser: headless Debian chromium, driven by playwright-core
+# (installed from package-lock.json into the build tree with npm ci), uses
+# the web client through lighttpd: two users chat, one reloads and sees the
+# history, the protocol document's JavaScript example runs in the page. A
+# screenshot is left in test-artifacts/ of the build tree.
+#
+# Skipped (77) when node, npm or chromium are missing, when npm cannot reach
+# the registry, or when CHAT_E2E_SKIP_BROWSER or CHAT_TEST_QUICK is set.
+set -eu
+. "$top_srcdir/tests/e2e/e2e.sh"
+
+[ -z "${CHAT_E2E_SKIP_BROWSER:-}" ] || e2e_skip "CHAT_E2E_SKIP_BROWSER is set"
+[ -z "${CHAT_TEST_QUICK:-}" ] || e2e_skip "CHAT_TEST_QUICK is set"
+NODE=$(command -v node) || e2e_skip "node is not installed (apt-get install nodejs npm)"
+NPM=$(command -v npm) || e2e_skip "npm is not installed (apt-get install npm)"
+CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
+[ -x "$CHROMIUM" ] || e2e_skip "$CHROMIUM is not installed (apt-get install chromium)"
+major=$("$NODE" -p 'process.versions.node.split(".")[0]')
+[ "$major" -ge 20 ] || e2e_skip "playwright-core needs node >= 20 (found $("$NODE" --version))"
+
+# playwright-core, exactly as locked, into the build tree (the source tree
+# may be read-only). Reinstalled only when the lockfile changes.
+npmdir="$top_builddir/tests/e2e/npm"
+mkdir -p "$npmdir"
+if ! cmp -s "$top_srcdir/tests/e2e/package-lock.json" "$npmdir/package-lock.json" ||
+	[ ! -f "$npmdir/node_modules/playwright-core/package.json" ]; then
+	cat "$top_srcdir/tests/e2e/package.json" >"$npmdir/package.json"
+	cat "$top_srcdir/tests/e2e/package-lock.json" >"$npmdir/package-lock.json"
+	if ! (cd "$npmdir" && "$NPM" ci --no-audit --no-fund --prefer-offline) >"$npmdir/npm.log" 2>&1; then
+		cat "$npmdir/npm.log" >&2
+		rm -f "$npmdir/package-lock.json"
+		e2e_skip "npm ci could not install playwright-core (registry unreachable?)"
+	fi
+fi
+
+E2E_NPM_DIR=$npmdir CHROMIUM=$CHROMIUM
+export E2E_NPM_DIR CHROMIUM
+e2e_run_stack --server lighttpd --exec "$NODE" "$top_srcdir/tests/e2e/browser.test.mjs"
