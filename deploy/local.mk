@@ -82,7 +82,7 @@ deploylogrotatedir = $(deploydir)/logrotate
 nodist_deploylogrotate_DATA = deploy/logrotate/chat
 
 wwwdir = $(pkgdatadir)/www
-dist_www_DATA = deploy/www/index.html deploy/www/app.js deploy/www/style.css
+dist_www_DATA = deploy/www/index.html deploy/www/app.js deploy/www/style.css deploy/www/favicon.svg
 
 CLEANFILES += \
 	$(nodist_deploylighttpd_DATA) $(nodist_deployapache_DATA) \

@@ -286,7 +286,8 @@ server.upload-dirs = ( "{self.dir}" )
 mimetype.assign = ( ".html" => "text/html; charset=utf-8",
                     ".js" => "text/javascript; charset=utf-8",
                     ".css" => "text/css; charset=utf-8",
-                    ".png" => "image/png" )
+                    ".png" => "image/png",
+                    ".svg" => "image/svg+xml" )
 include "{site}"
 """)
         subprocess.run([lighttpd, "-tt", "-f", main], check=True)
