@@ -42,52 +42,27 @@ int api_message_load(api_req *r, int64_t message_id, chat_message *msg, chat_roo
 	return 0;
 }
 
-/* The viewer-dependent parts the list shows (unread count, last
- * message), for a single room. */
-static chat_err room_fill_extras(api_req *r, chat_room *room)
-{
-	chat_message *page = NULL;
-	size_t n = 0;
-	bool more = false;
-	chat_unread *un = NULL;
-	size_t nun = 0;
-
-	chat_err e = chat_dal_messages_page(r->db, room->id, 0, 0, 1, &page, &n, &more);
-	if (e != CHAT_OK)
-		return e;
-	chat_message_clear(&room->last_message);
-	room->has_last_message = n > 0;
-	if (n > 0) {
-		room->last_message = page[0];
-		memset(&page[0], 0, sizeof(page[0]));
-	}
-	chat_messages_free(page, n);
-
-	room->unread_count = 0;
-	if (room->role != CHAT_ROLE_NONE) {
-		e = chat_dal_unread(r->db, r->user.id, &un, &nun);
-		if (e != CHAT_OK)
-			return e;
-		for (size_t i = 0; i < nun; i++)
-			if (un[i].room_id == room->id)
-				room->unread_count = un[i].unread_count;
-		free(un);
-	}
-	return CHAT_OK;
-}
-
-/* Answer 200 with the room as the caller now sees it. */
+/* Answer with the room as the caller now sees it, shaped as in the list
+ * (unread count and last message included): taken from the list query so
+ * both agree exactly. 404 when the caller cannot see it. */
 static void respond_room(api_req *r, int status, int64_t room_id)
 {
-	chat_room room;
-	if (api_room_load(r, room_id, &room) != 0)
-		return;
-	chat_err e = room_fill_extras(r, &room);
-	if (e != CHAT_OK)
+	chat_room *rooms = NULL;
+	size_t n = 0;
+	chat_err e = chat_dal_rooms_list(r->db, r->user.id, &rooms, &n);
+	if (e != CHAT_OK) {
 		api_respond_chat_err(r, e, NULL);
+		return;
+	}
+	const chat_room *found = NULL;
+	for (size_t i = 0; i < n && !found; i++)
+		if (rooms[i].id == room_id)
+			found = &rooms[i];
+	if (found)
+		api_respond_json(r, status, chat_json_room(found));
 	else
-		api_respond_json(r, status, chat_json_room(&room));
-	chat_room_clear(&room);
+		api_respond_chat_err(r, CHAT_ERR_NOT_FOUND, NULL);
+	chat_rooms_free(rooms, n);
 }
 
 static int field_detail(api_req *r, const char *name, const char *detail)
