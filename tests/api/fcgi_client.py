@@ -83,6 +83,41 @@ def parse_response(raw):
     return status, headers, body
 
 
+def read_response(sock):
+    """Read records until END_REQUEST: (status, headers, body, stderr)."""
+    out = b""
+    err = b""
+    while True:
+        header = _recv_exact(sock, 8)
+        version, rtype, rid, clen, plen = struct.unpack("!BBHHBx", header)
+        content = _recv_exact(sock, clen)
+        _recv_exact(sock, plen)
+        if rtype == STDOUT:
+            out += content
+        elif rtype == STDERR:
+            err += content
+        elif rtype == END_REQUEST:
+            break
+        else:
+            raise ProtocolError("unexpected record type %d" % rtype)
+    status, headers, rbody = parse_response(out)
+    return status, headers, rbody, err
+
+
+def begin(sock, params, req_id=1):
+    """Send BEGIN_REQUEST and the params; the body is for the caller to
+    send with stdin()."""
+    msg = _record(BEGIN_REQUEST, req_id, struct.pack("!HB5x", RESPONDER, 0))
+    msg += _record(PARAMS, req_id, encode_params(params))
+    msg += _record(PARAMS, req_id)
+    sock.sendall(msg)
+
+
+def stdin(sock, data, req_id=1):
+    """Send part of the body; b"" ends it."""
+    sock.sendall(_record(STDIN, req_id, data))
+
+
 def request(addr, params, body=b"", timeout=30.0, stdin_chunk=8192):
     if isinstance(addr, str):
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -102,22 +137,6 @@ def request(addr, params, body=b"", timeout=30.0, stdin_chunk=8192):
             sock.sendall(msg)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the app may answer (413) before reading everything
-        out = b""
-        err = b""
-        while True:
-            header = _recv_exact(sock, 8)
-            version, rtype, rid, clen, plen = struct.unpack("!BBHHBx", header)
-            content = _recv_exact(sock, clen)
-            _recv_exact(sock, plen)
-            if rtype == STDOUT:
-                out += content
-            elif rtype == STDERR:
-                err += content
-            elif rtype == END_REQUEST:
-                break
-            else:
-                raise ProtocolError("unexpected record type %d" % rtype)
-        status, headers, rbody = parse_response(out)
-        return status, headers, rbody, err
+        return read_response(sock)
     finally:
         sock.close()

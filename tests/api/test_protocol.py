@@ -188,6 +188,39 @@ def test_tcp_listen_and_sigterm(srv):
     eq(tcp.stop(), 0, "exit code after SIGTERM")
 
 
+def test_sigterm_finishes_requests_in_progress(srv):
+    import signal
+    import socket
+    import fcgi_client
+    other = Server(threads=2)
+    user = other.user()
+    room = other.room(user)
+    body = json.dumps({"content": "sent across a shutdown"}).encode()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(20)
+    try:
+        sock.connect(other.addr)
+        fcgi_client.begin(sock, {
+            "REQUEST_METHOD": "POST",
+            "REQUEST_URI": "/api/chat/rooms/%d/messages/" % room["id"],
+            "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)),
+            "REMOTE_ADDR": "127.0.0.1", "HTTP_AUTHORIZATION": "Bearer " + user.token})
+        fcgi_client.stdin(sock, body[:10])
+        time.sleep(0.3)  # the worker is now reading the body
+        other.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        check(other.proc.poll() is None, "exited with a request in progress")
+        fcgi_client.stdin(sock, body[10:])
+        fcgi_client.stdin(sock, b"")
+        status, headers, rbody, _ = fcgi_client.read_response(sock)
+        eq(status, 201, "the request in progress completes")
+        eq(json.loads(rbody)["content"], "sent across a shutdown")
+    finally:
+        sock.close()
+    other.proc.wait(timeout=20)
+    eq(other.stop(), 0, "exit code")
+
+
 def test_methods_case_sensitive(srv):
     r = srv.request("get", "/api/chat/health/")
     eq(r.status, 405)
