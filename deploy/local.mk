@@ -17,7 +17,7 @@ deploy_templates = \
 	deploy/systemd/chat-api.service.in \
 	deploy/logrotate/chat.in
 
-EXTRA_DIST += $(deploy_templates) deploy/render deploy/quickstart deploy/chat.conf
+EXTRA_DIST += $(deploy_templates) deploy/render deploy/quickstart deploy/chat.conf docs/screenshot.png
 dist_doc_DATA += docs/deploy.md
 
 deploy_render = $(SHELL) $(top_srcdir)/deploy/render
