@@ -162,6 +162,7 @@ void api_dispatch(api_req *r)
 	const api_route *route = NULL;
 	int64_t id = 0;
 
+	r->head = strcmp(r->method, "HEAD") == 0; /* no body, whatever the answer */
 	if (!r->method[0]) {
 		api_respond_error(r, 400, "missing request method");
 		goto out;
@@ -189,7 +190,6 @@ void api_dispatch(api_req *r)
 	}
 	r->route = route;
 	r->id = id;
-	r->head = strcmp(r->method, "HEAD") == 0;
 
 	if (route->flags & API_ROUTE_BODY) {
 		if (api_read_body(r) != 0)

@@ -46,7 +46,11 @@ def test_head(srv):
     eq(h.body, b"", "HEAD has no body")
     eq(h.header("Content-Length"), str(len(g.body)), "same length as GET")
     eq(h.header("Content-Type"), "application/json; charset=utf-8")
-    srv.request("HEAD", "/api/chat/rooms/").expect(401)
+    r = srv.request("HEAD", "/api/chat/rooms/")
+    eq((r.status, r.body), (401, b""), "HEAD without a token")
+    r = srv.request("HEAD", "/api/chat/nowhere/")
+    eq((r.status, r.body), (404, b""), "HEAD of an unknown path")
+    check(int(r.header("Content-Length")) > 0, "HEAD keeps the GET length")
 
 
 def test_options(srv):
