@@ -7,8 +7,6 @@ import asyncio
 import time
 import uuid
 
-import websockets.exceptions
-
 import relaylib as R
 
 
@@ -28,7 +26,7 @@ class Sender:
                 self.sent.append((time.monotonic(), content))
                 i += 1
                 await asyncio.sleep(interval)
-        except websockets.exceptions.ConnectionClosed:
+        except R.websockets.exceptions.ConnectionClosed:
             pass
 
     def acked(self):

@@ -5,8 +5,6 @@ import asyncio
 import signal
 import uuid
 
-import websockets.exceptions
-
 import relaylib as R
 
 
@@ -20,7 +18,7 @@ async def sender(c, sent):
             sent.append(content)
             i += 1
             await asyncio.sleep(0.06)
-    except websockets.exceptions.ConnectionClosed:
+    except R.websockets.exceptions.ConnectionClosed:
         pass
 
 
