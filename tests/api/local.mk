@@ -21,7 +21,8 @@ TESTS += \
 	tests/api/reads.sh \
 	tests/api/protocol.sh \
 	tests/api/health.sh \
-	tests/api/events.sh
+	tests/api/events.sh \
+	tests/api/cli.sh
 
 EXTRA_DIST += \
 	tests/api/lib.sh \
@@ -35,4 +36,5 @@ EXTRA_DIST += \
 	tests/api/reads.sh tests/api/test_reads.py \
 	tests/api/protocol.sh tests/api/test_protocol.py \
 	tests/api/health.sh tests/api/test_health.py \
-	tests/api/events.sh tests/api/test_events.py
+	tests/api/events.sh tests/api/test_events.py \
+	tests/api/cli.sh tests/api/test_cli.py

@@ -6,7 +6,7 @@ import signal
 import subprocess
 import time
 
-from apitest import check, eq, run, tests_of
+from apitest import Server, check, eq, run, tests_of
 
 
 def test_health_no_token(srv):
@@ -57,6 +57,7 @@ def test_database_down_and_back(srv):
     os.kill(pid, signal.SIGKILL)
     _wait_gone(pid)
     restarted = None
+    late = None
     try:
         for _ in range(2):  # the first failure and the retries after it
             r = srv.get("/api/chat/health/").expect(503)
@@ -68,6 +69,9 @@ def test_database_down_and_back(srv):
             srv.post("/api/auth/token/", {"username": user.username,
                                           "password": "correct horse 1"}).expect(503)
         check(srv.proc.poll() is None, "chat-api still running")
+        # chat-api also starts while the database is down.
+        late = Server()
+        late.get("/api/chat/health/").expect(503)
         restarted = subprocess.Popen(cmdline, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
         deadline = time.time() + 60
@@ -84,7 +88,13 @@ def test_database_down_and_back(srv):
                                              token=user.token).expect(200).json["results"]]
         check("lost?" not in ids, "nothing stored while down")
         eq(len(ids), 6)
+        late.get("/api/chat/health/").expect(200)
+        late.get("/api/auth/me/", token=user.token).expect(200)
+        late.stop()
+        late = None
     finally:
+        if late:
+            late.stop(expect_code=None)
         if restarted:
             restarted.terminate()
             try:
