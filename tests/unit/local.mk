@@ -45,6 +45,48 @@ tests_unit_test_notify_SOURCES = tests/unit/test_notify.c $(UNIT_UTIL)
 tests_unit_test_notify_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_notify_LDADD = $(UNIT_LIBS)
 
+# Fuzz targets of the parsers of untrusted input. With --enable-fuzzing
+# (configure with CC=clang, and CFLAGS=-fsanitize=fuzzer-no-link,address so
+# libchat is instrumented too) they are libFuzzer programs:
+#   tests/unit/fuzz_jwt -max_total_time=60
+# Otherwise fuzz_main.c runs each through a fixed set of deterministic
+# mutations of its seeds, as ordinary tests.
+FUZZ_TARGETS = tests/unit/fuzz_utf8 tests/unit/fuzz_jwt tests/unit/fuzz_scrub \
+	tests/unit/fuzz_config
+if ENABLE_FUZZING
+noinst_PROGRAMS += $(FUZZ_TARGETS)
+FUZZ_DRIVER =
+FUZZ_FLAGS = -fsanitize=fuzzer
+else
+check_PROGRAMS += $(FUZZ_TARGETS)
+TESTS += $(FUZZ_TARGETS)
+FUZZ_DRIVER = tests/unit/fuzz_main.c
+FUZZ_FLAGS =
+endif
+FUZZ_CFLAGS = $(UNIT_CFLAGS) $(FUZZ_FLAGS)
+FUZZ_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_FLAGS)
+
+tests_unit_fuzz_utf8_SOURCES = tests/unit/fuzz_utf8.c tests/unit/fuzz.h $(FUZZ_DRIVER)
+tests_unit_fuzz_utf8_CFLAGS = $(FUZZ_CFLAGS)
+tests_unit_fuzz_utf8_LDFLAGS = $(FUZZ_LDFLAGS)
+tests_unit_fuzz_utf8_LDADD = $(CHAT_LIBS)
+
+tests_unit_fuzz_jwt_SOURCES = tests/unit/fuzz_jwt.c tests/unit/fuzz.h $(FUZZ_DRIVER)
+tests_unit_fuzz_jwt_CFLAGS = $(FUZZ_CFLAGS)
+tests_unit_fuzz_jwt_LDFLAGS = $(FUZZ_LDFLAGS)
+tests_unit_fuzz_jwt_LDADD = $(CHAT_LIBS)
+
+tests_unit_fuzz_scrub_SOURCES = tests/unit/fuzz_scrub.c tests/unit/fuzz.h $(FUZZ_DRIVER)
+tests_unit_fuzz_scrub_CFLAGS = $(FUZZ_CFLAGS)
+tests_unit_fuzz_scrub_LDFLAGS = $(FUZZ_LDFLAGS)
+tests_unit_fuzz_scrub_LDADD = $(CHAT_LIBS)
+
+tests_unit_fuzz_config_SOURCES = tests/unit/fuzz_config.c tests/unit/fuzz.h $(FUZZ_DRIVER)
+tests_unit_fuzz_config_CFLAGS = $(FUZZ_CFLAGS)
+tests_unit_fuzz_config_LDFLAGS = $(FUZZ_LDFLAGS)
+tests_unit_fuzz_config_LDADD = $(CHAT_LIBS)
+EXTRA_DIST += tests/unit/fuzz_main.c
+
 # Throwaway keys for test_jwt.
 EXTRA_DIST += tests/unit/data/README tests/unit/data/rsa-public.pem \
 	tests/unit/data/rsa-private.pem tests/unit/data/ec-public.pem tests/unit/data/ec-private.pem
