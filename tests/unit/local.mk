@@ -63,27 +63,27 @@ TESTS += $(FUZZ_TARGETS)
 FUZZ_DRIVER = tests/unit/fuzz_main.c
 FUZZ_FLAGS =
 endif
-FUZZ_CFLAGS = $(UNIT_CFLAGS) $(FUZZ_FLAGS)
-FUZZ_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_FLAGS)
+FUZZ_CC_FLAGS = $(UNIT_CFLAGS) $(FUZZ_FLAGS)
+FUZZ_LD_FLAGS = $(AM_LDFLAGS) $(FUZZ_FLAGS)
 
 tests_unit_fuzz_utf8_SOURCES = tests/unit/fuzz_utf8.c tests/unit/fuzz.h $(FUZZ_DRIVER)
-tests_unit_fuzz_utf8_CFLAGS = $(FUZZ_CFLAGS)
-tests_unit_fuzz_utf8_LDFLAGS = $(FUZZ_LDFLAGS)
+tests_unit_fuzz_utf8_CFLAGS = $(FUZZ_CC_FLAGS)
+tests_unit_fuzz_utf8_LDFLAGS = $(FUZZ_LD_FLAGS)
 tests_unit_fuzz_utf8_LDADD = $(CHAT_LIBS)
 
 tests_unit_fuzz_jwt_SOURCES = tests/unit/fuzz_jwt.c tests/unit/fuzz.h $(FUZZ_DRIVER)
-tests_unit_fuzz_jwt_CFLAGS = $(FUZZ_CFLAGS)
-tests_unit_fuzz_jwt_LDFLAGS = $(FUZZ_LDFLAGS)
+tests_unit_fuzz_jwt_CFLAGS = $(FUZZ_CC_FLAGS)
+tests_unit_fuzz_jwt_LDFLAGS = $(FUZZ_LD_FLAGS)
 tests_unit_fuzz_jwt_LDADD = $(CHAT_LIBS)
 
 tests_unit_fuzz_scrub_SOURCES = tests/unit/fuzz_scrub.c tests/unit/fuzz.h $(FUZZ_DRIVER)
-tests_unit_fuzz_scrub_CFLAGS = $(FUZZ_CFLAGS)
-tests_unit_fuzz_scrub_LDFLAGS = $(FUZZ_LDFLAGS)
+tests_unit_fuzz_scrub_CFLAGS = $(FUZZ_CC_FLAGS)
+tests_unit_fuzz_scrub_LDFLAGS = $(FUZZ_LD_FLAGS)
 tests_unit_fuzz_scrub_LDADD = $(CHAT_LIBS)
 
 tests_unit_fuzz_config_SOURCES = tests/unit/fuzz_config.c tests/unit/fuzz.h $(FUZZ_DRIVER)
-tests_unit_fuzz_config_CFLAGS = $(FUZZ_CFLAGS)
-tests_unit_fuzz_config_LDFLAGS = $(FUZZ_LDFLAGS)
+tests_unit_fuzz_config_CFLAGS = $(FUZZ_CC_FLAGS)
+tests_unit_fuzz_config_LDFLAGS = $(FUZZ_LD_FLAGS)
 tests_unit_fuzz_config_LDADD = $(CHAT_LIBS)
 EXTRA_DIST += tests/unit/fuzz_main.c
 

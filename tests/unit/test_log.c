@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -130,6 +131,51 @@ static void test_long_line(void **state)
 	unlink(path);
 }
 
+#define THREADS 4
+#define LINES 2000
+
+static void *log_lines(void *arg)
+{
+	for (int i = 0; i < LINES; i++)
+		chat_log_info("thread %ld line %d %s", (long)(intptr_t)arg, i,
+		              "padding padding padding padding padding padding");
+	return NULL;
+}
+
+/* Lines from several threads never interleave: each is one write(). */
+static void test_threads(void **state)
+{
+	char path[256], line[512];
+	pthread_t t[THREADS];
+	int count[THREADS] = { 0 };
+	FILE *f;
+
+	unit_write_temp("", path, sizeof(path));
+	assert_int_equal(chat_log_open("unit", "info", "stderr", path), 0);
+	for (long i = 0; i < THREADS; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, log_lines, (void *)(intptr_t)i), 0);
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(t[i], NULL);
+	chat_log_close();
+
+	f = fopen(path, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		long th;
+		int n;
+
+		assert_int_equal(sscanf(strstr(line, "info: "), "info: thread %ld line %d", &th, &n), 2);
+		assert_true(th >= 0 && th < THREADS);
+		assert_int_equal(n, count[th]); /* in order, none lost, none torn */
+		count[th]++;
+		assert_non_null(strstr(line, " padding padding padding padding padding padding\n"));
+	}
+	fclose(f);
+	for (int i = 0; i < THREADS; i++)
+		assert_int_equal(count[i], LINES);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -137,6 +183,7 @@ int main(void)
 		cmocka_unit_test(test_scrub_truncates),
 		cmocka_unit_test(test_file_levels),
 		cmocka_unit_test(test_long_line),
+		cmocka_unit_test(test_threads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
