@@ -4,7 +4,8 @@ server, and a tiny runner for test_* functions.
 
 Environment (set by tests/api/lib.sh): top_builddir, top_srcdir,
 CHAT_DATABASE_* (from the MariaDB harness), CHAT_AUTH_JWT_SECRET,
-CHAT_TEST_DB_PID and CHAT_TEST_DB_DIR.
+CHAT_TEST_DB_PID and CHAT_TEST_DB_DIR. CHAT_TEST_VALGRIND=1 runs chat-api under
+valgrind (memory errors and definite leaks fail the test).
 """
 
 import itertools
@@ -108,6 +109,10 @@ class Server:
             args += ["--socket", self.addr]
         for s in settings:
             args += ["--set", s]
+        if os.environ.get("CHAT_TEST_VALGRIND"):
+            # Memory errors and definite leaks fail the run (exit code 99).
+            args = ["valgrind", "--quiet", "--error-exitcode=99", "--leak-check=full",
+                    "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite"] + args
         full_env = dict(os.environ)
         full_env.setdefault("CHAT_AUTH_LOGIN_RATE_LIMIT", "10000")
         if env:
@@ -118,7 +123,7 @@ class Server:
         self._wait_ready()
 
     def _wait_ready(self):
-        deadline = time.time() + 30
+        deadline = time.time() + (120 if os.environ.get("CHAT_TEST_VALGRIND") else 30)
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise Failure("chat-api exited with %d:\n%s" % (self.proc.returncode,
@@ -142,7 +147,7 @@ class Server:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=20)
+                self.proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
