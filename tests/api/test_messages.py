@@ -177,6 +177,33 @@ def test_delete(srv):
     eq(mine["unread_count"], 0)
 
 
+def test_concurrent_posts(srv):
+    from concurrent.futures import ThreadPoolExecutor
+    alice = srv.user()
+    room = srv.room(alice)
+    path = "/api/chat/rooms/%d/messages/" % room["id"]
+
+    def post(i):
+        r = srv.post(path, {"content": "c%d" % i, "client_id": "cc-%d" % (i % 40)},
+                     token=alice.token)
+        return r.status, r.json["id"], r.json["content"]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(post, range(120)))
+    for st, _, _ in results:
+        check(st in (200, 201), "status %d" % st)
+    created = [r for r in results if r[0] == 201]
+    eq(len(created), 40, "one message per client_id")
+    by_cid = {}
+    for i, (st, mid, content) in enumerate(results):
+        by_cid.setdefault(i % 40, set()).add(mid)
+    for cid, ids in by_cid.items():
+        eq(len(ids), 1, "client_id cc-%d answered with one message" % cid)
+    ids, more = page(srv, alice, room["id"], "?limit=200")
+    eq(len(ids), 40)
+    eq(len(set(ids)), 40)
+
+
 def test_message_ids(srv):
     alice = srv.user()
     for bad in ("0", "-1", "abc", "1.0", "99999999999999999999"):
