@@ -1,2 +1,3 @@
 # docs/: installed to $(docdir)
 dist_doc_DATA += docs/HACKING.md
+dist_doc_DATA += docs/configuration.md

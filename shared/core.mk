@@ -11,4 +11,4 @@ shared_libchat_la_SOURCES += \
 	shared/chat_notify.c
 
 # The annotated sample configuration and the configuration reference.
-EXTRA_DIST += deploy/chat.conf docs/configuration.md
+EXTRA_DIST += deploy/chat.conf
