@@ -74,12 +74,12 @@
 		return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 	}
 
-	function tokenExp(token) {
+	function tokenClaims(token) {
 		try {
 			const p = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
-			return JSON.parse(atob(p + '==='.slice((p.length + 3) % 4))).exp || 0;
+			return JSON.parse(atob(p + '==='.slice((p.length + 3) % 4)));
 		} catch (e) {
-			return 0;
+			return {};
 		}
 	}
 
@@ -136,9 +136,16 @@
 		return refreshing;
 	}
 
+	// The access token, renewed first when it is about to expire (within
+	// 30 s, or a third of its lifetime for short-lived ones).
 	async function freshAccess() {
-		const exp = state.access ? tokenExp(state.access) : 0;
-		if (state.access && exp && exp * 1000 - Date.now() < 30000) await refreshAccess();
+		if (!state.access) return state.access;
+		const c = tokenClaims(state.access);
+		if (c.exp) {
+			const life = c.iat ? c.exp - c.iat : 900;
+			const margin = Math.min(30, life / 3) * 1000;
+			if (c.exp * 1000 - Date.now() < margin) await refreshAccess();
+		}
 		return state.access;
 	}
 

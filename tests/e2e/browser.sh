@@ -36,4 +36,8 @@ fi
 
 E2E_NPM_DIR=$npmdir CHROMIUM=$CHROMIUM
 export E2E_NPM_DIR CHROMIUM
-e2e_run_stack --server lighttpd --exec "$NODE" "$top_srcdir/tests/e2e/browser.test.mjs"
+# Access tokens live 10 s here, so the page has to renew them with its
+# refresh token during the test.
+e2e_run_stack --server lighttpd \
+	--set auth.access_token_lifetime=10 --set auth.jwt_leeway=0 \
+	--exec "$NODE" "$top_srcdir/tests/e2e/browser.test.mjs"

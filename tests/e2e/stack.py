@@ -151,8 +151,9 @@ def http(base, method, path, body=None, token=None, raw=None, headers=None):
 class Stack:
     """The relay, chat-api and a web server for one test run."""
 
-    def __init__(self, server):
+    def __init__(self, server, overrides=()):
         self.server = server
+        self.overrides = list(overrides)
         self.procs = []          # (name, Popen, logfile)
         root = os.path.join(TOP_BUILD, "tests", "tmp")
         os.makedirs(root, exist_ok=True)
@@ -206,6 +207,35 @@ dir = {notify}
 level = info
 """)
         os.chmod(self.conf, 0o644)
+        if self.overrides:
+            self.merge_conf(self.overrides)
+
+    def merge_conf(self, assignments):
+        """Apply section.key=value assignments to chat.conf (one key once)."""
+        sections, order, cur = {}, [], None
+        with open(self.conf) as f:
+            for line in f:
+                line = line.strip()
+                if line.startswith("["):
+                    cur = line[1:-1]
+                    sections.setdefault(cur, {})
+                    order.append(cur)
+                elif "=" in line and not line.startswith("#") and cur:
+                    k, v = line.split("=", 1)
+                    sections[cur][k.strip()] = v.strip()
+        for a in assignments:
+            key, value = a.split("=", 1)
+            sec, k = key.split(".", 1)
+            if sec not in sections:
+                sections[sec] = {}
+                order.append(sec)
+            sections[sec][k] = value
+        with open(self.conf, "w") as f:
+            for sec in order:
+                f.write(f"[{sec}]\n")
+                for k, v in sections[sec].items():
+                    f.write(f"{k} = {v}\n")
+                f.write("\n")
 
     # -- processes ---------------------------------------------------------
 
@@ -249,6 +279,24 @@ level = info
     def start_relay(self):
         p, lf = self.spawn("relay", [self.relay_bin, "-c", self.conf])
         wait_until("chat-relay", lambda: tcp_open(self.relay_port), proc=p, logfile=lf)
+
+    # These two run as signal handlers, and one may interrupt the other:
+    # each works on a snapshot of the process list and waits for the old
+    # relay to be gone before a new one binds the port.
+    def stop_relay(self):
+        for name, p, _ in list(self.procs):
+            if name.startswith("relay") and p.poll() is None:
+                p.terminate()
+        for name, p, _ in list(self.procs):
+            if name.startswith("relay"):
+                p.wait(timeout=20)
+
+    def restart_relay(self):
+        self.stop_relay()
+        n = sum(1 for name, _, _ in self.procs if name.startswith("relay"))
+        p, lf = self.spawn(f"relay{n + 1}", [self.relay_bin, "-c", self.conf])
+        wait_until("chat-relay (restarted)", lambda: tcp_open(self.relay_port),
+                   proc=p, logfile=lf)
 
     def start_api_standalone(self):
         sock = os.path.join(self.sockdir, "api.sock")
@@ -646,10 +694,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--server", required=True,
                     choices=["lighttpd", "apache-proxy-fcgi", "apache-fcgid", "nginx"])
+    ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                    help="a chat.conf setting of this stack")
     ap.add_argument("--exec", nargs=argparse.REMAINDER, dest="cmd")
     args = ap.parse_args()
 
-    st = Stack(args.server)
+    st = Stack(args.server, args.set)
     rc = 1
     try:
         log(f"stack: {args.server} on {st.base}, relay on {st.ws_relay}, files in {st.dir}")
@@ -659,7 +709,11 @@ def main():
             art = os.path.join(TOP_BUILD, "test-artifacts")
             os.makedirs(art, exist_ok=True)
             env = dict(os.environ, E2E_BASE_URL=st.base, E2E_RELAY_URL=st.ws_relay,
-                       E2E_ARTIFACTS=art)
+                       E2E_ARTIFACTS=art, E2E_STACK_PID=str(os.getpid()))
+            # The command may take the relay down (SIGUSR1) and bring it
+            # back (SIGUSR2) to see clients reconnect and resume.
+            signal.signal(signal.SIGUSR1, lambda *_: st.stop_relay())
+            signal.signal(signal.SIGUSR2, lambda *_: st.restart_relay())
             rc = subprocess.run(args.cmd, env=env).returncode
         else:
             asyncio.run(asyncio.wait_for(flow(st), 180))
