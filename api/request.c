@@ -116,13 +116,80 @@ static bool is_json_type(const char *ct)
 	return *ct == '\0' || *ct == ';';
 }
 
+static bool is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+int api_json_parse(const char *buf, size_t len, json_object **out, char *detail,
+                   size_t detail_sz)
+{
+	json_tokener *tok = NULL;
+	json_object *obj = NULL;
+	int rc = -1;
+
+	*out = NULL;
+	size_t start = 0;
+	while (start < len && is_space(buf[start]))
+		start++;
+	if (start == len) {
+		snprintf(detail, detail_sz, "a JSON object body is required");
+		return -1;
+	}
+	if (len > INT32_MAX) {
+		snprintf(detail, detail_sz, "request body too large");
+		return -1;
+	}
+	tok = json_tokener_new_ex(API_JSON_MAX_DEPTH);
+	if (!tok) {
+		snprintf(detail, detail_sz, "out of memory");
+		return -1;
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	obj = json_tokener_parse_ex(tok, buf, (int)len);
+	enum json_tokener_error jerr = json_tokener_get_error(tok);
+	if (jerr == json_tokener_continue) {
+		/* Some values (a bare number) need an end marker. */
+		obj = json_tokener_parse_ex(tok, "", 1);
+		jerr = json_tokener_get_error(tok);
+	}
+	if (jerr != json_tokener_success || !obj) {
+		if (jerr == json_tokener_error_depth)
+			snprintf(detail, detail_sz, "JSON parse error: nested deeper than %d levels",
+			         API_JSON_MAX_DEPTH);
+		else
+			snprintf(detail, detail_sz, "JSON parse error: %s",
+			         jerr == json_tokener_continue ? "unexpected end of input"
+			                                       : json_tokener_error_desc(jerr));
+		goto out;
+	}
+	/* Nothing but white space may follow the value. */
+	size_t end = tok->char_offset < 0 ? len : (size_t)tok->char_offset;
+	for (size_t k = end; k < len; k++) {
+		if (!is_space(buf[k])) {
+			snprintf(detail, detail_sz, "JSON parse error: trailing characters after the value");
+			goto out;
+		}
+	}
+	if (!json_object_is_type(obj, json_type_object)) {
+		snprintf(detail, detail_sz, "the JSON body must be an object");
+		goto out;
+	}
+	*out = obj;
+	obj = NULL;
+	rc = 0;
+out:
+	json_object_put(obj);
+	json_tokener_free(tok);
+	return rc;
+}
+
 int api_read_body(api_req *r)
 {
 	int max = r->srv->cfg->api.max_body_size;
 	long long cl = content_length(r);
 	char *buf = NULL;
 	size_t len = 0;
-	json_tokener *tok = NULL;
 	int rc = -1;
 
 	if (cl > max) {
@@ -156,57 +223,15 @@ int api_read_body(api_req *r)
 	}
 	buf[len] = '\0';
 
-	size_t start = 0;
-	while (start < len && strchr(" \t\r\n", buf[start]))
-		start++;
-	if (start == len) {
-		api_respond_error(r, 400, "a JSON object body is required");
-		goto out;
-	}
-	tok = json_tokener_new_ex(API_JSON_MAX_DEPTH);
-	if (!tok) {
-		api_respond_error(r, 503, "out of memory");
-		goto out;
-	}
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-	json_object *obj = json_tokener_parse_ex(tok, buf, (int)len);
-	enum json_tokener_error jerr = json_tokener_get_error(tok);
-	if (jerr == json_tokener_continue) {
-		/* Some values (a bare number) need an end marker. */
-		obj = json_tokener_parse_ex(tok, "", 1);
-		jerr = json_tokener_get_error(tok);
-	}
-	if (jerr != json_tokener_success || !obj) {
-		char detail[160];
-		if (jerr == json_tokener_error_depth)
-			snprintf(detail, sizeof(detail), "JSON parse error: nested deeper than %d levels",
-			         API_JSON_MAX_DEPTH);
-		else
-			snprintf(detail, sizeof(detail), "JSON parse error: %s",
-			         jerr == json_tokener_continue ? "unexpected end of input"
-			                                       : json_tokener_error_desc(jerr));
-		json_object_put(obj);
+	char detail[160];
+	json_object *obj = NULL;
+	if (api_json_parse(buf, len, &obj, detail, sizeof(detail)) != 0) {
 		api_respond_error(r, 400, detail);
-		goto out;
-	}
-	/* Nothing but white space may follow the value. */
-	for (size_t k = tok->char_offset < 0 ? len : (size_t)tok->char_offset; k < len; k++) {
-		if (!strchr(" \t\r\n", buf[k])) {
-			json_object_put(obj);
-			api_respond_error(r, 400, "JSON parse error: trailing characters after the value");
-			goto out;
-		}
-	}
-	if (!json_object_is_type(obj, json_type_object)) {
-		json_object_put(obj);
-		api_respond_error(r, 400, "the JSON body must be an object");
 		goto out;
 	}
 	r->body = obj;
 	rc = 0;
 out:
-	if (tok)
-		json_tokener_free(tok);
 	free(buf);
 	return rc;
 }

@@ -38,3 +38,17 @@ EXTRA_DIST += \
 	tests/api/health.sh tests/api/test_health.py \
 	tests/api/events.sh tests/api/test_events.py \
 	tests/api/cli.sh tests/api/test_cli.py
+
+# Fuzz target of the request parsing (router, query, JSON body), built and
+# run like the ones in tests/unit (see there; same driver and flags).
+if ENABLE_FUZZING
+noinst_PROGRAMS += tests/api/fuzz_request
+else
+check_PROGRAMS += tests/api/fuzz_request
+TESTS += tests/api/fuzz_request
+endif
+tests_api_fuzz_request_SOURCES = tests/api/fuzz_request.c tests/unit/fuzz.h $(FUZZ_DRIVER)
+tests_api_fuzz_request_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/api -I$(top_srcdir)/tests/unit \
+	$(CHAT_DEP_CFLAGS) $(FCGI_CFLAGS) $(FUZZ_FLAGS)
+tests_api_fuzz_request_LDFLAGS = $(FUZZ_LD_FLAGS)
+tests_api_fuzz_request_LDADD = api/libchatapi.la $(CHAT_LIBS) $(FCGI_LIBS)
