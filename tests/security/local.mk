@@ -3,6 +3,8 @@
 EXTRA_DIST += docs/security.md
 SECURITY_TESTS = \
 	tests/security/test_tokens.py \
-	tests/security/test_secrets_in_logs.py
+	tests/security/test_secrets_in_logs.py \
+	tests/security/test_sql_metachars.py \
+	tests/security/test_login_guard.py
 TESTS += $(SECURITY_TESTS)
 EXTRA_DIST += tests/security/seclib.py $(SECURITY_TESTS)
