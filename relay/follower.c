@@ -29,7 +29,7 @@
 #include "chat_time.h"
 #include "relay.h"
 
-#define READ_LIMIT 500
+#define READ_LIMIT 1000
 #define MAX_ROUNDS 20          /* reads per cycle before checking for stop */
 #define MAX_MISSING 4096
 #define MAX_IN_FLIGHT 20000    /* event frames posted, not yet fanned out */
@@ -136,32 +136,49 @@ static int cmp_row(const void *a, const void *b)
 	return x->ev.id < y->ev.id ? -1 : x->ev.id > y->ev.id;
 }
 
-/* Feed rows[0..n) to the outbox and post the delivered ones in id order. */
-static void deliver(chat_outbox *o, chat_event_row *rows, size_t n)
+/* Feed the rows of two reads (b may be empty) to the outbox in ONE call and
+ * post the delivered ones in id order. One call matters: the outbox
+ * delivers an event only above its room's highest delivered id, so an
+ * event that was missing must be fed together with the newer events of
+ * its room that a read returned (see cycle()). */
+static void deliver(chat_outbox *o, chat_event_row *a, size_t na, chat_event_row *b, size_t nb)
 {
+	size_t n = na + nb;
 	if (!n)
 		return;
 	chat_event *evs = malloc(n * sizeof(*evs));
 	bool *dl = calloc(n, sizeof(*dl));
-	const chat_event_row **sel = malloc(n * sizeof(*sel));
-	if (!evs || !dl || !sel)
+	const chat_event_row **all = malloc(n * sizeof(*all));
+	if (!evs || !dl || !all)
 		goto out;
+	for (size_t i = 0; i < na; i++)
+		all[i] = &a[i];
+	for (size_t i = 0; i < nb; i++)
+		all[na + i] = &b[i];
 	for (size_t i = 0; i < n; i++)
-		evs[i] = rows[i].ev;
+		evs[i] = all[i]->ev;
 	chat_outbox_feed(o, evs, n, chat_time_now_ms(), dl);
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++)
 		if (dl[i])
-			sel[k++] = &rows[i];
-	qsort(sel, k, sizeof(*sel), cmp_row);
+			all[k++] = all[i];
+	qsort(all, k, sizeof(*all), cmp_row);
 	for (size_t i = 0; i < k; i++)
-		post_row(sel[i]);
+		post_row(all[i]);
 out:
 	free(evs);
 	free(dl);
-	free(sel);
+	free(all);
 }
 
+/* One follower cycle. Each read starts at the outbox's low-water mark (just
+ * below the oldest missing id), so a single query - one consistent
+ * snapshot - returns the ids that were missing together with everything
+ * newer: if a newer event of a room is visible, the room's older ones
+ * (committed before it, by the room lock) are in the same result, and
+ * nothing is delivered out of order or skipped. Only when more than
+ * READ_LIMIT events sit above a gap (a very long transaction) does it read
+ * past max_seen and ask for the missing ids separately, afterwards. */
 static void cycle(chat_db *db, chat_outbox *o)
 {
 	int64_t maxid = 0;
@@ -172,28 +189,37 @@ static void cycle(chat_db *db, chat_outbox *o)
 	for (int round = 0; round < MAX_ROUNDS && !atomic_load(&stop); round++) {
 		while (atomic_load(&relay_events_in_flight) > MAX_IN_FLIGHT && !atomic_load(&stop))
 			usleep(5000); /* the loop is behind: let it catch up */
-		chat_event_row *rows = NULL;
-		size_t n = 0;
-		chat_err e = chat_dal_events_after(db, chat_outbox_max_seen(o), READ_LIMIT, &rows, &n);
+		int64_t after = chat_outbox_low_water(o);
+		chat_event_row *rows = NULL, *more = NULL;
+		size_t n = 0, nm = 0;
+		chat_err e = chat_dal_events_after(db, after, READ_LIMIT, &rows, &n);
 		if (e != CHAT_OK) {
 			relay_db_set_up(e != CHAT_ERR_UNAVAILABLE);
 			return;
 		}
 		relay_db_set_up(true);
-		deliver(o, rows, n);
-		chat_event_rows_free(rows, n);
-		if (n < READ_LIMIT)
-			break;
-	}
-	int64_t ids[64];
-	size_t nm = chat_outbox_missing(o, ids, 64);
-	if (nm) {
-		chat_event_row *rows = NULL;
-		size_t n = 0;
-		if (chat_dal_events_by_ids(db, ids, nm, &rows, &n) == CHAT_OK) {
-			deliver(o, rows, n);
+		bool stuck = n == READ_LIMIT && rows[n - 1].ev.id <= chat_outbox_max_seen(o);
+		if (stuck) {
+			/* the window above the gap is full of events already seen */
 			chat_event_rows_free(rows, n);
+			rows = NULL;
+			n = 0;
+			e = chat_dal_events_after(db, chat_outbox_max_seen(o), READ_LIMIT, &rows, &n);
+			if (e != CHAT_OK)
+				return;
+			int64_t ids[64];
+			size_t k = chat_outbox_missing(o, ids, 64);
+			if (k && chat_dal_events_by_ids(db, ids, k, &more, &nm) != CHAT_OK) {
+				more = NULL;
+				nm = 0;
+			}
 		}
+		deliver(o, rows, n, more, nm);
+		bool full = n == READ_LIMIT;
+		chat_event_rows_free(rows, n);
+		chat_event_rows_free(more, nm);
+		if (!full)
+			break;
 	}
 	chat_outbox_expire(o, chat_time_now_ms());
 	atomic_store(&last_event, chat_outbox_max_seen(o));
