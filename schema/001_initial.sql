@@ -42,6 +42,9 @@ CREATE TABLE IF NOT EXISTS rooms (
 	created_at DATETIME(3) NOT NULL DEFAULT UTC_TIMESTAMP(3),
 	-- Touched by every writer of the room: the row lock that orders ids.
 	last_event_at DATETIME(3) NULL,
+	-- Live (not deleted) messages, kept by the messages triggers: the
+	-- unread count of a user who never read the room without a scan.
+	message_count BIGINT NOT NULL DEFAULT 0,
 	KEY ix_rooms_private (is_private, id),
 	CONSTRAINT fk_rooms_created_by FOREIGN KEY (created_by) REFERENCES users (id)
 		ON DELETE SET NULL
@@ -79,6 +82,19 @@ CREATE TABLE IF NOT EXISTS messages (
 	CONSTRAINT fk_messages_room FOREIGN KEY (room_id) REFERENCES rooms (id)
 		ON DELETE CASCADE,
 	CONSTRAINT fk_messages_sender FOREIGN KEY (sender_id) REFERENCES users (id)
+		ON DELETE CASCADE
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- Live messages per room and sender (triggers keep it), for the same
+-- purpose: unread = message_count - the user's own live messages.
+CREATE TABLE IF NOT EXISTS room_sender_counts (
+	room_id BIGINT UNSIGNED NOT NULL,
+	sender_id BIGINT UNSIGNED NOT NULL,
+	live_count BIGINT NOT NULL DEFAULT 0,
+	PRIMARY KEY (room_id, sender_id),
+	CONSTRAINT fk_room_sender_counts_room FOREIGN KEY (room_id) REFERENCES rooms (id)
+		ON DELETE CASCADE,
+	CONSTRAINT fk_room_sender_counts_sender FOREIGN KEY (sender_id) REFERENCES users (id)
 		ON DELETE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
@@ -153,7 +169,8 @@ CREATE TABLE IF NOT EXISTS presence (
 
 -- ---- rooms -------------------------------------------------------------
 
--- A change clients see (not the last_event_at touch every writer makes).
+-- A change clients see (not the last_event_at touch every writer makes,
+-- nor the message counter).
 CREATE OR REPLACE TRIGGER tr_rooms_au AFTER UPDATE ON rooms FOR EACH ROW
 BEGIN
 	IF NOT (OLD.name <=> NEW.name AND OLD.description <=> NEW.description
@@ -175,14 +192,38 @@ CREATE OR REPLACE TRIGGER tr_messages_bi BEFORE INSERT ON messages FOR EACH ROW
 	UPDATE rooms SET last_event_at = UTC_TIMESTAMP(3) WHERE id = NEW.room_id;
 
 CREATE OR REPLACE TRIGGER tr_messages_ai AFTER INSERT ON messages FOR EACH ROW
+BEGIN
 	INSERT INTO chat_events (room_id, kind, ref_id, user_id, created_at)
 		VALUES (NEW.room_id, 'message_created', NEW.id, NEW.sender_id, UTC_TIMESTAMP(3));
+	IF NEW.deleted_at IS NULL THEN
+		UPDATE rooms SET message_count = message_count + 1 WHERE id = NEW.room_id;
+		INSERT INTO room_sender_counts (room_id, sender_id, live_count)
+			VALUES (NEW.room_id, NEW.sender_id, 1)
+			ON DUPLICATE KEY UPDATE live_count = live_count + 1;
+	END IF;
+END;
 
 CREATE OR REPLACE TRIGGER tr_messages_bu BEFORE UPDATE ON messages FOR EACH ROW
 	UPDATE rooms SET last_event_at = UTC_TIMESTAMP(3) WHERE id = NEW.room_id;
 
 CREATE OR REPLACE TRIGGER tr_messages_au AFTER UPDATE ON messages FOR EACH ROW
 BEGIN
+	-- Counters: the old row leaves them if it was live, the new one
+	-- enters if it is (covers deletion, undeletion and moves by SQL).
+	IF NOT (OLD.room_id <=> NEW.room_id AND OLD.sender_id <=> NEW.sender_id
+	        AND (OLD.deleted_at IS NULL) = (NEW.deleted_at IS NULL)) THEN
+		IF OLD.deleted_at IS NULL THEN
+			UPDATE rooms SET message_count = message_count - 1 WHERE id = OLD.room_id;
+			UPDATE room_sender_counts SET live_count = live_count - 1
+				WHERE room_id = OLD.room_id AND sender_id = OLD.sender_id;
+		END IF;
+		IF NEW.deleted_at IS NULL THEN
+			UPDATE rooms SET message_count = message_count + 1 WHERE id = NEW.room_id;
+			INSERT INTO room_sender_counts (room_id, sender_id, live_count)
+				VALUES (NEW.room_id, NEW.sender_id, 1)
+				ON DUPLICATE KEY UPDATE live_count = live_count + 1;
+		END IF;
+	END IF;
 	IF OLD.deleted_at IS NULL AND NEW.deleted_at IS NOT NULL THEN
 		INSERT INTO chat_events (room_id, kind, ref_id, user_id, created_at)
 			VALUES (NEW.room_id, 'message_deleted', NEW.id, NEW.sender_id, UTC_TIMESTAMP(3));
@@ -199,6 +240,9 @@ CREATE OR REPLACE TRIGGER tr_messages_bd BEFORE DELETE ON messages FOR EACH ROW
 CREATE OR REPLACE TRIGGER tr_messages_ad AFTER DELETE ON messages FOR EACH ROW
 BEGIN
 	IF OLD.deleted_at IS NULL THEN
+		UPDATE rooms SET message_count = message_count - 1 WHERE id = OLD.room_id;
+		UPDATE room_sender_counts SET live_count = live_count - 1
+			WHERE room_id = OLD.room_id AND sender_id = OLD.sender_id;
 		INSERT INTO chat_events (room_id, kind, ref_id, user_id, created_at)
 			VALUES (OLD.room_id, 'message_deleted', OLD.id, OLD.sender_id, UTC_TIMESTAMP(3));
 	END IF;

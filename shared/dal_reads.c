@@ -16,15 +16,15 @@ DB_SQL(q_read_position_up, "INSERT INTO read_positions (user_id, room_id, last_r
 DB_SQL(q_reads_of, "SELECT u.id, u.username, r.read_at FROM message_reads r "
                    "JOIN users u ON u.id = r.user_id WHERE r.message_id = ? "
                    "ORDER BY r.read_at, r.user_id");
-/* The caller's memberships; unread counted as in chat_dal_rooms_list. */
-DB_SQL(q_unread,
-       "SELECT m.room_id,"
-       " (SELECT COUNT(*) FROM messages x"
-       "   WHERE x.room_id = m.room_id AND x.deleted_at IS NULL"
-       "     AND x.id > COALESCE(rp.last_read_id, 0) AND x.sender_id <> m.user_id) AS unread"
-       " FROM room_members m"
+/* The caller's memberships with read positions; counts by
+ * db_unread_counts() as in chat_dal_rooms_list. */
+DB_SQL(q_unread_rooms,
+       "SELECT m.room_id, COALESCE(rp.last_read_id, 0),"
+       " r.message_count - COALESCE(rsc.live_count, 0)"
+       " FROM room_members m JOIN rooms r ON r.id = m.room_id"
        " LEFT JOIN read_positions rp ON rp.user_id = m.user_id AND rp.room_id = m.room_id"
-       " WHERE m.user_id = ? HAVING unread > 0 ORDER BY m.room_id");
+       " LEFT JOIN room_sender_counts rsc ON rsc.room_id = m.room_id AND rsc.sender_id = m.user_id"
+       " WHERE m.user_id = ? ORDER BY m.room_id");
 DB_SQL(q_read_position, "SELECT last_read_id FROM read_positions WHERE user_id = ? AND room_id = ?");
 
 typedef struct read_args {
@@ -87,28 +87,67 @@ chat_err chat_dal_message_reads(chat_db *db, int64_t message_id, chat_read **out
 	return CHAT_OK;
 }
 
-static chat_err unread_row(void *ctx, const db_row *r)
+static chat_err triple_row(void *ctx, const db_row *r)
 {
-	chat_unread *u = db_vec_push(ctx);
-	if (!u)
+	int64_t *p = db_vec_push(ctx);
+	if (!p)
 		return CHAT_ERR_NOMEM;
-	u->room_id = db_int(r, 0);
-	u->unread_count = db_int(r, 1);
+	p[0] = db_int(r, 0);
+	p[1] = db_int(r, 1);
+	p[2] = db_int(r, 2);
 	return CHAT_OK;
 }
 
 chat_err chat_dal_unread(chat_db *db, int64_t user_id, chat_unread **out, size_t *n)
 {
-	db_vec v = { NULL, 0, 0, sizeof(chat_unread) };
+	/* (room, position, unread if no position) */
+	db_vec v = { NULL, 0, 0, 3 * sizeof(int64_t) };
+	int64_t *rooms = NULL, *after = NULL, *counts = NULL;
+	chat_unread *res = NULL;
+	size_t nres = 0;
 	db_arg a[] = { DBI(user_id) };
-	chat_err e = db_query(db, &q_unread, a, DB_NARGS(a), "ii", unread_row, &v);
-	if (e != CHAT_OK) {
-		free(v.v);
-		return e;
+	chat_err e = db_query(db, &q_unread_rooms, a, DB_NARGS(a), "iii", triple_row, &v);
+	if (e != CHAT_OK)
+		goto out;
+	if (v.n) {
+		const int64_t *pairs = v.v;
+		rooms = malloc(v.n * sizeof(int64_t));
+		after = malloc(v.n * sizeof(int64_t));
+		counts = malloc(v.n * sizeof(int64_t));
+		res = malloc(v.n * sizeof(chat_unread));
+		e = CHAT_ERR_NOMEM;
+		if (!rooms || !after || !counts || !res)
+			goto out;
+		/* Rooms with a read position are counted by range; the others
+		 * come from the counters. */
+		size_t k = 0;
+		for (size_t i = 0; i < v.n; i++) {
+			if (pairs[3 * i + 1] > 0) {
+				rooms[k] = pairs[3 * i];
+				after[k] = pairs[3 * i + 1];
+				k++;
+			}
+		}
+		e = db_unread_counts(db, user_id, rooms, after, k, counts);
+		if (e != CHAT_OK)
+			goto out;
+		for (size_t i = 0, j = 0; i < v.n; i++) {
+			int64_t c = pairs[3 * i + 1] > 0 ? counts[j++] : pairs[3 * i + 2];
+			if (c > 0)
+				res[nres++] = (chat_unread){ pairs[3 * i], c };
+		}
 	}
-	*out = v.v;
-	*n = v.n;
-	return CHAT_OK;
+	*out = res;
+	*n = nres;
+	res = NULL;
+	e = CHAT_OK;
+out:
+	free(res);
+	free(rooms);
+	free(after);
+	free(counts);
+	free(v.v);
+	return e;
 }
 
 chat_err chat_dal_read_position(chat_db *db, int64_t room_id, int64_t user_id, int64_t *out)

@@ -19,7 +19,7 @@
 #include "chat_types.h"
 
 #define DB_STMT_MAX 128 /* distinct statements in the whole program */
-#define DB_MAX_ARGS 72
+#define DB_MAX_ARGS 132
 #define DB_MAX_COLS 24
 
 typedef struct db_sql {
@@ -90,6 +90,14 @@ bool db_in_txn(const chat_db *db);
 /* Lock the room row (ordering rule): CHAT_ERR_NOT_FOUND if there is no
  * such room. Meant to be the first write of a transaction. */
 chat_err db_room_lock(chat_db *db, int64_t room_id);
+
+/* Unread counts of user_id in n rooms, each above its read position
+ * after[i]: others' live messages. counts[i] receives each. Runs one
+ * statement per 32 rooms, each room a range scan of ix_messages_room_live
+ * with constant bounds (a correlated subquery could only use the
+ * (room_id, deleted_at) prefix and would read every message of the room). */
+chat_err db_unread_counts(chat_db *db, int64_t user_id, const int64_t *rooms,
+                          const int64_t *after, size_t n, int64_t *counts);
 
 /* Helpers for growing result arrays. */
 typedef struct db_vec {

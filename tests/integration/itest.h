@@ -26,6 +26,7 @@ void test_replay(void **state);
 void test_purge(void **state);
 void test_presence(void **state);
 void test_outbox_follow(void **state);
+void test_counters_consistent(void **state);
 
 #define ITEST_MORE_TESTS                          \
 	cmocka_unit_test(test_reads_unread),      \
@@ -34,6 +35,7 @@ void test_outbox_follow(void **state);
 	cmocka_unit_test(test_replay),            \
 	cmocka_unit_test(test_purge),             \
 	cmocka_unit_test(test_presence),          \
-	cmocka_unit_test(test_outbox_follow),
+	cmocka_unit_test(test_outbox_follow),     \
+	cmocka_unit_test(test_counters_consistent),
 
 #endif

@@ -115,6 +115,37 @@ void test_reads_unread(void **state)
 	assert_int_equal(chat_dal_message_mark_read(db, a1, 99999999), CHAT_ERR_NOT_FOUND);
 	assert_int_equal(chat_dal_read_position(db, room, 99999999, &pos), CHAT_OK);
 	assert_int_equal(pos, 0);
+
+	/* Without a read position the count comes from the triggers'
+	 * counters: they follow SQL deletes and undeletes too. */
+	int64_t dan = mkuser("dan");
+	assert_int_equal(chat_dal_member_add(db, room, dan, CHAT_ROLE_MEMBER), CHAT_OK);
+	assert_int_equal(unread_of(dan, room), 4); /* a1 a2 b1 b2 */
+	post(room, dan, "mine", NULL, NULL);
+	assert_int_equal(unread_of(dan, room), 4);
+	sql_exec("UPDATE messages SET deleted_at = NULL WHERE id = %lld", (long long)a3);
+	assert_int_equal(unread_of(dan, room), 5);
+	sql_exec("DELETE FROM messages WHERE id = %lld", (long long)a3);
+	assert_int_equal(unread_of(dan, room), 4);
+	sql_exec("UPDATE messages SET deleted_at = UTC_TIMESTAMP(3) WHERE id = %lld", (long long)b1);
+	assert_int_equal(unread_of(dan, room), 3);
+	assert_int_equal(unread_of(alice, room), 2); /* b2 and dan's */
+}
+
+/* The counters agree with the messages everywhere the tests wrote. */
+void test_counters_consistent(void **state)
+{
+	(void)state;
+	assert_int_equal(sql_int("SELECT COUNT(*) FROM rooms r WHERE r.message_count <>"
+	                         " (SELECT COUNT(*) FROM messages m"
+	                         "  WHERE m.room_id = r.id AND m.deleted_at IS NULL)"), 0);
+	assert_int_equal(sql_int("SELECT COUNT(*) FROM room_sender_counts c WHERE c.live_count <>"
+	                         " (SELECT COUNT(*) FROM messages m WHERE m.room_id = c.room_id"
+	                         "  AND m.sender_id = c.sender_id AND m.deleted_at IS NULL)"), 0);
+	assert_int_equal(sql_int("SELECT COUNT(*) FROM (SELECT room_id, sender_id FROM messages"
+	                         " WHERE deleted_at IS NULL GROUP BY room_id, sender_id) g"
+	                         " LEFT JOIN room_sender_counts c ON c.room_id = g.room_id"
+	                         " AND c.sender_id = g.sender_id WHERE c.room_id IS NULL"), 0);
 }
 
 void test_rooms_list(void **state)
