@@ -27,6 +27,8 @@ void test_purge(void **state);
 void test_presence(void **state);
 void test_outbox_follow(void **state);
 void test_counters_consistent(void **state);
+void test_txn_deadlock_retried(void **state);
+void test_txn_connection_lost(void **state);
 
 #define ITEST_MORE_TESTS                          \
 	cmocka_unit_test(test_reads_unread),      \
@@ -36,6 +38,8 @@ void test_counters_consistent(void **state);
 	cmocka_unit_test(test_purge),             \
 	cmocka_unit_test(test_presence),          \
 	cmocka_unit_test(test_outbox_follow),     \
+	cmocka_unit_test(test_txn_deadlock_retried), \
+	cmocka_unit_test(test_txn_connection_lost), \
 	cmocka_unit_test(test_counters_consistent),
 
 #endif
