@@ -1,0 +1,140 @@
+"""chat-relay operations: --workers, /metrics, room deletion and removal from
+a private room, a port already in use, a database unreachable at start,
+SIGHUP. (The protocol itself is covered by tests/relay/test_*.py.)"""
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import relaylib as R
+
+S = {}
+
+
+def setup(fx):
+    S["relay"] = fx.relay()
+    S["multi"] = fx.relay(CHAT_RELAY_WORKERS="2")
+
+
+def http_get(port, path):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def metric(text, name):
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise R.TestFailure(f"metric {name} missing from /metrics:\n{text[:2000]}")
+
+
+async def t_metrics(fx):
+    relay = S["relay"]
+    a = fx.user("met")
+    room = fx.room(a)
+    c = await relay.connect(room, a)
+    await c.usable()
+    status, text = http_get(relay.port, "/metrics")
+    R.eq(status, 200, "GET /metrics status")
+    R.check(metric(text, "chat_relay_connections") >= 1, "connections gauge")
+    R.check(metric(text, "chat_relay_messages_in_total") >= 1, "messages_in_total")
+    R.check(metric(text, "chat_relay_frames_out_total") >= 2, "frames_out_total")
+    R.check(metric(text, "chat_relay_db_batch_size_count") >= 1, "db_batch_size_count")
+    R.check(metric(text, "chat_relay_last_event_id") >= 1, "last_event_id")
+    for name in ("chat_relay_rooms", "chat_relay_frames_dropped_total",
+                 "chat_relay_slow_clients_closed_total", "chat_relay_rate_limited_total",
+                 "chat_relay_event_reader_lag"):
+        metric(text, name)
+    R.eq(http_get(relay.port, "/healthz"), (200, "ok"), "GET /healthz")
+    R.eq(http_get(relay.port, "/nothing-here")[0], 404, "GET of an unknown path")
+
+
+async def t_workers(fx):
+    """Two processes on one port: every connection, whichever process
+    accepted it, gets every message of its room in order."""
+    relay = S["multi"]
+    users = [fx.user("w") for _ in range(4)]
+    room = fx.room(users[0])
+    clients = [await relay.connect(room, users[i % 4]) for i in range(12)]
+    for i, c in enumerate(clients[:4]):
+        await c.send({"type": "chat_message", "content": f"from {i}"})
+    got = await asyncio.gather(*(c.messages(4, 20) for c in clients))
+    rows = [r[0] for r in fx.room_messages(room)]
+    for c, g in zip(clients, got):
+        R.eq([m["id"] for m in g], rows, f"client {c.n}: ids in order")
+    children = subprocess.run(["pgrep", "-P", str(relay.proc.pid)], capture_output=True,
+                              text=True).stdout.split()
+    R.eq(len(children), 2, "worker processes")
+    socks = [n for n in os.listdir(fx.notify_dir) if n.endswith(".sock")]
+    R.check(len(socks) >= 3, f"wake-up sockets in the notify dir: {socks}")
+
+
+async def t_room_deleted(fx):
+    relay = S["relay"]
+    a, b = fx.user("del"), fx.user("del")
+    room = fx.room(a)
+    ca = await relay.connect(room, a)
+    cb = await relay.connect(room, b)
+    fx.db.sql(f"DELETE FROM rooms WHERE id = {room}")
+    for c in (ca, cb):
+        err = await c.error(10)
+        R.eq(err["code"], "room_deleted", "error code when the room is deleted")
+        R.eq(await c.closed_with(10), 4404, "close code when the room is deleted")
+
+
+async def t_removed_from_private_room(fx):
+    relay = S["relay"]
+    owner, m = fx.user("po"), fx.user("pm")
+    room = fx.room(owner, private=True)
+    fx.add_member(room, m)
+    co = await relay.connect(room, owner)
+    cm = await relay.connect(room, m)
+    fx.db.sql(f"DELETE FROM room_members WHERE room_id = {room} AND user_id = {m.id}")
+    R.eq(await cm.closed_with(10), 4404, "close code of a member removed from a private room")
+    await co.usable()
+
+
+async def t_port_in_use(fx):
+    relay = S["relay"]
+    p = subprocess.run([relay.binary], env=relay.env(), capture_output=True, timeout=30)
+    R.check(p.returncode != 0, "a second relay on a busy port exited 0")
+    R.check(b"in use" in p.stderr, f"no 'in use' message: {p.stderr[-500:]!r}")
+
+
+async def t_db_down_at_start(fx):
+    r = R.Relay(fx, {"CHAT_DATABASE_SOCKET": os.path.join(fx.tmp, "no-such.sock"),
+                     "CHAT_DATABASE_CONNECT_TIMEOUT": "1"}, name="nodb")
+    fx.relays.append(r)
+    r.start()
+    await R.async_wait_until(lambda: "listening on" in r.output(), 10, "listening line")
+    R.eq(http_get(r.port, "/healthz")[0], 503, "/healthz without a database")
+    a = fx.user("nodb")
+    room = fx.room(a)
+    c = await R.Client.open(r.url(room, a.token), fx)
+    err = await c.error(15)
+    R.eq(err["code"], "unavailable", "error code without a database")
+    R.eq(await c.closed_with(10), 1013, "close code without a database")
+    R.eq(r.stop(), 0, "exit status on SIGTERM without a database")
+
+
+async def t_sighup(fx):
+    relay = S["relay"]
+    a = fx.user("hup")
+    room = fx.room(a)
+    c = await relay.connect(room, a)
+    relay.proc.send_signal(signal.SIGHUP)
+    time.sleep(0.3)
+    R.check(relay.alive(), "relay died on SIGHUP")
+    await c.usable()
+
+
+if __name__ == "__main__":
+    R.main([t_metrics, t_workers, t_room_deleted, t_removed_from_private_room, t_port_in_use,
+            t_db_down_at_start, t_sighup], setup)
