@@ -15,10 +15,11 @@
  * points at with its sender (10, all NULL for other kinds or a message
  * gone with its room), the acting user (2). */
 #define EV_TYPES "iisiit" DB_MSG_COLS "is"
-#define EV_SELECT                                                                         \
+#define EV_SELECT EV_SELECT_FROM("")
+#define EV_SELECT_FROM(hint)                                                              \
 	"SELECT e.id, e.room_id, e.kind, e.ref_id, e.user_id, e.created_at, "                \
 	DB_MSG_SELECT("m", "mu") ", au.id, au.username"                                     \
-	" FROM chat_events e"                                                                 \
+	" FROM chat_events e" hint                                                            \
 	" LEFT JOIN messages m ON m.id = e.ref_id AND e.kind IN"                              \
 	"   ('message_created', 'message_updated', 'message_deleted', 'message_read')"        \
 	" LEFT JOIN users mu ON mu.id = m.sender_id"                                          \
@@ -37,7 +38,10 @@ DB_SQL(q_ev_anchor_next, "SELECT id FROM chat_events "
                          "WHERE room_id = ? AND kind = 'message_created' AND ref_id > ? "
                          "ORDER BY ref_id LIMIT 1");
 DB_SQL(q_ev_newer_msg, "SELECT id FROM messages WHERE room_id = ? AND id > ? LIMIT 1");
-DB_SQL(q_ev_replay, EV_SELECT " WHERE e.room_id = ? AND e.id > ? AND e.kind IN"
+/* Walk the room's events in id order and stop at the limit (the optimizer
+ * would otherwise pick the kind index and sort every event of the room). */
+DB_SQL(q_ev_replay, EV_SELECT_FROM(" FORCE INDEX (ix_chat_events_room)")
+                              " WHERE e.room_id = ? AND e.id > ? AND e.kind IN"
                               " ('message_created', 'message_updated', 'message_deleted')"
                               " ORDER BY e.id LIMIT ?");
 /* The newest live messages as message_created rows (event id 0 if that
