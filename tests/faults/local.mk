@@ -1,3 +1,11 @@
 # tests/faults: fault-injection tests (kill -9, database outage, slow
-# clients, SIGTERM under load), run by `make faults` (and CI), not by
-# make check: they take minutes.
+# clients, SIGTERM under load). `make faults` runs them (CI too); they are
+# not part of make check. Each starts its own MariaDB and programs.
+FAULT_TESTS = \
+	tests/faults/test_relay_kill9.py
+
+EXTRA_DIST += tests/faults/faultlib.py $(FAULT_TESTS)
+
+faults: all
+	@$(MAKE) $(AM_MAKEFLAGS) check TESTS="$(FAULT_TESTS)"
+.PHONY: faults
