@@ -41,6 +41,7 @@ static atomic_bool stop;
 static int kick_fd = -1;
 static atomic_llong last_event, lag;
 static atomic_ullong passed_over;
+static atomic_ullong cycles;
 
 atomic_long relay_events_in_flight;
 
@@ -61,6 +62,11 @@ int64_t relay_follower_last_event(void)
 int64_t relay_follower_lag(void)
 {
 	return atomic_load(&lag);
+}
+
+uint64_t relay_follower_cycles(void)
+{
+	return atomic_load(&cycles);
 }
 
 uint64_t relay_follower_passed_over(void)
@@ -224,6 +230,7 @@ static void cycle(chat_db *db, chat_outbox *o)
 	chat_outbox_expire(o, chat_time_now_ms());
 	atomic_store(&last_event, chat_outbox_max_seen(o));
 	atomic_store(&passed_over, chat_outbox_passed_over(o));
+	atomic_fetch_add(&cycles, 1);
 }
 
 static void *follower_main(void *arg)

@@ -258,6 +258,7 @@ typedef struct relay {
 	bool shutting_down;
 	int shutdown_phase;
 	int64_t shutdown_deadline_ms;
+	uint64_t shutdown_cycles;
 	bool unregistered;
 	bool stop_loop;
 } relay;
@@ -358,6 +359,8 @@ extern atomic_long relay_events_in_flight;
 int64_t relay_follower_last_event(void);
 int64_t relay_follower_lag(void);
 uint64_t relay_follower_passed_over(void);
+/* Completed read cycles (to wait for one that started after a kick). */
+uint64_t relay_follower_cycles(void);
 
 /* metrics.c */
 /* Build the body of an HTTP GET; returns the status (200/503/404) and a

@@ -18,7 +18,7 @@
 
 relay *relay_g;
 
-enum { SD_NONE = 0, SD_DRAIN_WRITES, SD_CLOSING, SD_UNREGISTER };
+enum { SD_NONE = 0, SD_DRAIN_WRITES, SD_FLUSH_EVENTS, SD_CLOSING, SD_UNREGISTER };
 
 #define SHUTDOWN_STEP_MS 5000
 
@@ -67,6 +67,17 @@ static void shutdown_step(relay *r)
 		if (r->pending_inserts)
 			chat_log_warn("shutdown: %zu message(s) still unacknowledged",
 			              r->pending_inserts);
+		/* Let the follower deliver what was just stored, so the senders
+		 * see their messages before the close. */
+		relay_follower_kick();
+		r->shutdown_cycles = relay_follower_cycles();
+		r->shutdown_phase = SD_FLUSH_EVENTS;
+		r->shutdown_deadline_ms = now + 1000;
+		return;
+	case SD_FLUSH_EVENTS:
+		if ((relay_follower_cycles() < r->shutdown_cycles + 2 ||
+		     atomic_load(&relay_events_in_flight) > 0) && !late)
+			return;
 		relay_session_close_all(1001, "relay shutting down");
 		r->shutdown_phase = SD_CLOSING;
 		r->shutdown_deadline_ms = now + SHUTDOWN_STEP_MS;

@@ -374,7 +374,7 @@ static void on_auth(relay_result *r)
 	if (r->has_replay)
 		send_replay(s, r);
 	release_held(s, r->has_replay, r->replay_max_ev, r->replay_last_msg);
-	if (s->state == RS_OPEN)
+	if (s->state == RS_OPEN && !relay_g->shutting_down)
 		lws_rx_flow_control(s->wsi, 1);
 	chat_log_debug("connection %llu: user %lld in room %lld", (unsigned long long)s->conn_id,
 	               (long long)s->user.id, (long long)s->room_id);
