@@ -2,7 +2,8 @@
 # clients, SIGTERM under load). `make faults` runs them (CI too); they are
 # not part of make check. Each starts its own MariaDB and programs.
 FAULT_TESTS = \
-	tests/faults/test_relay_kill9.py
+	tests/faults/test_relay_kill9.py \
+	tests/faults/test_db_outage_load.py
 
 EXTRA_DIST += tests/faults/faultlib.py $(FAULT_TESTS)
 
