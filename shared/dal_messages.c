@@ -18,10 +18,16 @@
 DB_SQL(q_msg_by_id_any, "SELECT " DB_MSG_SELECT("m", "u") MSG_FROM " WHERE m.id = ?");
 DB_SQL(q_msg_by_id_live,
        "SELECT " DB_MSG_SELECT("m", "u") MSG_FROM " WHERE m.id = ? AND m.deleted_at IS NULL");
+#define IDS64 "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?," \
+              "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?"
+DB_SQL(q_msg_by_ids, "SELECT " DB_MSG_SELECT("m", "u") MSG_FROM " WHERE m.id IN (" IDS64 ")");
 DB_SQL(q_msg_client, "SELECT id, created_at >= UTC_TIMESTAMP(3) - " CLIENT_ID_WINDOW
                      " FROM messages WHERE sender_id = ? AND client_id = ? FOR UPDATE");
 DB_SQL(q_msg_client_clear, "UPDATE messages SET client_id = NULL WHERE id = ?");
-DB_SQL(q_msg_member, "INSERT IGNORE INTO room_members (room_id, user_id, role, joined_at) "
+DB_SQL(q_msg_is_member, "SELECT 1 FROM room_members WHERE room_id = ? AND user_id = ?");
+/* Not INSERT IGNORE: that would also hide a missing user, and its BEFORE
+ * trigger would touch the room row for nothing. */
+DB_SQL(q_msg_member, "INSERT INTO room_members (room_id, user_id, role, joined_at) "
                      "VALUES (?, ?, 'member', UTC_TIMESTAMP(3))");
 DB_SQL(q_msg_insert, "INSERT INTO messages (room_id, sender_id, content, message_type, "
                      "client_id, created_at) VALUES (?, ?, ?, ?, ?, UTC_TIMESTAMP(3))");
@@ -92,14 +98,26 @@ static chat_err client_row(void *ctx, const db_row *r)
 	return CHAT_OK;
 }
 
-/* One message inside the caller's transaction. */
-static chat_err insert_one(chat_db *db, const chat_new_message *in, chat_message *out,
-                           bool *created)
+/* Make the sender a member unless it is one. */
+static chat_err ensure_member(chat_db *db, int64_t room_id, int64_t user_id)
+{
+	int64_t one = 0;
+	db_arg a[] = { DBI(room_id), DBI(user_id) };
+	chat_err e = db_query_int(db, &q_msg_is_member, a, DB_NARGS(a), &one);
+	if (e != CHAT_ERR_NOT_FOUND)
+		return e;
+	e = db_exec(db, &q_msg_member, a, DB_NARGS(a), NULL, NULL);
+	return e == CHAT_ERR_DUPLICATE ? CHAT_OK : e; /* joined meanwhile */
+}
+
+/* One message inside the caller's transaction, its room already locked.
+ * check_member: the (room, sender) pair was not handled earlier in the
+ * batch. */
+static chat_err insert_one(chat_db *db, const chat_new_message *in, bool check_member,
+                           chat_message *out, bool *created)
 {
 	const char *cid = in->client_id && in->client_id[0] ? in->client_id : NULL;
-	chat_err e = db_room_lock(db, in->room_id);
-	if (e != CHAT_OK)
-		return e;
+	chat_err e;
 	if (cid) {
 		client_hit h = { 0, false, false };
 		db_arg a[] = { DBI(in->sender_id), DBS(cid) };
@@ -108,7 +126,8 @@ static chat_err insert_one(chat_db *db, const chat_new_message *in, chat_message
 			return e;
 		if (h.found && h.recent) {
 			*created = false;
-			return load(db, &q_msg_by_id_any, h.id, out);
+			out->id = h.id; /* loaded with the rest of the batch */
+			return CHAT_OK;
 		}
 		if (h.found) {
 			/* Older than the window: the key is free again. */
@@ -118,10 +137,11 @@ static chat_err insert_one(chat_db *db, const chat_new_message *in, chat_message
 				return e;
 		}
 	}
-	db_arg m[] = { DBI(in->room_id), DBI(in->sender_id) };
-	e = db_exec(db, &q_msg_member, m, DB_NARGS(m), NULL, NULL);
-	if (e != CHAT_OK)
-		return e;
+	if (check_member) {
+		e = ensure_member(db, in->room_id, in->sender_id);
+		if (e != CHAT_OK)
+			return e;
+	}
 	db_arg a[] = { DBI(in->room_id), DBI(in->sender_id), DBS(in->content ? in->content : ""),
 		       DBS(in->message_type && in->message_type[0] ? in->message_type : "text"),
 		       DBS(cid) };
@@ -130,7 +150,8 @@ static chat_err insert_one(chat_db *db, const chat_new_message *in, chat_message
 	if (e != CHAT_OK)
 		return e;
 	*created = true;
-	return load(db, &q_msg_by_id_any, id, out);
+	out->id = id; /* loaded with the rest of the batch */
+	return CHAT_OK;
 }
 
 typedef struct batch_args {
@@ -148,16 +169,95 @@ static void clear_results(chat_message *results, bool *created, size_t n)
 	}
 }
 
-static chat_err batch_txn(chat_db *db, void *arg)
+typedef struct fill_ctx {
+	chat_message *results;
+	size_t n;
+} fill_ctx;
+
+/* A row of q_msg_by_ids into every result slot with that id (a batch may
+ * name one stored message twice). */
+static chat_err fill_row(void *ctx, const db_row *r)
 {
-	batch_args *b = arg;
-	clear_results(b->results, b->created, b->n); /* a retried round starts clean */
-	for (size_t i = 0; i < b->n; i++) {
-		chat_err e = insert_one(db, &b->in[i], &b->results[i], &b->created[i]);
+	fill_ctx *c = ctx;
+	int64_t id = db_int(r, 0);
+	for (size_t i = 0; i < c->n; i++) {
+		if (c->results[i].id != id || c->results[i].content)
+			continue;
+		chat_err e = db_row_message(r, 0, &c->results[i]);
 		if (e != CHAT_OK)
 			return e;
 	}
 	return CHAT_OK;
+}
+
+/* Fill results[] whose id insert_one set, 64 per query. */
+static chat_err load_results(chat_db *db, chat_message *results, size_t n)
+{
+	for (size_t off = 0; off < n; off += 64) {
+		size_t m = n - off < 64 ? n - off : 64;
+		db_arg a[64];
+		for (size_t k = 0; k < 64; k++)
+			a[k] = DBI(k < m ? results[off + k].id : 0);
+		fill_ctx c = { results + off, m };
+		chat_err e = db_query(db, &q_msg_by_ids, a, 64, DB_MSG_COLS, fill_row, &c);
+		if (e != CHAT_OK)
+			return e;
+		for (size_t k = 0; k < m; k++)
+			if (!results[off + k].content)
+				return CHAT_ERR_INTERNAL; /* stored a moment ago: cannot be */
+	}
+	return CHAT_OK;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Was the sender made a member of this room earlier in the batch (by a
+ * message actually stored: a deduplicated one may belong to another room)? */
+static bool member_done(const batch_args *b, size_t i)
+{
+	for (size_t k = 0; k < i; k++)
+		if (b->created[k] && b->in[k].room_id == b->in[i].room_id &&
+		    b->in[k].sender_id == b->in[i].sender_id)
+			return true;
+	return false;
+}
+
+static chat_err batch_txn(chat_db *db, void *arg)
+{
+	batch_args *b = arg;
+	chat_err e = CHAT_OK;
+	int64_t small[64];
+	int64_t *rooms = b->n <= 64 ? small : malloc(b->n * sizeof(*rooms));
+	if (!rooms)
+		return CHAT_ERR_NOMEM;
+	clear_results(b->results, b->created, b->n); /* a retried round starts clean */
+	/* Lock every room of the batch first, in ascending id order, so
+	 * concurrent batches over the same rooms queue instead of
+	 * deadlocking. */
+	for (size_t i = 0; i < b->n; i++)
+		rooms[i] = b->in[i].room_id;
+	qsort(rooms, b->n, sizeof(*rooms), cmp_i64);
+	for (size_t i = 0; i < b->n; i++) {
+		if (i && rooms[i] == rooms[i - 1])
+			continue;
+		e = db_room_lock(db, rooms[i]);
+		if (e != CHAT_OK)
+			goto out;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		e = insert_one(db, &b->in[i], !member_done(b, i), &b->results[i], &b->created[i]);
+		if (e != CHAT_OK)
+			goto out;
+	}
+	e = load_results(db, b->results, b->n);
+out:
+	if (rooms != small)
+		free(rooms);
+	return e;
 }
 
 chat_err chat_dal_messages_insert_batch(chat_db *db, const chat_new_message *in, size_t n,
