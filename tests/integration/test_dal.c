@@ -479,6 +479,43 @@ static void test_batch_insert(void **state)
 	assert_false(created[0]);
 	assert_int_equal(sql_int("SELECT COUNT(*) FROM messages"), before);
 	assert_int_equal(chat_dal_messages_insert_batch(db, bad, 0, res, created), CHAT_OK);
+
+	/* A big batch (over one 64-row load), rooms in any order, a repeated
+	 * client_id: every result matches its input. */
+	enum { BIG = 150 };
+	chat_new_message *many = calloc(BIG, sizeof(*many));
+	chat_message *mres = calloc(BIG, sizeof(*mres));
+	bool *mcr = calloc(BIG, sizeof(*mcr));
+	char (*text)[32] = calloc(BIG, 32);
+	assert_true(many && mres && mcr && text);
+	int64_t r3 = mkroom("batch3", false, bob);
+	int64_t order[3] = { r3, r1, r2 };
+	for (int i = 0; i < BIG; i++) {
+		snprintf(text[i], 32, "big %d", i);
+		many[i] = (chat_new_message){ order[i % 3], i % 2 ? alice : bob, text[i], NULL,
+		                              i == 7 || i == 99 ? "big-dup" : NULL };
+	}
+	assert_int_equal(chat_dal_messages_insert_batch(db, many, BIG, mres, mcr), CHAT_OK);
+	for (int i = 0; i < BIG; i++) {
+		if (i == 99) {
+			assert_false(mcr[i]);
+			assert_int_equal(mres[i].id, mres[7].id);
+			assert_string_equal(mres[i].content, "big 7");
+			continue;
+		}
+		assert_true(mcr[i]);
+		assert_string_equal(mres[i].content, text[i]);
+		assert_int_equal(mres[i].room_id, many[i].room_id);
+		assert_int_equal(mres[i].sender.id, many[i].sender_id);
+		if (i)
+			assert_true(mres[i].id > mres[i - 1].id || i == 100);
+	}
+	assert_int_equal(chat_dal_member_role(db, r3, alice, &role), CHAT_OK);
+	assert_int_equal(role, CHAT_ROLE_MEMBER);
+	chat_messages_free(mres, BIG);
+	free(many);
+	free(mcr);
+	free(text);
 }
 
 static void check_page(int64_t room, int64_t before, int64_t after, int limit,
