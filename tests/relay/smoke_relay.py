@@ -18,6 +18,7 @@ S = {}
 def setup(fx):
     S["relay"] = fx.relay()
     S["multi"] = fx.relay(CHAT_RELAY_WORKERS="2")
+    S["ka"] = fx.relay(CHAT_RELAY_PING_INTERVAL="1", CHAT_RELAY_IDLE_TIMEOUT="3")
 
 
 def http_get(port, path):
@@ -135,6 +136,34 @@ async def t_sighup(fx):
     await c.usable()
 
 
+async def t_keepalive(fx):
+    """Pings keep an answering client open; one that never answers is
+    dropped after relay.idle_timeout."""
+    relay = S["ka"]
+    a = fx.user("ka")
+    room = fx.room(a)
+    c = await relay.connect(room, a)  # the client library answers pings
+    mute = R.RawWs(relay.port, f"/ws/chat/{room}/?token={a.token}")
+    mute.sock.settimeout(15)
+    t0 = time.monotonic()
+    data = b""
+    try:
+        while True:
+            chunk = await asyncio.get_running_loop().run_in_executor(None, mute.sock.recv, 65536)
+            if not chunk:
+                break
+            data += chunk
+    except OSError:
+        pass
+    finally:
+        mute.close()
+    waited = time.monotonic() - t0
+    R.check(waited < 12, f"a client that never answers pings was kept {waited:.1f}s")
+    R.check(b"\x89" in data, "no ping was sent to the silent client")
+    R.check(not c.closed, f"the answering client was dropped ({c.close_code})")
+    await c.usable()
+
+
 if __name__ == "__main__":
     R.main([t_metrics, t_workers, t_room_deleted, t_removed_from_private_room, t_port_in_use,
-            t_db_down_at_start, t_sighup], setup)
+            t_db_down_at_start, t_sighup, t_keepalive], setup)
