@@ -3,8 +3,11 @@ a private room, a port already in use, a database unreachable at start,
 SIGHUP. (The protocol itself is covered by tests/relay/test_*.py.)"""
 
 import asyncio
+import json
 import os
+import shutil
 import signal
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -164,6 +167,34 @@ async def t_keepalive(fx):
     await c.usable()
 
 
+async def t_tls(fx):
+    """relay.tls_cert + relay.tls_key: the same protocol over wss://."""
+    openssl = shutil.which("openssl")
+    if not openssl:
+        R.log("openssl not found: wss:// not checked")
+        return
+    cert, key = os.path.join(fx.tmp, "cert.pem"), os.path.join(fx.tmp, "key.pem")
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "1", "-subj", "/CN=localhost"], check=True,
+                   capture_output=True, timeout=60)
+    r = R.Relay(fx, {"CHAT_RELAY_TLS_CERT": cert, "CHAT_RELAY_TLS_KEY": key}, name="tls")
+    fx.relays.append(r)
+    r.start()
+    a = fx.user("tls")
+    room = fx.room(a)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    url = f"wss://127.0.0.1:{r.port}/ws/chat/{room}/?token={a.token}"
+    async with R.websockets.connect(url, ssl=ctx, open_timeout=10) as ws:
+        hello = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        R.eq(hello["type"], "connection_established", "first frame over wss://")
+        await ws.send(json.dumps({"type": "chat_message", "content": "over tls"}))
+        m = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        R.eq(m["message"]["content"], "over tls", "message over wss://")
+    R.eq(r.stop(), 0, "exit status of the TLS relay")
+
+
 if __name__ == "__main__":
     R.main([t_metrics, t_workers, t_room_deleted, t_removed_from_private_room, t_port_in_use,
-            t_db_down_at_start, t_sighup, t_keepalive], setup)
+            t_db_down_at_start, t_sighup, t_keepalive, t_tls], setup)
