@@ -52,3 +52,12 @@ tests_api_fuzz_request_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/api -I$(top_srcdir)
 	$(CHAT_DEP_CFLAGS) $(FCGI_CFLAGS) $(FUZZ_FLAGS)
 tests_api_fuzz_request_LDFLAGS = $(FUZZ_LD_FLAGS)
 tests_api_fuzz_request_LDADD = api/libchatapi.la $(CHAT_LIBS) $(FCGI_LIBS)
+
+# The MariaDB harness keeps a pristine data directory under tests/tmp for
+# every test that needs a database (these included); remove it with the
+# rest of the build products so distcleancheck finds nothing left.
+clean-local: api-clean-local
+api-clean-local:
+	-rm -rf tests/tmp/db-template tests/tmp/db.* tests/tmp/install-db.log \
+		tests/tmp/.template.lock
+.PHONY: api-clean-local
