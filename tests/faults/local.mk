@@ -3,7 +3,9 @@
 # not part of make check. Each starts its own MariaDB and programs.
 FAULT_TESTS = \
 	tests/faults/test_relay_kill9.py \
-	tests/faults/test_db_outage_load.py
+	tests/faults/test_db_outage_load.py \
+	tests/faults/test_sigterm_load.py \
+	tests/faults/test_slow_clients.py
 
 EXTRA_DIST += tests/faults/faultlib.py $(FAULT_TESTS)
 
