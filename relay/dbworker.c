@@ -596,7 +596,10 @@ static void *thread_main(void *arg)
 		pthread_mutex_lock(&q->mu);
 		while (!q->head && !q->stop)
 			pthread_cond_wait(&q->cv, &q->mu);
-		if (!q->head && q->stop) {
+		if (q->stop && (!q->head || q->idx >= 0)) {
+			/* Stopping: the writer stores what it still holds; the
+			 * workers drop the rest (presence rows went with the
+			 * instance), so a dead database cannot stall the exit. */
 			pthread_mutex_unlock(&q->mu);
 			break;
 		}

@@ -116,7 +116,7 @@ int relay_listener_callback(struct lws *wsi, enum lws_callback_reasons reason, v
 	switch (reason) {
 	case LWS_CALLBACK_RAW_RX_FILE:
 		if (relay_g->shutting_down)
-			return 0;
+			return -1; /* stop listening (lws closes the descriptor) */
 		accept_some(lws_get_socket_fd(wsi));
 		return 0;
 	case LWS_CALLBACK_RAW_CLOSE_FILE:
