@@ -33,5 +33,5 @@ EXTRA_DIST += \
 # npm ci's work area and the screenshots.
 clean-local: e2e-clean-local
 e2e-clean-local:
-	-rm -rf tests/e2e/npm test-artifacts
+	-rm -rf tests/e2e/npm test-artifacts tests/tmp/e2e-*
 .PHONY: e2e-clean-local

@@ -733,6 +733,10 @@ def main():
         rc = 1
     if rc == 0:
         log(f"PASS: {args.server}")
+        if not os.environ.get("CHAT_TEST_KEEP"):
+            shutil.rmtree(st.dir, ignore_errors=True)
+    else:
+        log(f"the stack's files are kept in {st.dir}")
     sys.exit(rc)
 
 
