@@ -15,6 +15,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,6 +37,23 @@ typedef struct worker {
 } worker;
 
 static atomic_bool stopping;
+
+/* Is something accepting connections on the Unix socket at path? */
+static bool socket_in_use(const char *path)
+{
+	struct sockaddr_un sa;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return false;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	bool used = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return used;
+}
 
 static void on_wake(int sig)
 {
@@ -58,8 +77,13 @@ int api_fcgi_listen(const chat_config *cfg)
 		chat_log_info("serving the FastCGI socket passed on stdin");
 		return 0;
 	}
-	if (where == cfg->api.socket)
+	if (where == cfg->api.socket) {
+		if (socket_in_use(where)) {
+			chat_log_error("%s is in use by another process (another chat-api?)", where);
+			return -1;
+		}
 		(void)unlink(where); /* a stale socket file from an earlier run */
+	}
 	int fd = FCGX_OpenSocket(where, LISTEN_BACKLOG);
 	if (fd < 0) {
 		chat_log_errno(CHAT_LOG_ERROR, "cannot listen on %s", where);

@@ -93,10 +93,10 @@ def unique(prefix="u"):
 class Server:
     """One chat-api process on a private Unix socket (or TCP)."""
 
-    def __init__(self, *settings, listen=None, threads=2, env=None):
+    def __init__(self, *settings, listen=None, threads=2, env=None, socket_path=None):
         self.dir = tempfile.mkdtemp(prefix="chatapi.", dir="/tmp")
         self.listen = listen
-        self.addr = listen if listen else os.path.join(self.dir, "api.sock")
+        self.addr = listen if listen else (socket_path or os.path.join(self.dir, "api.sock"))
         self.log_path = os.path.join(self.dir, "chat-api.log")
         self.notify_dir = os.path.join(self.dir, "notify")
         os.mkdir(self.notify_dir)

@@ -63,6 +63,28 @@ def test_refuses_without_socket(srv):
     check("FastCGI" in out and "--socket" in out, out)
 
 
+def test_socket_in_use(srv):
+    # srv listens on its socket: a second chat-api must not take it over.
+    code, out = cli("--socket", srv.addr)
+    check(code != 0, "second chat-api started on a socket in use")
+    check("in use" in out, out)
+    srv.get("/api/chat/health/").expect(200)
+    # A stale socket file (nobody listening) is replaced.
+    d = tempfile.mkdtemp(prefix="chatstale.", dir="/tmp")
+    path = os.path.join(d, "api.sock")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(path)
+    s.close()
+    from apitest import Server
+    other = Server(socket_path=path)
+    try:
+        other.get("/api/chat/health/").expect(200)
+    finally:
+        other.stop()
+        check(not os.path.exists(path), "socket file removed at exit")
+        os.rmdir(d)
+
+
 def test_spawned_on_stdin(srv):
     d = tempfile.mkdtemp(prefix="chatspawn.", dir="/tmp")
     path = os.path.join(d, "spawn.sock")
