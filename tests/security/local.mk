@@ -8,6 +8,10 @@ SECURITY_TESTS = \
 	tests/security/test_login_guard.py \
 	tests/security/test_bombs.py \
 	tests/security/test_visibility.py \
-	tests/security/test_origins.py
+	tests/security/test_origins.py \
+	tests/security/test_login_name_variants.py
 TESTS += $(SECURITY_TESTS)
 EXTRA_DIST += tests/security/seclib.py $(SECURITY_TESTS)
+# Known bugs, proven by these tests and reported; remove a line when the
+# bug is fixed (an unexpected pass fails make check, as a reminder).
+XFAIL_TESTS += tests/security/test_login_name_variants.py
