@@ -114,10 +114,23 @@ async def t_refresh_is_not_access(fx):
     R.eq(r.status, 401, "access token at the refresh endpoint")
 
 
+async def t_inactive_or_unknown_user(fx):
+    a = fx.user("inactive")
+    room = fx.room(fx.user("roomowner"))
+    tok = fx.token(a.id)
+    await both_accept(fx, S["hs_relay"], S["hs_api"], a, room, tok, "active user control")
+    fx.db.sql(f"UPDATE users SET is_active = 0 WHERE id = {int(a.id)}")
+    await both_refuse(fx, S["hs_relay"], S["hs_api"], a, room, tok,
+                      "valid token of a deactivated user")
+    ghost = R.User(987654321, "ghost", fx.token(987654321))
+    await both_refuse(fx, S["hs_relay"], S["hs_api"], ghost, room, ghost.token,
+                      "valid token of a user that does not exist")
+
+
 def apitest_unique(prefix):
     return seclib.apitest.unique(prefix)
 
 
 if __name__ == "__main__":
     seclib.main([t_alg_none, t_rs256_hs256_confusion, t_expired_and_not_yet_valid,
-                 t_refresh_is_not_access], setup)
+                 t_refresh_is_not_access, t_inactive_or_unknown_user], setup)
