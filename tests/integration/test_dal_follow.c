@@ -28,7 +28,11 @@
 #define ROOMS 4
 #define PER_WRITER 120
 #define WRITERS 2
-#define GAP_TIMEOUT_MS 800
+/* Longer than the slow transaction stays open (a transaction open longer
+ * than the gap timeout loses its events: keep the relay's gap_timeout_ms
+ * above the longest write transaction), short enough to wait out. */
+#define GAP_TIMEOUT_MS 4000
+#define SLOW_HOLD_MAX_MS 2000
 #define DEADLINE_MS 60000
 
 typedef struct shared_state {
@@ -36,6 +40,8 @@ typedef struct shared_state {
 	int64_t user;
 	volatile int slow_has_ids;   /* the slow transaction has inserted */
 	volatile int writers_done;   /* fast writers finished */
+	int fast_stored;             /* messages committed by the fast writers */
+	int reader_saw_gap;          /* the reader has a missing id */
 	volatile int all_done;
 	int64_t slow_msg;
 	int64_t rolled_back_msg;
@@ -83,6 +89,7 @@ static void *fast_writer(void *arg)
 			abort();
 		}
 		chat_message_clear(&m);
+		__atomic_add_fetch(&S.fast_stored, 1, __ATOMIC_SEQ_CST);
 		if (i % 10 == 0) /* some ephemeral events too */
 			chat_dal_event_emit(d, room, CHAT_EV_TYPING, 1, S.user, NULL);
 	}
@@ -106,8 +113,11 @@ static chat_err slow_txn(chat_db *d, void *arg)
 	S.slow_msg = m.id;
 	chat_message_clear(&m);
 	S.slow_has_ids = 1;
-	/* Hold the transaction while the others commit higher ids. */
-	for (int i = 0; i < 5000 && S.writers_done < WRITERS; i++)
+	/* Hold the transaction while the others commit higher ids, until the
+	 * reader has noticed the hole it leaves. */
+	for (int i = 0; i < SLOW_HOLD_MAX_MS / 2 &&
+	                (__atomic_load_n(&S.fast_stored, __ATOMIC_SEQ_CST) < 20 ||
+	                 !__atomic_load_n(&S.reader_saw_gap, __ATOMIC_SEQ_CST)); i++)
 		sleep_ms(2);
 	return CHAT_OK;
 }
@@ -235,6 +245,8 @@ void test_outbox_follow(void **state)
 		chat_event_rows_free(rows, n);
 		int64_t miss[64];
 		size_t nm = chat_outbox_missing(o, miss, 64);
+		if (nm)
+			__atomic_store_n(&S.reader_saw_gap, 1, __ATOMIC_SEQ_CST);
 		if (nm) {
 			assert_int_equal(chat_dal_events_by_ids(db, miss, nm, &rows, &n), CHAT_OK);
 			deliver_rows(o, rows, n, &d, true);
