@@ -13,6 +13,7 @@ TESTS += \
 	tests/e2e/apache-proxy-fcgi.sh \
 	tests/e2e/apache-fcgid.sh \
 	tests/e2e/nginx.sh \
+	tests/e2e/quickstart.sh \
 	tests/e2e/browser.sh
 
 EXTRA_DIST += \
@@ -23,6 +24,7 @@ EXTRA_DIST += \
 	tests/e2e/apache-proxy-fcgi.sh \
 	tests/e2e/apache-fcgid.sh \
 	tests/e2e/nginx.sh \
+	tests/e2e/quickstart.sh \
 	tests/e2e/browser.sh \
 	tests/e2e/browser.test.mjs \
 	tests/e2e/seed_client.py \
