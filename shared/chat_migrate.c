@@ -262,8 +262,12 @@ chat_err chat_migrate_run(const chat_config *cfg, const char *dir, FILE *out)
 	snprintf(buf, sizeof(buf),
 	         "CREATE DATABASE IF NOT EXISTS `%s` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
 	         name);
-	if (run_sql(c, buf, strlen(buf), "creating the database", out) != 0)
-		goto fail;
+	if (mysql_real_query(c, buf, (unsigned long)strlen(buf)) != 0) {
+		/* An account limited to an existing database may not create
+		 * one: go on if the database is there. */
+		fprintf(out, "migrate: note: cannot create database %s (%s); using it as it is\n",
+		        name, mysql_error(c));
+	}
 	if (mysql_select_db(c, name) != 0) {
 		fprintf(out, "migrate: cannot use database %s: %s\n", name, mysql_error(c));
 		goto fail;

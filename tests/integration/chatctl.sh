@@ -78,6 +78,27 @@ check 2 "unknown option" -- "$ctl" --frob migrate
 check 2 "bad --set" -- "$ctl" --set nosuch.key=1 version
 check 0 "help" -- "$ctl" --help
 
+# Least privilege: an account with rights on its own database only can
+# migrate it, and the programs' account needs no more than SELECT, INSERT,
+# UPDATE, DELETE (the triggers run as their definer).
+chat_test_sql "CREATE DATABASE chat_limited CHARACTER SET utf8mb4;
+CREATE USER 'chatadm'@'localhost' IDENTIFIED BY 'adm-pass-1';
+GRANT ALL ON chat_limited.* TO 'chatadm'@'localhost';
+CREATE USER 'chatapp'@'localhost' IDENTIFIED BY 'app-pass-1';
+GRANT SELECT, INSERT, UPDATE, DELETE ON chat_limited.* TO 'chatapp'@'localhost';" ""
+check 0 "migrate as the database's own admin" -- "$ctl" --set database.user=chatadm \
+	--set database.password=adm-pass-1 --set database.name=chat_limited \
+	migrate --schema-dir "$top_srcdir/schema"
+check 1 "the programs' account cannot migrate" -- "$ctl" --set database.user=chatapp \
+	--set database.password=app-pass-1 --set database.name=chat_other \
+	migrate --schema-dir "$top_srcdir/schema"
+uid=$("$ctl" --set database.user=chatapp --set database.password=app-pass-1 \
+	--set database.name=chat_limited add-user limited --no-password)
+rid=$("$ctl" --set database.user=chatapp --set database.password=app-pass-1 \
+	--set database.name=chat_limited create-room limited-room --owner limited)
+n=$(chat_test_sql "SELECT COUNT(*) FROM chat_events WHERE room_id = '$rid'" chat_limited)
+[ -n "$uid" ] && [ "$n" = 1 ] || { echo "FAIL: DML-only account: user '$uid' room '$rid' events '$n'"; fails=$((fails + 1)); }
+
 # The database down: a clear error and exit 1.
 check 1 "database unreachable" -- "$ctl" --set database.socket=/nonexistent/sock version
 
