@@ -56,21 +56,58 @@ async def t_two_relays_concurrent(fx):
         await asyncio.get_running_loop().run_in_executor(
             None, lambda: [t.join(60) for t in threads])
     per_room = 4 * n_msgs + n_sql
+    def received(c):
+        return [f["message"] for f in c.history if f["type"] == "chat_message"]
+    everyone = [c for room in rooms for c in clients[room]]
+    try:
+        await R.async_wait_until(lambda: all(len(received(c)) >= per_room for c in everyone),
+                                 30, "every client to receive every message of its room")
+    except R.TestFailure:
+        pass  # reported below with the details
+    problems = []
     for room in rooms:
-        got = await asyncio.gather(*(c.messages(per_room, 45) for c in clients[room]))
         rows = fx.room_messages(room)
         R.eq(len(rows), per_room, f"rows in room {room}")
         want = [r[0] for r in rows]
-        for c, g in zip(clients[room], got):
-            ids = [m["id"] for m in g]
-            R.check(len(set(ids)) == len(ids), f"room {room} client {c.n}: duplicates")
-            R.check(ids == want, f"room {room} client {c.n} (relay "
-                                 f"{'a' if c.url.find(str(a.port)) >= 0 else 'b'}): order or "
-                                 f"content differs from the DB: got {ids[:30]}..., "
-                                 f"missing {sorted(set(want) - set(ids))[:10]}")
-    for room in rooms:
+        content = {r[0]: r[2] for r in rows}
         for c in clients[room]:
-            await c.quiet(0.2, "chat_message", what="extra delivery")
+            ids = [m["id"] for m in received(c)]
+            relay = "a" if f":{a.port}/" in c.url else "b"
+            if len(set(ids)) != len(ids):
+                problems.append(f"room {room} client {c.n} (relay {relay}): duplicates")
+            if ids != want:
+                missing = sorted(set(want) - set(ids))
+                problems.append(
+                    f"room {room} client {c.n} (relay {relay}): {len(ids)} of {len(want)} "
+                    f"messages, out of order: {ids != sorted(ids)}; missing "
+                    f"{[(i, content[i]) for i in missing][:8]}")
+    if problems:
+        lost = sorted({i for room in rooms for c in clients[room]
+                       for i in set(r[0] for r in fx.room_messages(room)) -
+                       {m["id"] for m in received(c)}})
+        if lost:
+            ids = ",".join(str(i) for i in lost[:20])
+            ev = fx.db.sql("SELECT id, room_id, ref_id, created_at FROM chat_events WHERE kind = "
+                           f"'message_created' AND ref_id IN ({ids}) ORDER BY id")
+            ms = fx.db.sql("SELECT id, room_id, content, created_at FROM messages "
+                           f"WHERE id IN ({ids})")
+            problems.append(f"events of the lost messages (id, room, ref, time): "
+                            f"{[(int(e[0]), int(e[1]), int(e[2]), e[3][11:]) for e in ev]}; "
+                            f"their rows (id, room, content, time): "
+                            f"{[(int(m[0]), int(m[1]), m[2], m[3][11:]) for m in ms]}")
+            lo, hi = int(ev[0][0]) - 3, int(ev[-1][0]) + 3
+            near = fx.db.sql("SELECT id, room_id, kind, ref_id, created_at FROM chat_events "
+                             f"WHERE id BETWEEN {lo} AND {hi} ORDER BY id")
+            problems.append("events around them: " + ", ".join(
+                f"({e[0]} r{e[1]} {e[2]} {e[3]} {e[4][11:]})" for e in near))
+            problems.append("messages echoed to their senders at (monotonic): " + ", ".join(
+                f"{f['message']['id']}@{f['_t']:.3f}" for room in rooms for c in clients[room]
+                for f in c.history if f["type"] == "chat_message" and
+                f["message"]["content"].startswith(f"r{room} c{c.n} ")))
+    R.check(not problems, "; ".join(problems))
+    counts = [len(received(c)) for c in everyone]
+    await asyncio.sleep(0.3)
+    R.eq([len(received(c)) for c in everyone], counts, "messages received (none may follow)")
 
 
 @R.timeout(60)
