@@ -206,6 +206,12 @@ static chat_err db_connect(chat_db *db)
 	const char *sock = (!host && db->socket[0]) ? db->socket : NULL;
 	if (!host && !sock)
 		host = "localhost";
+	else if (host) {
+		/* A host means TCP, even "localhost" (which the client library
+		 * would otherwise take as its default Unix socket). */
+		unsigned proto = MYSQL_PROTOCOL_TCP;
+		mysql_optionsv(c, MYSQL_OPT_PROTOCOL, &proto);
+	}
 	if (!mysql_real_connect(c, host, db->user, db->password, db->name[0] ? db->name : NULL,
 	                        db->port, sock, CLIENT_FOUND_ROWS)) {
 		set_error(db, mysql_errno(c), mysql_error(c));

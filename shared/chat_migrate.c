@@ -213,6 +213,10 @@ static MYSQL *connect_admin(const chat_config *cfg, FILE *log)
 	                           ? cfg->database.socket : NULL;
 	if (!host && !sock)
 		host = "localhost";
+	else if (host) {
+		unsigned proto = MYSQL_PROTOCOL_TCP; /* a host means TCP, as in chat_db.c */
+		mysql_optionsv(c, MYSQL_OPT_PROTOCOL, &proto);
+	}
 	unsigned port = cfg->database.port > 0 ? (unsigned)cfg->database.port : 0;
 	if (!mysql_real_connect(c, host, cfg->database.user, cfg->database.password, NULL, port, sock,
 	                        CLIENT_MULTI_STATEMENTS)) {

@@ -3,6 +3,10 @@
 # members and tokens can be made, bad usage exits 2, failures exit 1.
 set -u
 . "$top_srcdir/tests/harness/mariadb.sh"
+# Also listen on a free TCP port of 127.0.0.1, to try database.host.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null || echo 0)
+[ "$port" != 0 ] && CHAT_TEST_DB_OPTS="--skip-networking=0 --bind-address=127.0.0.1 --port=$port"
+export CHAT_TEST_DB_OPTS
 chat_test_db_start || exit $?
 
 ctl="$top_builddir/schema/chatctl"
@@ -98,6 +102,19 @@ rid=$("$ctl" --set database.user=chatapp --set database.password=app-pass-1 \
 	--set database.name=chat_limited create-room limited-room --owner limited)
 n=$(chat_test_sql "SELECT COUNT(*) FROM chat_events WHERE room_id = '$rid'" chat_limited)
 [ -n "$uid" ] && [ "$n" = 1 ] || { echo "FAIL: DML-only account: user '$uid' room '$rid' events '$n'"; fails=$((fails + 1)); }
+
+# TCP: a host (even "localhost") means TCP on database.port.
+if [ "$port" != 0 ]; then
+	chat_test_sql "CREATE USER 'tcpuser'@'%' IDENTIFIED BY 'tcp-pass-1';
+	GRANT ALL ON chat_test.* TO 'tcpuser'@'%';" ""
+	for h in 127.0.0.1 localhost; do
+		check 0 "connect over TCP to $h" -- "$ctl" --set database.host=$h \
+			--set database.port=$port --set database.user=tcpuser \
+			--set database.password=tcp-pass-1 version
+	done
+	check 1 "TCP to a closed port" -- "$ctl" --set database.host=127.0.0.1 \
+		--set database.port=1 --set database.connect_timeout=2 version
+fi
 
 # The database down: a clear error and exit 1.
 check 1 "database unreachable" -- "$ctl" --set database.socket=/nonexistent/sock version
