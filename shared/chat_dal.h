@@ -48,7 +48,10 @@ chat_err chat_dal_room_create(chat_db *db, const char *name, const char *descrip
  * unread count or last message. CHAT_ERR_NOT_FOUND if absent. */
 chat_err chat_dal_room_get(chat_db *db, int64_t room_id, int64_t viewer_id, chat_room *out);
 /* Rooms visible to user_id (public ones and those it is a member of),
- * ascending id, each with its unread_count and last_message. */
+ * ascending id, each with role, unread_count (others' live messages above
+ * the user's read position, 0 if none: a non-member's count is every such
+ * message) and last_message (newest live one). Two statements plus one per
+ * 32 rooms that have a read position. */
 chat_err chat_dal_rooms_list(chat_db *db, int64_t user_id, chat_room **out, size_t *n);
 /* Change fields: NULL name/description and is_private < 0 leave them. */
 chat_err chat_dal_room_update(chat_db *db, int64_t room_id, const char *name,
@@ -57,8 +60,10 @@ chat_err chat_dal_room_update(chat_db *db, int64_t room_id, const char *name,
  * room_deleted event is written. */
 chat_err chat_dal_room_delete(chat_db *db, int64_t room_id);
 
+/* CHAT_OK with CHAT_ROLE_NONE when not a member (or no such room). */
 chat_err chat_dal_member_role(chat_db *db, int64_t room_id, int64_t user_id, chat_role *out);
-/* Add as role; already a member: CHAT_OK, role unchanged. */
+/* Add as role; already a member: CHAT_OK, role unchanged. No such room or
+ * user: CHAT_ERR_NOT_FOUND. */
 chat_err chat_dal_member_add(chat_db *db, int64_t room_id, int64_t user_id, chat_role role);
 /* Not a member: CHAT_ERR_NOT_FOUND. Owner: CHAT_ERR_CONFLICT. */
 chat_err chat_dal_member_remove(chat_db *db, int64_t room_id, int64_t user_id);
@@ -77,13 +82,18 @@ typedef struct chat_new_message {
 
 /* Store one message; the sender becomes a member of the room if it was
  * not one. With a client_id already used by this sender within the last
- * day, nothing is stored: *created = false and out is the stored message.
- * Else *created = true. */
+ * day (in any room, even if since deleted), nothing is stored:
+ * *created = false and out is the stored message. Else *created = true.
+ * No such room or sender: CHAT_ERR_NOT_FOUND; unknown message_type:
+ * CHAT_ERR_INVALID. out is always cleared first; free with
+ * chat_message_clear(). */
 chat_err chat_dal_message_insert(chat_db *db, const chat_new_message *in, chat_message *out,
                                  bool *created);
 /* Store n messages in one transaction (the relay's batches). results[i]
- * and created[i] as for chat_dal_message_insert; on error nothing is
- * stored and every result is left cleared. */
+ * and created[i] as for chat_dal_message_insert (a client_id repeated
+ * inside the batch yields the first one's message); on error nothing is
+ * stored and every result is left cleared. The batch's rooms are locked
+ * in ascending id order first. */
 chat_err chat_dal_messages_insert_batch(chat_db *db, const chat_new_message *in, size_t n,
                                         chat_message *results, bool *created);
 /* A message that is not deleted. CHAT_ERR_NOT_FOUND otherwise. */
@@ -103,7 +113,8 @@ chat_err chat_dal_message_delete(chat_db *db, int64_t id);
 
 /* Record user_id's receipt for the message (first read time kept), move
  * its read position in the room up to at least this id, and make it a
- * member of the room if it was not. */
+ * member of the room if it was not. Message absent or deleted, or no such
+ * user: CHAT_ERR_NOT_FOUND. A repeated receipt writes no second event. */
 chat_err chat_dal_message_mark_read(chat_db *db, int64_t message_id, int64_t user_id);
 /* Receipts of a message, oldest first. */
 chat_err chat_dal_message_reads(chat_db *db, int64_t message_id, chat_read **out, size_t *n);
@@ -128,7 +139,8 @@ void chat_event_rows_free(chat_event_row *v, size_t n);
 
 /* Highest event id (0 if none). A relay starts following from here. */
 chat_err chat_dal_events_max_id(chat_db *db, int64_t *out);
-/* Events with id > after_id, ascending, at most limit. */
+/* Events with id > after_id, ascending, at most limit (<= 0: 500; capped
+ * at 10000). */
 chat_err chat_dal_events_after(chat_db *db, int64_t after_id, int limit, chat_event_row **out,
                                size_t *n);
 /* Events with these ids (ascending in the result); absent ids are left
@@ -136,13 +148,18 @@ chat_err chat_dal_events_after(chat_db *db, int64_t after_id, int limit, chat_ev
 chat_err chat_dal_events_by_ids(chat_db *db, const int64_t *ids, size_t n_ids,
                                 chat_event_row **out, size_t *n);
 /* Write an ephemeral event (typing, explicit user_join/user_leave) for a
- * room, taking the room lock like every other writer. */
+ * room, taking the room lock like every other writer. No such room:
+ * CHAT_ERR_NOT_FOUND. id_out may be NULL. */
 chat_err chat_dal_event_emit(chat_db *db, int64_t room_id, chat_event_kind kind, int64_t ref_id,
                              int64_t user_id, int64_t *id_out);
 /* Resume: the room's message_created/updated/deleted events logged after
  * message last_id was stored, oldest first, at most limit. When more than
  * limit are missing, *truncated = true and out holds instead the
- * message_created events of the room's newest `limit` live messages. */
+ * message_created events of the room's newest `limit` live messages
+ * (ascending; ev.id is 0 for one whose event was purged). If last_id's own
+ * event was purged, the replay starts before the first logged creation of
+ * a newer message; if no newer creation is logged but newer messages
+ * exist, the answer is truncated. limit <= 0: 1000. */
 chat_err chat_dal_room_replay(chat_db *db, int64_t room_id, int64_t last_id, int limit,
                               chat_event_row **out, size_t *n, bool *truncated);
 /* Delete events older than max_age_s seconds; *deleted gets the count. */
@@ -153,6 +170,8 @@ chat_err chat_dal_events_purge(chat_db *db, int max_age_s, int64_t *deleted);
 /* Register this relay process; its presence rows hang off the id. */
 chat_err chat_dal_instance_register(chat_db *db, const char *hostname, long pid,
                                     int64_t *instance_id);
+/* CHAT_ERR_NOT_FOUND: the instance was reaped (its presence rows are
+ * gone): register again and re-add the live connections. */
 chat_err chat_dal_instance_heartbeat(chat_db *db, int64_t instance_id);
 /* Remove instances (and their presence rows, so presence_leave events
  * are written) whose heartbeat is older than max_age_s. */
@@ -164,6 +183,7 @@ chat_err chat_dal_instance_unregister(chat_db *db, int64_t instance_id);
  * its last row goes. */
 chat_err chat_dal_presence_add(chat_db *db, int64_t instance_id, int64_t room_id, int64_t user_id,
                                int64_t *presence_id);
+/* CHAT_ERR_NOT_FOUND when the row is already gone (reaped, room deleted). */
 chat_err chat_dal_presence_remove(chat_db *db, int64_t presence_id);
 /* Distinct users with a live connection to the room, ascending id. */
 chat_err chat_dal_presence_online(chat_db *db, int64_t room_id, chat_user_ref **out, size_t *n);
