@@ -3,6 +3,7 @@ every connection; two relays on one database agree on each room's order
 and on presence."""
 
 import asyncio
+import signal
 import threading
 
 import relaylib as R
@@ -11,8 +12,9 @@ S = {}
 
 
 def setup(fx):
-    S["a"] = fx.relay()
-    S["b"] = fx.relay()
+    # short heartbeats so a crashed relay's connections are reaped quickly
+    S["a"] = fx.relay(CHAT_RELAY_HEARTBEAT_INTERVAL="1")
+    S["b"] = fx.relay(CHAT_RELAY_HEARTBEAT_INTERVAL="1")
 
 
 async def t_sql_insert_delivered(fx):
@@ -149,5 +151,96 @@ async def t_presence_across_relays(fx):
         await o.quiet(0.5, ("user_join", "user_leave"), where=is_u, what="extra presence frame")
 
 
+async def t_sql_read_receipt(fx):
+    """A read receipt stored by any writer reaches every connection of the
+    room, the reader's included."""
+    a = S["a"]
+    u, r = fx.user("author"), fx.user("reader")
+    room = fx.room(u)
+    cu = await a.connect(room, u)
+    cr = await S["b"].connect(room, r)
+    mid = (await cu.chat("read me"))["id"]
+    fx.db.sql(f"INSERT INTO message_reads (message_id, user_id) VALUES ({mid}, {r.id})")
+    for c in (cu, cr):
+        f = await c.next("message_read", 10)
+        R.eq((f.get("message_id"), f.get("user")), (mid, r.ref()), "message_read frame")
+
+
+@R.timeout(60)
+async def t_late_commit(fx):
+    """A transaction that commits late (its ids taken long before) is still
+    delivered, and meanwhile other rooms' messages flow without delay."""
+    a, b = S["a"], S["b"]
+    u = fx.user("slowtx")
+    slow_room, busy_room = fx.room(u), fx.room(u)
+    cs = await a.connect(slow_room, u)
+    cb = await b.connect(busy_room, u)
+    hold = 3
+    sql = (f"BEGIN; INSERT INTO messages (room_id, sender_id, content) VALUES "
+           f"({slow_room}, {u.id}, 'committed late'); SELECT SLEEP({hold}); COMMIT;")
+    proc = await asyncio.create_subprocess_exec(
+        fx.db.cli, "--no-defaults", f"--socket={fx.db.socket}", "-uroot", fx.db.name,
+        "-e", sql, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    try:
+        # wait until the uncommitted row holds its id
+        await R.async_wait_until(lambda: fx.db.scalar(
+            "SELECT COUNT(*) FROM information_schema.innodb_trx") not in (None, "0"),
+            5, "the slow transaction to start")
+        t0 = asyncio.get_running_loop().time()
+        for i in range(5):
+            m = await cb.chat(f"busy {i}")
+            R.check(asyncio.get_running_loop().time() - t0 < hold,
+                    f"message {m['id']} in another room waited for the open transaction")
+    finally:
+        _, err = await proc.communicate()
+    R.eq(proc.returncode, 0, f"slow transaction ({err.decode(errors='replace')})")
+    f = await cs.next("chat_message", 10)
+    R.eq(f["message"]["content"], "committed late", "late-committed message delivered")
+    # and it is no obstacle for the next one
+    m = await cs.chat("after the late one")
+    R.check(m["id"] > f["message"]["id"], "ids ascending")
+
+
+async def t_room_deleted(fx):
+    """Deleting a room closes its connections with error room_deleted, 4404."""
+    a, b = S["a"], S["b"]
+    u, v = fx.user("doomed"), fx.user("guest")
+    room = fx.room(u)
+    other = fx.room(u)
+    cs = [await a.connect(room, u), await b.connect(room, v)]
+    survivor = await a.connect(other, u)
+    fx.db.sql(f"DELETE FROM rooms WHERE id = {room}")
+    for c in cs:
+        code = await c.closed_with(15)
+        errs = [f for f in c.history if f["type"] == "error"]
+        R.check(errs and errs[-1].get("code") == "room_deleted",
+                f"client {c.n}: no error frame with code room_deleted: {R._brief(errs)}")
+        R.eq(code, 4404, f"client {c.n}: close code after the room was deleted")
+    R.check(not survivor.closed, "a connection to another room was closed")
+    await survivor.usable()
+    await R.expect_refused(a, room, u.token, 4404, what="deleted room")
+
+
+@R.timeout(60)
+async def t_crashed_relay_presence(fx):
+    """When a relay dies without cleaning up (SIGKILL), the users it served
+    leave: the other relay's clients get user_leave, and the online list
+    stops naming them."""
+    a, b = S["a"], S["b"]
+    obs, ghost = fx.user("witness"), fx.user("ghost")
+    room = fx.room(obs)
+    co = await b.connect(room, obs)
+    await a.connect(room, ghost)
+    await co.next("user_join", 10, where=lambda f: f["user"]["id"] == ghost.id)
+    a.stop(signal.SIGKILL)
+    f = await co.next("user_leave", 45, where=lambda f: f["user"]["id"] == ghost.id)
+    R.eq(f["user"], ghost.ref(), "user_leave for a user of the crashed relay")
+    c2 = await b.connect(room, fx.user("late"))
+    R.check(ghost.id not in [o["id"] for o in c2.hello["online"]],
+            f"online list still names {ghost} after its relay died: {c2.hello['online']}")
+
+
 if __name__ == "__main__":
-    R.main([t_sql_insert_delivered, t_two_relays_concurrent, t_presence_across_relays], setup)
+    R.main([t_sql_insert_delivered, t_two_relays_concurrent, t_presence_across_relays,
+            t_sql_read_receipt, t_late_commit, t_room_deleted,
+            t_crashed_relay_presence], setup)

@@ -64,6 +64,26 @@ async def t_rate_limit(fx):
     R.eq(len(fx.room_messages(room)), len(stored) + 1, "rows after the usable check")
 
 
+@R.timeout(30)
+async def t_rate_limit_any_frame(fx):
+    """The limit counts frames of any type: a typing flood is cut too."""
+    relay = S["rated"]
+    a, b = fx.user("typist"), fx.user("reader")
+    room = fx.room(a)
+    c = await relay.connect(room, a)
+    other = await relay.connect(room, b)
+    t0 = time.monotonic()
+    for i in range(40):
+        await c.send({"type": "typing", "is_typing": i % 2 == 0})
+    elapsed = time.monotonic() - t0
+    await c.next("error", 10, where=lambda f: f.get("code") == "rate_limited")
+    await other.quiet(1.0, "chat_message")  # let relayed typing frames arrive
+    n = len([f for f in other.history if f["type"] == "typing"
+             and f["user"]["id"] == a.id])
+    R.check(n <= BURST + RATE * (elapsed + 1.5) + 1,
+            f"{n} of 40 typing frames relayed despite a burst of {BURST} at {RATE}/s")
+
+
 @R.timeout(90)
 async def t_slow_client(fx):
     relay = S["queue"]
@@ -145,4 +165,4 @@ async def t_origin(fx):
 
 
 if __name__ == "__main__":
-    R.main([t_rate_limit, t_slow_client, t_origin], setup)
+    R.main([t_rate_limit, t_rate_limit_any_frame, t_slow_client, t_origin], setup)
