@@ -39,7 +39,7 @@ tests_fuzz_replay_frames_LDADD = $(SECFUZZ_FRAMES_LIBS)
 
 TESTS += tests/fuzz/replay.sh
 EXTRA_DIST += tests/fuzz/replay.sh tests/fuzz/corpus tests/fuzz/regressions \
-	tests/fuzz/README
+	tests/fuzz/README tests/fuzz/dict tests/fuzz/make_seeds.py
 
 if ENABLE_FUZZING
 SECFUZZ_TARGETS = tests/fuzz/fuzz_jwt tests/fuzz/fuzz_config tests/fuzz/fuzz_http \
@@ -70,7 +70,7 @@ fuzz: $(SECFUZZ_TARGETS)
 	  mkdir -p tests/fuzz/work/$$t tests/fuzz/artifacts; \
 	  echo "fuzz_$$t: $(FUZZ_SECONDS) s"; \
 	  ./tests/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-	    -artifact_prefix=tests/fuzz/artifacts/$$t- \
+	    -artifact_prefix=tests/fuzz/artifacts/$$t- -dict=$(srcdir)/tests/fuzz/dict/$$t.dict \
 	    tests/fuzz/work/$$t $(srcdir)/tests/fuzz/corpus/$$t; \
 	done
 else
