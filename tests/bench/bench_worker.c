@@ -444,11 +444,25 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		break;
 
 	case LWS_CALLBACK_CLIENT_CLOSED:
-		if (c->last_error[0])
+		if (!c->close_code)
+			snprintf(text, sizeof(text), "closed without a close code%s%s%s",
+				 c->last_error[0] ? " (error " : "", c->last_error, c->last_error[0] ? ")" : "");
+		else if (c->last_error[0])
 			snprintf(text, sizeof(text), "closed %u (error %s)", c->close_code, c->last_error);
 		else
 			snprintf(text, sizeof(text), "closed %u", c->close_code);
 		conn_ended(c, text);
+		break;
+
+	case LWS_CALLBACK_WSI_DESTROY:
+		/* the last word on every wsi: never keep a pointer to a freed one,
+		 * whatever path closed it */
+		if (c->wsi == wsi || c->state == CS_CONNECTING || c->state == CS_UPGRADED) {
+			if (c->state == CS_CONNECTING || c->state == CS_UPGRADED || c->state == CS_READY)
+				conn_ended(c, c->state == CS_READY ? "connection destroyed"
+								    : "connection destroyed before connection_established");
+			c->wsi = NULL;
+		}
 		break;
 
 	default:
