@@ -175,6 +175,15 @@ def test_http_message_reaches_websocket(srv):
                 srv.delete("/api/chat/messages/%d/" % posted["id"], token=alice.token).expect(204)
                 frame = await recv_type(ws, "message_deleted")
                 eq(frame["message_id"], posted["id"])
+                # Deleting the room over HTTP closes its connections.
+                srv.delete("/api/chat/rooms/%d/" % rid, token=alice.token).expect(204)
+                frame = await recv_type(ws, "error")
+                eq(frame.get("code"), "room_deleted", "error code")
+                try:
+                    await asyncio.wait_for(ws.recv(), 5)
+                    raise AssertionError("connection still open after room_deleted")
+                except websockets.exceptions.ConnectionClosed as e:
+                    eq(e.code, 4404, "close code")
 
         asyncio.run(flow())
     finally:
