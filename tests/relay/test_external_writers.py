@@ -166,6 +166,53 @@ async def t_sql_read_receipt(fx):
         R.eq((f.get("message_id"), f.get("user")), (mid, r.ref()), "message_read frame")
 
 
+async def t_client_id_across_relays(fx):
+    """A retry with the same client_id on another relay, and two sends of one
+    client_id racing on both relays, store one message; each sending
+    connection gets that message, the others get it once."""
+    a, b = S["a"], S["b"]
+    u, w = fx.user("twice"), fx.user("looker")
+    room = fx.room(u)
+    ua, ub = await a.connect(room, u), await b.connect(room, u)
+    wa, wb = await a.connect(room, w), await b.connect(room, w)
+    cid = str(R.uuid.uuid4())
+    m = await ua.chat("retried elsewhere", client_id=cid)
+    await ub.next("chat_message", 10, where=lambda f: f["message"]["id"] == m["id"])
+    await ub.send({"type": "chat_message", "content": "retried elsewhere", "client_id": cid})
+    f = await ub.next("chat_message", 10, where=lambda f: f["message"].get("client_id") == cid)
+    R.eq(f["message"]["id"], m["id"], "id answered to the retry on the other relay")
+    # the race: both relays get the same client_id at once
+    cid2 = str(R.uuid.uuid4())
+    frame = {"type": "chat_message", "content": "raced", "client_id": cid2}
+    await asyncio.gather(ua.send(frame), ub.send(frame))
+    ids = set()
+    for c in (ua, ub):
+        f = await c.next("chat_message", 10, where=lambda f: f["message"].get("client_id") == cid2)
+        ids.add(f["message"]["id"])
+    R.eq(len(ids), 1, f"ids answered to two racing sends of one client_id: {ids}")
+    R.eq(int(fx.db.scalar(f"SELECT COUNT(*) FROM messages WHERE client_id = '{cid2}'")), 1,
+         "rows for a raced client_id")
+    for c in (wa, wb):
+        await c.next("chat_message", 10, where=lambda f: f["message"].get("client_id") == cid2)
+    await asyncio.sleep(1.0)  # room for a wrong second delivery to show up
+
+    def count(c, k):
+        return len([f for f in c.history if f["type"] == "chat_message" and
+                    f["message"].get("client_id") == k])
+    # bystanders: exactly one delivery each; the senders: the room's delivery,
+    # plus the answer to the send that turned out to be a retry
+    R.eq([count(c, k) for k in (cid, cid2) for c in (wa, wb)], [1, 1, 1, 1],
+         "deliveries of deduplicated messages to bystanders")
+    R.eq([count(ua, cid), count(ub, cid)], [1, 2], "frames of the retried message to the "
+         "sender (1) and to the retrying connection (room delivery + answer)")
+    R.check(count(ua, cid2) + count(ub, cid2) == 3,
+            f"frames of the raced message to the two sending connections: "
+            f"{count(ua, cid2)} + {count(ub, cid2)} (expected one room delivery each and "
+            f"one answer to the loser)")
+    R.check(not [f for c in (ua, ub) for f in c.history if f["type"] == "error"],
+            "a deduplicated send was answered with an error")
+
+
 @R.timeout(60)
 async def t_late_commit(fx):
     """A transaction that commits late (its ids taken long before) is still
@@ -242,5 +289,5 @@ async def t_crashed_relay_presence(fx):
 
 if __name__ == "__main__":
     R.main([t_sql_insert_delivered, t_two_relays_concurrent, t_presence_across_relays,
-            t_sql_read_receipt, t_late_commit, t_room_deleted,
+            t_sql_read_receipt, t_client_id_across_relays, t_late_commit, t_room_deleted,
             t_crashed_relay_presence], setup)
