@@ -1,12 +1,14 @@
 /* Database work off the event loop.
  *
- * relay.db_workers worker threads and one writer thread, each with its own
- * chat_db and its own locked job queue. Jobs of one connection always go
- * to the same worker (conn_id modulo the count), so they run in the order
- * the loop submitted them (open, typing, close). chat_message inserts go to
- * the single writer, which takes everything pending (at most
- * relay.batch_max) and stores it in one transaction; one writer also keeps
- * each connection's messages in the order they were sent.
+ * relay.db_workers worker threads and as many writer threads, each with its
+ * own chat_db and its own locked job queue. Jobs of one connection always
+ * go to the same worker (conn_id modulo the count), so they run in the
+ * order the loop submitted them (open, typing, close). chat_message inserts
+ * go to the connection's writer, which takes everything pending (at most
+ * relay.batch_max) and stores it in one transaction; one writer per
+ * connection keeps its messages in the order they were sent, several
+ * writers let the database commit batches of different rooms in parallel
+ * (group commit).
  *
  * Results go back through relay_post(): a locked list plus
  * lws_cancel_service(), the only lws call allowed off the service thread. */
@@ -43,7 +45,7 @@ typedef struct wqueue {
 static relay *R;
 static wqueue *workers;
 static int n_workers;
-static wqueue writer;
+static wqueue *writers; /* as many as workers; a connection's inserts go to one */
 
 static pthread_mutex_t res_mu = PTHREAD_MUTEX_INITIALIZER;
 static relay_result *res_head, *res_tail;
@@ -467,7 +469,7 @@ static void run_job(chat_db *db, relay_job *j)
 	}
 }
 
-/* ---- the writer: batches of chat_message inserts ----------------------- */
+/* ---- the writers: batches of chat_message inserts ---------------------- */
 
 static atomic_ullong batches, batch_rows;
 static atomic_ullong batch_buckets[8];
@@ -508,8 +510,26 @@ static void post_insert_result(const relay_job *j, chat_err e, const chat_messag
 	relay_post(r);
 }
 
+/* Stable sort by room: every writer then takes room locks in ascending
+ * order (no deadlock between writers), and a connection's messages, all
+ * in one room, keep their order. Insertion sort: batches are small and
+ * mostly sorted. */
+static void sort_by_room(relay_job **jobs, size_t n)
+{
+	for (size_t i = 1; i < n; i++) {
+		relay_job *j = jobs[i];
+		size_t k = i;
+		while (k > 0 && jobs[k - 1]->room_id > j->room_id) {
+			jobs[k] = jobs[k - 1];
+			k--;
+		}
+		jobs[k] = j;
+	}
+}
+
 static void write_batch(chat_db *db, relay_job **jobs, size_t n)
 {
+	sort_by_room(jobs, n);
 	chat_new_message *in = calloc(n, sizeof(*in));
 	chat_message *out = calloc(n, sizeof(*out));
 	bool *created = calloc(n, sizeof(*created));
@@ -668,14 +688,21 @@ int relay_db_start(relay *r)
 	for (int i = 0; i < n_workers; i++)
 		if (queue_start(&workers[i], i) < 0)
 			return -1;
-	if (queue_start(&writer, -1) < 0)
+	writers = calloc((size_t)n_workers, sizeof(*writers));
+	if (!writers)
 		return -1;
+	for (int i = 0; i < n_workers; i++)
+		if (queue_start(&writers[i], -1) < 0)
+			return -1;
 	return 0;
 }
 
 void relay_db_stop(void)
 {
-	queue_stop(&writer);
+	for (int i = 0; writers && i < n_workers; i++)
+		queue_stop(&writers[i]);
+	free(writers);
+	writers = NULL;
 	for (int i = 0; workers && i < n_workers; i++)
 		queue_stop(&workers[i]);
 	free(workers);
@@ -708,8 +735,8 @@ void relay_job_free(relay_job *j)
 
 int relay_db_submit(relay_job *j)
 {
-	wqueue *q = j->kind == JOB_INSERT ? &writer
-	            : (j->conn_id ? &workers[j->conn_id % (uint64_t)n_workers] : &workers[0]);
+	size_t w = j->conn_id ? (size_t)(j->conn_id % (uint64_t)n_workers) : 0;
+	wqueue *q = j->kind == JOB_INSERT ? &writers[w] : &workers[w];
 	pthread_mutex_lock(&q->mu);
 	if (q->stop || !q->started || q->n >= QUEUE_MAX) {
 		pthread_mutex_unlock(&q->mu);

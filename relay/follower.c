@@ -32,6 +32,7 @@
 #define READ_LIMIT 1000
 #define MAX_ROUNDS 20          /* reads per cycle before checking for stop */
 #define MAX_MISSING 4096
+#define MAX_REASK 512       /* missing ids and gaps asked for again per read */
 #define MAX_IN_FLIGHT 20000    /* event frames posted, not yet fanned out */
 
 static relay *R;
@@ -177,14 +178,31 @@ out:
 	free(all);
 }
 
-/* One follower cycle. Each read starts at the outbox's low-water mark (just
- * below the oldest missing id), so a single query - one consistent
- * snapshot - returns the ids that were missing together with everything
- * newer: if a newer event of a room is visible, the room's older ones
- * (committed before it, by the room lock) are in the same result, and
- * nothing is delivered out of order or skipped. Only when more than
- * READ_LIMIT events sit above a gap (a very long transaction) does it read
- * past max_seen and ask for the missing ids separately, afterwards. */
+/* Ids to ask for again after a read: every id still missing and every gap
+ * inside rows (ids between the previous max_seen and the rows' ids that
+ * the read did not return), ascending, at most max. */
+static size_t wanted_ids(chat_outbox *o, const chat_event_row *rows, size_t n, int64_t *ids,
+                         size_t max)
+{
+	size_t k = chat_outbox_missing(o, ids, max);
+	int64_t prev = chat_outbox_max_seen(o);
+	for (size_t i = 0; i < n && k < max; i++) {
+		if (rows[i].ev.id <= prev)
+			continue;
+		for (int64_t id = prev + 1; id < rows[i].ev.id && k < max; id++)
+			ids[k++] = id;
+		prev = rows[i].ev.id;
+	}
+	return k;
+}
+
+/* One follower cycle: read the events after max_seen, then - in a second
+ * query issued after the first - the ids still missing and the gaps of
+ * that read, and feed both to the outbox together. Why this order: when
+ * the first read shows an event of a room, every older event of that room
+ * committed before it (the room lock), so the second read sees those older
+ * ones even if they were missing until now, and the outbox gets them in
+ * the same feed, before it moves the room's mark past them. */
 static void cycle(chat_db *db, chat_outbox *o)
 {
 	int64_t maxid = 0;
@@ -192,33 +210,36 @@ static void cycle(chat_db *db, chat_outbox *o)
 		int64_t l = maxid - chat_outbox_max_seen(o);
 		atomic_store(&lag, l > 0 ? l : 0);
 	}
+	int64_t ids[MAX_REASK];
 	for (int round = 0; round < MAX_ROUNDS && !atomic_load(&stop); round++) {
 		while (atomic_load(&relay_events_in_flight) > MAX_IN_FLIGHT && !atomic_load(&stop))
 			usleep(5000); /* the loop is behind: let it catch up */
-		int64_t after = chat_outbox_low_water(o);
 		chat_event_row *rows = NULL, *more = NULL;
 		size_t n = 0, nm = 0;
-		chat_err e = chat_dal_events_after(db, after, READ_LIMIT, &rows, &n);
+		chat_err e = chat_dal_events_after(db, chat_outbox_max_seen(o), READ_LIMIT, &rows, &n);
 		if (e != CHAT_OK) {
 			relay_db_set_up(e != CHAT_ERR_UNAVAILABLE);
 			return;
 		}
 		relay_db_set_up(true);
-		bool stuck = n == READ_LIMIT && rows[n - 1].ev.id <= chat_outbox_max_seen(o);
-		if (stuck) {
-			/* the window above the gap is full of events already seen */
-			chat_event_rows_free(rows, n);
-			rows = NULL;
-			n = 0;
-			e = chat_dal_events_after(db, chat_outbox_max_seen(o), READ_LIMIT, &rows, &n);
-			if (e != CHAT_OK)
-				return;
-			int64_t ids[64];
-			size_t k = chat_outbox_missing(o, ids, 64);
-			if (k && chat_dal_events_by_ids(db, ids, k, &more, &nm) != CHAT_OK) {
-				more = NULL;
-				nm = 0;
+		size_t k = wanted_ids(o, rows, n, ids, MAX_REASK);
+		for (size_t off = 0; off < k; off += 64) {
+			size_t c = k - off < 64 ? k - off : 64;
+			chat_event_row *part = NULL;
+			size_t np = 0;
+			if (chat_dal_events_by_ids(db, ids + off, c, &part, &np) != CHAT_OK)
+				break;
+			if (np) {
+				chat_event_row *grown = realloc(more, (nm + np) * sizeof(*more));
+				if (!grown) {
+					chat_event_rows_free(part, np);
+					break;
+				}
+				more = grown;
+				memcpy(more + nm, part, np * sizeof(*part));
+				nm += np;
 			}
+			free(part); /* rows moved into more: free the array only */
 		}
 		deliver(o, rows, n, more, nm);
 		bool full = n == READ_LIMIT;
