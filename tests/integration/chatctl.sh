@@ -30,6 +30,16 @@ n=$(chat_test_sql "SELECT COUNT(*) FROM schema_version")
 out=$("$ctl" version)
 case $out in *"schema version 1"*) echo "ok: version";; *) echo "FAIL: version: $out"; fails=$((fails + 1));; esac
 
+# Two migrations of a fresh database at once: serialized, applied once.
+"$ctl" --set database.name=chat_race migrate --schema-dir "$top_srcdir/schema" >"$CHAT_TEST_DB_DIR/m1" 2>&1 &
+m1=$!
+"$ctl" --set database.name=chat_race migrate --schema-dir "$top_srcdir/schema" >"$CHAT_TEST_DB_DIR/m2" 2>&1
+r2=$?
+wait $m1; r1=$?
+n=$(chat_test_sql "SELECT COUNT(*) FROM schema_version" chat_race)
+if [ "$r1$r2" = 00 ] && [ "$n" = 1 ]; then echo "ok: concurrent migrations"
+else echo "FAIL: concurrent migrations: $r1 $r2 rows $n"; cat "$CHAT_TEST_DB_DIR/m1" "$CHAT_TEST_DB_DIR/m2"; fails=$((fails + 1)); fi
+
 id=$(printf 'a-long-password\n' | "$ctl" add-user erin --password-stdin)
 [ -n "$id" ] && [ "$id" -gt 1 ] || { echo "FAIL: add-user printed '$id'"; fails=$((fails + 1)); }
 hash=$(chat_test_sql "SELECT password_hash FROM users WHERE id = $id")
