@@ -229,10 +229,16 @@ async def t_late_commit(fx):
         fx.db.cli, "--no-defaults", f"--socket={fx.db.socket}", "-uroot", fx.db.name,
         "-e", sql, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     try:
-        # wait until the uncommitted row holds its id
-        await R.async_wait_until(lambda: fx.db.scalar(
-            "SELECT COUNT(*) FROM information_schema.innodb_trx") not in (None, "0"),
-            5, "the slow transaction to start")
+        # wait until the uncommitted row holds its id (the session sleeps)
+        try:
+            await R.async_wait_until(lambda: fx.db.scalar(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+                "WHERE INFO LIKE 'SELECT SLEEP(%'") not in (None, "0"), 10,
+                "the slow transaction to insert its row")
+        except R.TestFailure as e:
+            raise R.TestFailure(f"{e}; sessions: " + repr(fx.db.sql(
+                "SELECT ID, COMMAND, TIME, STATE, LEFT(INFO, 80) FROM "
+                "information_schema.PROCESSLIST WHERE COMMAND <> 'Sleep'")))
         t0 = asyncio.get_running_loop().time()
         for i in range(5):
             m = await cb.chat(f"busy {i}")
