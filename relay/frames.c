@@ -60,6 +60,11 @@ static void on_chat_message(relay_session *s, json_object *o)
 		relay_session_error(s, "Message content must not be empty", "content_empty");
 		return;
 	}
+	if (memchr(content, '\0', clen)) {
+		relay_session_error(s, "Message content must not contain NUL characters",
+		                    "invalid_content");
+		return;
+	}
 	if (!chat_utf8_valid(content, clen)) {
 		relay_session_error(s, "Message content is not valid UTF-8", "invalid_utf8");
 		return;
@@ -188,6 +193,7 @@ void relay_frames_handle(relay_session *s, const char *data, size_t len)
 		relay_session_error(s, "Out of memory", "unavailable");
 		return;
 	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT); /* RFC 8259, no extensions */
 	/* len + 1: the terminating NUL ends a bare number too. */
 	json_object *o = json_tokener_parse_ex(tok, data, (int)len + 1);
 	enum json_tokener_error jerr = json_tokener_get_error(tok);
@@ -195,12 +201,12 @@ void relay_frames_handle(relay_session *s, const char *data, size_t len)
 	size_t end = json_tokener_get_parse_end(tok);
 	bool trailing = o && end < len && strspn(data + end, " \t\r\n") != len - end;
 	json_tokener_free(tok);
-	if (!o || jerr != json_tokener_success || trailing) {
+	if (jerr != json_tokener_success || trailing) {
 		json_object_put(o);
 		relay_session_error(s, "Frame is not valid JSON", "invalid_json");
 		return;
 	}
-	if (!json_object_is_type(o, json_type_object)) {
+	if (!o || !json_object_is_type(o, json_type_object)) { /* NULL: the JSON null */
 		relay_session_error(s, "Frame must be a JSON object", "invalid_frame");
 		goto out;
 	}

@@ -3,8 +3,8 @@
  * Threads (see docs/relay.md):
  *   - the service thread runs the libwebsockets loop; it alone touches
  *     sessions, rooms, send queues and metrics counters;
- *   - db worker threads (relay.db_workers) and one writer thread run jobs
- *     against their own chat_db and post results to the result queue;
+ *   - db worker threads and writer threads (relay.db_workers of each) run
+ *     jobs against their own chat_db and post results to the result queue;
  *   - the follower thread reads chat_events and posts one frame per event.
  * Other threads talk to the loop only through relay_post() (a locked queue
  * followed by lws_cancel_service()); the loop drains it in
@@ -145,7 +145,7 @@ typedef struct relay_session {
 typedef enum relay_job_kind {
 	JOB_AUTH = 1,       /* user + room + presence + online (+ replay) */
 	JOB_REPLAY,         /* a sync frame */
-	JOB_INSERT,         /* chat_message: the writer thread */
+	JOB_INSERT,         /* chat_message: the connection's writer thread */
 	JOB_CLOSE,          /* connection closed: typing off, presence remove */
 	JOB_EMIT,           /* typing / explicit user_join / user_leave */
 	JOB_HEARTBEAT,      /* register / heartbeat / reap / ping */
