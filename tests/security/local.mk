@@ -9,6 +9,7 @@ SECURITY_TESTS = \
 	tests/security/test_bombs.py \
 	tests/security/test_visibility.py \
 	tests/security/test_origins.py \
+	tests/security/test_authorization.py \
 	tests/security/test_login_name_variants.py
 TESTS += $(SECURITY_TESTS)
 EXTRA_DIST += tests/security/seclib.py $(SECURITY_TESTS)
