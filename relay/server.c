@@ -174,6 +174,7 @@ int relay_server_run(const chat_config *cfg, int listen_fd, int metrics_fd)
 	info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
 	info.protocols = protocols;
 	info.timeout_secs = (unsigned)cfg->relay.handshake_timeout;
+	info.timeout_secs_ah_idle = (unsigned)cfg->relay.handshake_timeout; /* headers pending */
 	info.retry_and_idle_policy = &retry;
 	info.max_http_header_data = 8192; /* room for long tokens in the URL */
 	info.vhost_name = "chat";

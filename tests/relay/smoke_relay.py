@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import time
@@ -21,7 +22,8 @@ S = {}
 def setup(fx):
     S["relay"] = fx.relay()
     S["multi"] = fx.relay(CHAT_RELAY_WORKERS="2")
-    S["ka"] = fx.relay(CHAT_RELAY_PING_INTERVAL="1", CHAT_RELAY_IDLE_TIMEOUT="3")
+    S["ka"] = fx.relay(CHAT_RELAY_PING_INTERVAL="1", CHAT_RELAY_IDLE_TIMEOUT="3",
+                       CHAT_RELAY_HANDSHAKE_TIMEOUT="2")
 
 
 def http_get(port, path):
@@ -167,6 +169,32 @@ async def t_keepalive(fx):
     await c.usable()
 
 
+async def t_handshake_timeout(fx):
+    """A connection that never completes its handshake is dropped after
+    relay.handshake_timeout (2 s here), whether it sent nothing or only
+    part of the request."""
+    relay = S["ka"]
+
+    def probe(payload):
+        s = socket.create_connection(("127.0.0.1", relay.port))
+        s.settimeout(15)
+        if payload:
+            s.sendall(payload)
+        t0 = time.monotonic()
+        try:
+            while s.recv(4096):
+                pass
+        except OSError:
+            pass
+        finally:
+            s.close()
+        return time.monotonic() - t0
+    loop = asyncio.get_running_loop()
+    for payload in (b"", b"GET /ws/chat/1/ HTTP/1.1\r\nHost: x\r\n"):
+        waited = await loop.run_in_executor(None, probe, payload)
+        R.check(waited < 6, f"half-open connection ({payload[:12]!r}) kept {waited:.1f}s")
+
+
 async def t_tls(fx):
     """relay.tls_cert + relay.tls_key: the same protocol over wss://."""
     openssl = shutil.which("openssl")
@@ -197,4 +225,4 @@ async def t_tls(fx):
 
 if __name__ == "__main__":
     R.main([t_metrics, t_workers, t_room_deleted, t_removed_from_private_room, t_port_in_use,
-            t_db_down_at_start, t_sighup, t_keepalive, t_tls], setup)
+            t_db_down_at_start, t_sighup, t_keepalive, t_handshake_timeout, t_tls], setup)
