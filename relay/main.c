@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -65,6 +66,28 @@ static void usage(FILE *out)
 	        "variables, then --set. Signals: TERM/INT graceful stop, HUP reopen the log.\n\n",
 	        chat_config_default_path());
 	chat_config_help(out);
+}
+
+/* Raise the open-file limit towards what relay.max_connections needs
+ * (libwebsockets sizes its tables from it at start). */
+static void raise_fd_limit(int max_connections)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	rlim_t want = (rlim_t)max_connections + 256;
+	if (rl.rlim_max != RLIM_INFINITY && want > rl.rlim_max)
+		want = rl.rlim_max;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+		rl.rlim_cur = want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			chat_log_errno(CHAT_LOG_WARNING, "cannot raise the open-file limit");
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < (rlim_t)max_connections + 64)
+		chat_log_warn("open-file limit %llu is below relay.max_connections %d: raise it "
+		              "(ulimit -n, LimitNOFILE=)", (unsigned long long)rl.rlim_cur,
+		              max_connections);
 }
 
 /* Run workers processes on the shared socket; forward TERM/INT; wait. */
@@ -209,6 +232,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	set_signals();
+	raise_fd_limit(cfg.relay.max_connections);
 
 	int lfd = relay_listener_open(cfg.relay.listen, cfg.relay.port);
 	if (lfd < 0)
