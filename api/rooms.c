@@ -43,26 +43,21 @@ int api_message_load(api_req *r, int64_t message_id, chat_message *msg, chat_roo
 }
 
 /* Answer with the room as the caller now sees it, shaped as in the list
- * (unread count and last message included): taken from the list query so
- * both agree exactly. 404 when the caller cannot see it. */
+ * (unread count and last message included). 404 when the caller cannot
+ * see it. */
 static void respond_room(api_req *r, int status, int64_t room_id)
 {
-	chat_room *rooms = NULL;
-	size_t n = 0;
-	chat_err e = chat_dal_rooms_list(r->db, r->user.id, &rooms, &n);
+	chat_room room;
+	chat_err e = chat_dal_room_view(r->db, room_id, r->user.id, &room);
 	if (e != CHAT_OK) {
 		api_respond_chat_err(r, e, NULL);
 		return;
 	}
-	const chat_room *found = NULL;
-	for (size_t i = 0; i < n && !found; i++)
-		if (rooms[i].id == room_id)
-			found = &rooms[i];
-	if (found)
-		api_respond_json(r, status, chat_json_room(found));
+	if (chat_room_visible(&room))
+		api_respond_json(r, status, chat_json_room(&room));
 	else
 		api_respond_chat_err(r, CHAT_ERR_NOT_FOUND, NULL);
-	chat_rooms_free(rooms, n);
+	chat_room_clear(&room);
 }
 
 static int field_detail(api_req *r, const char *name, const char *detail)

@@ -47,6 +47,10 @@ chat_err chat_dal_room_create(chat_db *db, const char *name, const char *descrip
 /* The room with viewer_id's role in it (viewer_id 0: role NONE). No
  * unread count or last message. CHAT_ERR_NOT_FOUND if absent. */
 chat_err chat_dal_room_get(chat_db *db, int64_t room_id, int64_t viewer_id, chat_room *out);
+/* One room as chat_dal_rooms_list shows it (viewer's role, unread_count,
+ * last_message), whether or not the viewer may see it: callers decide with
+ * chat_room_visible(). CHAT_ERR_NOT_FOUND if absent. */
+chat_err chat_dal_room_view(chat_db *db, int64_t room_id, int64_t viewer_id, chat_room *out);
 /* Rooms visible to user_id (public ones and those it is a member of),
  * ascending id, each with role, unread_count (others' live messages above
  * the user's read position, 0 if none: a non-member's count is every such

@@ -21,19 +21,20 @@ DB_SQL(q_room_get, "SELECT " ROOM_COLS " FROM rooms r "
  * with a read position, db_unread_counts(). Without a position the unread
  * count is the room's live messages minus the viewer's own, both kept by
  * the schema's triggers: no scan. */
-DB_SQL(q_rooms_list,
-       "SELECT " ROOM_COLS ", COALESCE(rp.last_read_id, 0), "
-       DB_MSG_SELECT("lm", "lu") ", r.message_count - COALESCE(rsc.live_count, 0)"
-       " FROM rooms r"
-       " LEFT JOIN room_members m ON m.room_id = r.id AND m.user_id = ?"
-       " LEFT JOIN read_positions rp ON rp.user_id = ? AND rp.room_id = r.id"
-       " LEFT JOIN room_sender_counts rsc ON rsc.room_id = r.id AND rsc.sender_id = ?"
-       " LEFT JOIN messages lm ON lm.id ="
-       "   (SELECT y.id FROM messages y WHERE y.room_id = r.id AND y.deleted_at IS NULL"
-       "     ORDER BY y.id DESC LIMIT 1)"
-       " LEFT JOIN users lu ON lu.id = lm.sender_id"
-       " WHERE r.is_private = 0 OR m.user_id IS NOT NULL"
-       " ORDER BY r.id");
+#define ROOMS_SELECT \
+	"SELECT " ROOM_COLS ", COALESCE(rp.last_read_id, 0), " \
+	DB_MSG_SELECT("lm", "lu") ", r.message_count - COALESCE(rsc.live_count, 0)" \
+	" FROM rooms r" \
+	" LEFT JOIN room_members m ON m.room_id = r.id AND m.user_id = ?" \
+	" LEFT JOIN read_positions rp ON rp.user_id = ? AND rp.room_id = r.id" \
+	" LEFT JOIN room_sender_counts rsc ON rsc.room_id = r.id AND rsc.sender_id = ?" \
+	" LEFT JOIN messages lm ON lm.id =" \
+	"   (SELECT y.id FROM messages y WHERE y.room_id = r.id AND y.deleted_at IS NULL" \
+	"     ORDER BY y.id DESC LIMIT 1)" \
+	" LEFT JOIN users lu ON lu.id = lm.sender_id"
+DB_SQL(q_rooms_list, ROOMS_SELECT " WHERE r.is_private = 0 OR m.user_id IS NOT NULL ORDER BY r.id");
+/* One room as the list shows it, whatever its visibility (callers decide). */
+DB_SQL(q_room_view, ROOMS_SELECT " WHERE r.id = ?");
 #define UNREAD_ONE "SELECT ?, COUNT(*) FROM messages WHERE room_id = ? AND deleted_at IS NULL" \
                    " AND id > ? AND sender_id <> ?"
 #define UNREAD_4 UNREAD_ONE " UNION ALL " UNREAD_ONE " UNION ALL " UNREAD_ONE " UNION ALL " UNREAD_ONE
@@ -215,50 +216,46 @@ static chat_err list_row(void *ctx, const db_row *r)
 	return CHAT_OK;
 }
 
-chat_err chat_dal_rooms_list(chat_db *db, int64_t user_id, chat_room **out, size_t *n)
+/* Run q (the list or the one-room view) and complete the unread counts of
+ * the rooms where the viewer has a read position. */
+static chat_err rooms_fetch(chat_db *db, db_sql *q, int64_t user_id, int64_t room_id,
+                            chat_room **out, size_t *n)
 {
 	list_ctx c = { { NULL, 0, 0, sizeof(chat_room) }, { NULL, 0, 0, sizeof(int64_t) } };
-	int64_t *ids = NULL, *counts = NULL;
-	db_arg a[] = { DBI(user_id), DBI(user_id), DBI(user_id) };
-	chat_err e = db_query(db, &q_rooms_list, a, DB_NARGS(a), ROOM_TYPES "i" DB_MSG_COLS "i",
-	                      list_row, &c);
+	int64_t *ids = NULL, *after = NULL, *counts = NULL;
+	db_arg a[] = { DBI(user_id), DBI(user_id), DBI(user_id), DBI(room_id) };
+	size_t na = room_id > 0 ? 4 : 3;
+	chat_err e = db_query(db, q, a, na, ROOM_TYPES "i" DB_MSG_COLS "i", list_row, &c);
 	if (e != CHAT_OK)
 		goto fail;
 	chat_room *rooms = c.rooms.v;
-	size_t nr = c.rooms.n;
-	if (nr) {
-		ids = malloc(nr * sizeof(*ids));
-		counts = malloc(nr * sizeof(*counts));
-		e = CHAT_ERR_NOMEM;
-		if (!ids || !counts)
-			goto fail;
+	const int64_t *pos = c.after.v;
+	size_t nr = c.rooms.n, k = 0;
+	for (size_t i = 0; i < nr; i++)
+		k += pos[i] > 0;
+	if (k) {
 		/* Only the rooms with a read position need counting. */
-		const int64_t *pos = c.after.v;
-		size_t k = 0;
-		for (size_t i = 0; i < nr; i++) {
+		ids = malloc(k * sizeof(*ids));
+		after = malloc(k * sizeof(*after));
+		counts = malloc(k * sizeof(*counts));
+		e = CHAT_ERR_NOMEM;
+		if (!ids || !after || !counts)
+			goto fail;
+		for (size_t i = 0, j = 0; i < nr; i++) {
 			if (pos[i] > 0) {
-				ids[k] = rooms[i].id;
-				counts[k] = pos[i]; /* moved below, before counts are written */
-				k++;
+				ids[j] = rooms[i].id;
+				after[j++] = pos[i];
 			}
 		}
-		int64_t *after = NULL;
-		if (k) {
-			after = malloc(k * sizeof(*after));
-			e = CHAT_ERR_NOMEM;
-			if (!after)
-				goto fail;
-			memcpy(after, counts, k * sizeof(*after));
-			e = db_unread_counts(db, user_id, ids, after, k, counts);
-			free(after);
-			if (e != CHAT_OK)
-				goto fail;
-		}
-		for (size_t i = 0, j = 0; i < nr && j < k; i++)
+		e = db_unread_counts(db, user_id, ids, after, k, counts);
+		if (e != CHAT_OK)
+			goto fail;
+		for (size_t i = 0, j = 0; i < nr; i++)
 			if (pos[i] > 0)
 				rooms[i].unread_count = counts[j++];
 	}
 	free(ids);
+	free(after);
 	free(counts);
 	free(c.after.v);
 	*out = rooms;
@@ -266,10 +263,32 @@ chat_err chat_dal_rooms_list(chat_db *db, int64_t user_id, chat_room **out, size
 	return CHAT_OK;
 fail:
 	free(ids);
+	free(after);
 	free(counts);
 	free(c.after.v);
 	chat_rooms_free(c.rooms.v, c.rooms.n);
 	return e;
+}
+
+chat_err chat_dal_rooms_list(chat_db *db, int64_t user_id, chat_room **out, size_t *n)
+{
+	return rooms_fetch(db, &q_rooms_list, user_id, 0, out, n);
+}
+
+chat_err chat_dal_room_view(chat_db *db, int64_t room_id, int64_t viewer_id, chat_room *out)
+{
+	chat_room *v = NULL;
+	size_t n = 0;
+	chat_err e = rooms_fetch(db, &q_room_view, viewer_id, room_id, &v, &n);
+	if (e != CHAT_OK)
+		return e;
+	if (n == 0) {
+		free(v);
+		return CHAT_ERR_NOT_FOUND;
+	}
+	*out = v[0];
+	free(v);
+	return CHAT_OK;
 }
 
 chat_err chat_dal_room_update(chat_db *db, int64_t room_id, const char *name,

@@ -206,6 +206,27 @@ void test_rooms_list(void **state)
 	assert_non_null(find_room(v, n, hidden));
 	assert_non_null(find_room(v, n, mine));
 	chat_rooms_free(v, n);
+
+	/* The one-room view agrees with the list, and reports rooms the
+	 * viewer cannot see with role NONE for the caller to refuse. */
+	post(mine, other, "m2", NULL, NULL);
+	assert_int_equal(chat_dal_rooms_list(db, u, &v, &n), CHAT_OK);
+	chat_room one;
+	assert_int_equal(chat_dal_room_view(db, mine, u, &one), CHAT_OK);
+	r = find_room(v, n, mine);
+	assert_non_null(r);
+	assert_int_equal(one.unread_count, r->unread_count);
+	assert_int_equal(one.unread_count, 2);
+	assert_int_equal(one.last_message.id, r->last_message.id);
+	assert_int_equal(one.role, CHAT_ROLE_MEMBER);
+	assert_true(chat_room_visible(&one));
+	chat_room_clear(&one);
+	chat_rooms_free(v, n);
+	assert_int_equal(chat_dal_room_view(db, hidden, u, &one), CHAT_OK);
+	assert_false(chat_room_visible(&one));
+	assert_int_equal(one.role, CHAT_ROLE_NONE);
+	chat_room_clear(&one);
+	assert_int_equal(chat_dal_room_view(db, 999999, u, &one), CHAT_ERR_NOT_FOUND);
 }
 
 void test_events(void **state)
