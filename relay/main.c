@@ -16,6 +16,7 @@
 
 #include "chat_config.h"
 #include "chat_log.h"
+#include "chat_time.h"
 #include "relay.h"
 
 volatile sig_atomic_t relay_sig_term;
@@ -90,30 +91,42 @@ static void raise_fd_limit(int max_connections)
 		              max_connections);
 }
 
-/* Run workers processes on the shared socket; forward TERM/INT; wait. */
+static pid_t spawn_worker(const chat_config *cfg, int lfd, int mfd)
+{
+	pid_t p = fork();
+	if (p < 0) {
+		chat_log_errno(CHAT_LOG_ERROR, "fork");
+		return -1;
+	}
+	if (p == 0)
+		_exit(relay_server_run(cfg, lfd, mfd));
+	return p;
+}
+
+/* Run n relay processes on the shared socket; forward TERM/INT/HUP; wait.
+ * A worker that dies unexpectedly is replaced (its clients reconnect with
+ * last_id), unless workers keep dying right after they start. */
 static int run_workers(const chat_config *cfg, int lfd, int mfd, int n)
 {
 	pid_t *pids = calloc((size_t)n, sizeof(*pids));
-	if (!pids)
+	int64_t *started = calloc((size_t)n, sizeof(*started));
+	int status = 0, quick_deaths = 0;
+	if (!pids || !started) {
+		free(pids);
+		free(started);
 		return 1;
+	}
 	for (int i = 0; i < n; i++) {
-		pid_t p = fork();
-		if (p < 0) {
-			chat_log_errno(CHAT_LOG_ERROR, "fork");
+		pids[i] = spawn_worker(cfg, lfd, mfd);
+		started[i] = chat_time_mono_ms();
+		if (pids[i] < 0) {
+			pids[i] = 0;
 			relay_sig_term = 1;
+			status = 1;
 			break;
 		}
-		if (p == 0) {
-			free(pids);
-			int st = relay_server_run(cfg, lfd, mfd);
-			_exit(st);
-		}
-		pids[i] = p;
 	}
-	close(lfd);
-	if (mfd >= 0)
-		close(mfd);
-	int alive = 0, status = 0;
+	int alive = 0;
 	for (int i = 0; i < n; i++)
 		alive += pids[i] > 0;
 	bool forwarded = false;
@@ -123,6 +136,11 @@ static int run_workers(const chat_config *cfg, int lfd, int mfd, int n)
 				if (pids[i] > 0)
 					kill(pids[i], SIGTERM);
 			forwarded = true;
+			close(lfd); /* no more workers: let new clients be refused */
+			lfd = -1;
+			if (mfd >= 0)
+				close(mfd);
+			mfd = -1;
 		}
 		if (relay_sig_hup) {
 			relay_sig_hup = 0;
@@ -144,20 +162,38 @@ static int run_workers(const chat_config *cfg, int lfd, int mfd, int n)
 			pids[i] = 0;
 			alive--;
 			bool ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
-			if (!ok) {
+			if (ok && forwarded)
+				break;
+			chat_log_error("relay worker %ld ended (%s %d)", (long)p,
+			               WIFEXITED(st) ? "exit" : "signal",
+			               WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+			if (forwarded)
 				status = 1;
-				chat_log_error("relay worker %ld ended (%s %d)", (long)p,
-				               WIFEXITED(st) ? "exit" : "signal",
-				               WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
-			}
-			if (!relay_sig_term && !forwarded) {
-				/* one worker gone: stop the others too rather than
-				 * serve with fewer silently */
+			if (forwarded || relay_sig_term)
+				break;
+			if (chat_time_mono_ms() - started[i] < 5000 && ++quick_deaths >= 5) {
+				chat_log_error("relay workers keep failing at start; stopping");
+				status = 1;
 				relay_sig_term = 1;
+				break;
 			}
+			pids[i] = spawn_worker(cfg, lfd, mfd);
+			started[i] = chat_time_mono_ms();
+			if (pids[i] > 0) {
+				alive++;
+				chat_log_warn("started relay worker %ld in its place", (long)pids[i]);
+			} else {
+				pids[i] = 0;
+			}
+			break;
 		}
 	}
+	if (lfd >= 0)
+		close(lfd);
+	if (mfd >= 0)
+		close(mfd);
 	free(pids);
+	free(started);
 	return status;
 }
 

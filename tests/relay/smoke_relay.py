@@ -80,6 +80,16 @@ async def t_workers(fx):
     R.eq(len(children), 2, "worker processes")
     socks = [n for n in os.listdir(fx.notify_dir) if n.endswith(".sock")]
     R.check(len(socks) >= 3, f"wake-up sockets in the notify dir: {socks}")
+    # a worker that dies is replaced; the survivors keep serving
+    os.kill(int(children[0]), signal.SIGKILL)
+    await R.async_wait_until(
+        lambda: sorted(subprocess.run(["pgrep", "-P", str(relay.proc.pid)], capture_output=True,
+                                      text=True).stdout.split()) not in ([], [children[1]]),
+        10, "a replacement worker")
+    R.check(relay.alive(), "the parent exited when a worker died")
+    for _ in range(6):
+        c = await relay.connect(room, users[0])
+        await c.usable()
 
 
 async def t_room_deleted(fx):
