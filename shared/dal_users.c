@@ -1,6 +1,7 @@
 /* Users: accounts and authentication. */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "chat_dal.h"
 #include "chat_password.h"
@@ -65,10 +66,24 @@ chat_err chat_dal_user_by_id(chat_db *db, int64_t id, chat_user *out)
 	return user_query(db, &q_user_by_id, a, out);
 }
 
+/* The column's collation (utf8mb4_unicode_ci) makes "alice ", "alicé" and
+ * "alice" equal: good for refusing look-alike registrations, wrong for a
+ * lookup, where each spelling would reach the same account (and dodge the
+ * per-name login limit). A lookup matches only the name itself, ASCII case
+ * aside. */
 chat_err chat_dal_user_by_name(chat_db *db, const char *username, chat_user *out)
 {
 	db_arg a[] = { DBS(username) };
-	return user_query(db, &q_user_by_name, a, out);
+	chat_user u;
+	chat_err e = user_query(db, &q_user_by_name, a, &u);
+	if (e != CHAT_OK)
+		return e;
+	if (strcasecmp(u.username, username) != 0) {
+		memset(u.password_hash, 0, sizeof(u.password_hash));
+		return CHAT_ERR_NOT_FOUND;
+	}
+	*out = u;
+	return CHAT_OK;
 }
 
 chat_err chat_dal_user_authenticate(chat_db *db, const char *username, const char *password,

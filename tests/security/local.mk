@@ -13,6 +13,3 @@ SECURITY_TESTS = \
 	tests/security/test_login_name_variants.py
 TESTS += $(SECURITY_TESTS)
 EXTRA_DIST += tests/security/seclib.py $(SECURITY_TESTS)
-# Known bugs, proven by these tests and reported; remove a line when the
-# bug is fixed (an unexpected pass fails make check, as a reminder).
-XFAIL_TESTS += tests/security/test_login_name_variants.py

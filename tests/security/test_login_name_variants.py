@@ -1,11 +1,9 @@
-"""KNOWN BUG (listed in XFAIL_TESTS until fixed; see docs/security.md):
-the per-name login limit is keyed on the name as typed, lower-cased byte
-by byte, while the account lookup compares names under the column's
-collation (utf8mb4_unicode_ci: trailing spaces ignored, accents and
-non-ASCII case folded). Every spelling that reaches the same account
-must count against the same limit; otherwise a guesser that rotates
-client addresses (a botnet, an IPv6 range) and spellings ("victim",
-"victim ", "victim  ", "víctim", ...) is never limited."""
+"""Spellings of a user name: the users table compares names under
+utf8mb4_unicode_ci (trailing spaces ignored, accents folded), which keeps
+look-alike names from being registered; a login, though, must reach an
+account only under its own name (ASCII case aside). Otherwise a guesser
+rotating client addresses and spellings ("victim", "victim ", "víctim")
+would never meet the per-name login limit."""
 
 import seclib
 from seclib import R
@@ -23,25 +21,38 @@ def login(srv, name, pw, addr):
     return srv.post("/api/auth/token/", {"username": name, "password": pw}, remote_addr=addr)
 
 
-async def t_spellings_of_one_account_share_the_limit(fx):
+async def t_spellings_do_not_reach_the_account(fx):
     srv = S["api"]
     name = "victim" + seclib.apitest.unique("v").replace("_", "")
     r = srv.post("/api/auth/register/", {"username": name, "password": "right password 9"},
                  remote_addr="10.8.0.1")
     R.eq(r.status, 201, "register")
-    spellings = [name + " " * k for k in range(LIMIT + 4)]
-    # Each spelling reaches the account: the right password logs in.
-    R.eq(login(srv, name + "   ", "right password 9", "10.8.1.1").status, 200,
-         "login with trailing spaces reaches the account")
-    statuses = []
-    for i, n in enumerate(spellings):
-        statuses.append(login(srv, n, f"guess {i}", f"10.8.2.{i + 1}").status)
-    last = login(srv, name + " " * 40, "right password 9", "10.8.3.1").status
+    # Look-alike registrations are refused as taken.
+    for alike in (name.upper(), name.replace("i", "í", 1)):
+        R.eq(srv.post("/api/auth/register/", {"username": alike, "password": "other pass 9"},
+                      remote_addr="10.8.0.2").status, 409, f"register look-alike {alike!r}")
+    # Other spellings do not log in, even with the right password.
+    for i, n in enumerate([name + " ", name + "   ", name.replace("i", "í", 1)]):
+        R.eq(login(srv, n, "right password 9", f"10.8.1.{i + 1}").status, 401,
+             f"login as {n!r}")
+    # ASCII case aside, the name itself does.
+    R.eq(login(srv, name.upper(), "right password 9", "10.8.1.9").status, 200, "login upper")
+
+
+async def t_every_spelling_that_logs_in_shares_the_limit(fx):
+    srv = S["api"]
+    name = "target" + seclib.apitest.unique("t").replace("_", "")
+    R.eq(srv.post("/api/auth/register/", {"username": name, "password": "right password 9"},
+                  remote_addr="10.9.0.1").status, 201, "register")
+    spellings = [name, name.upper(), name.capitalize(), name.swapcase()]
+    statuses = [login(srv, spellings[i % len(spellings)], f"guess {i}",
+                      f"10.9.2.{i + 1}").status for i in range(LIMIT + 3)]
+    last = login(srv, name, "right password 9", "10.9.3.1").status
     R.check(429 in statuses and last == 429,
-            f"{len(spellings)} guesses at one account under different spellings from "
-            f"different addresses were never limited: {statuses}, then the right password "
-            f"-> {last}")
+            f"guesses at one account under case variants from different addresses "
+            f"were never limited: {statuses}, then the right password -> {last}")
 
 
 if __name__ == "__main__":
-    seclib.main([t_spellings_of_one_account_share_the_limit], setup)
+    seclib.main([t_spellings_do_not_reach_the_account,
+                 t_every_spelling_that_logs_in_shares_the_limit], setup)
