@@ -2,8 +2,8 @@
  *
  * libwebsockets 4.1.6 cannot share a port between processes
  * (LWS_SERVER_OPTION_ALLOW_LISTEN_SHARE is broken there), so the vhost does
- * not listen: we bind the socket ourselves (once, by the parent in
- * --workers mode; the children inherit it), adopt it into
+ * not listen: we bind the socket ourselves (SO_REUSEPORT; bound once by
+ * the parent in --workers mode, the children inherit it), adopt it into
  * the loop as a raw descriptor to learn when it is readable, accept, and
  * hand each connection to lws_adopt_socket_vhost(). */
 #include "config.h"
@@ -43,12 +43,16 @@ int relay_listener_open(const char *addr, int port)
 			saved = errno;
 			continue;
 		}
-		/* SO_REUSEADDR only: restarts do not wait for TIME_WAIT. No
-		 * SO_REUSEPORT: --workers processes share this one socket, and a
-		 * second relay started by mistake on the port must fail loudly
-		 * instead of silently taking half the connections. */
+		/* SO_REUSEADDR: restarts do not wait for TIME_WAIT.
+		 * SO_REUSEPORT: independently started relays (systemd
+		 * chat-relay@N) may share the port; the kernel spreads the
+		 * connections. Any other program holding the port still makes
+		 * bind fail (all sockets must set it, same user). */
 		int one = 1;
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+#ifdef SO_REUSEPORT
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+#endif
 		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0)
 			break;
 		saved = errno;
@@ -59,8 +63,8 @@ int relay_listener_open(const char *addr, int port)
 	if (fd < 0) {
 		errno = saved;
 		if (saved == EADDRINUSE)
-			chat_log_error("cannot listen on %s:%d: port already in use (is another "
-			               "chat-relay running?)", addr, port);
+			chat_log_error("cannot listen on %s:%d: address already in use by another "
+			               "program", addr, port);
 		else
 			chat_log_errno(CHAT_LOG_ERROR, "cannot listen on %s:%d", addr, port);
 	}

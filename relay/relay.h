@@ -275,7 +275,7 @@ int relay_server_run(const chat_config *cfg, int listen_fd, int metrics_fd);
 int64_t relay_now_ms(void);
 
 /* listener.c */
-/* Open a listening TCP socket on addr:port (SO_REUSEADDR),
+/* Open a listening TCP socket on addr:port (SO_REUSEADDR, SO_REUSEPORT),
  * non-blocking. Returns the fd, -1 after logging why. */
 int relay_listener_open(const char *addr, int port);
 /* Port the socket is bound to (0 if unknown). */

@@ -118,10 +118,31 @@ async def t_removed_from_private_room(fx):
 
 
 async def t_port_in_use(fx):
+    """A port held by another program: a clear error, exit status 1. (Two
+    relays may share a port on purpose: SO_REUSEPORT.)"""
     relay = S["relay"]
-    p = subprocess.run([relay.binary], env=relay.env(), capture_output=True, timeout=30)
-    R.check(p.returncode != 0, "a second relay on a busy port exited 0")
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(1)
+    try:
+        env = dict(relay.env(), CHAT_RELAY_PORT=str(holder.getsockname()[1]))
+        p = subprocess.run([relay.binary], env=env, capture_output=True, timeout=30)
+    finally:
+        holder.close()
+    R.eq(p.returncode, 1, "exit status on a busy port")
     R.check(b"in use" in p.stderr, f"no 'in use' message: {p.stderr[-500:]!r}")
+    # a second relay on the first one's port shares it
+    r2 = R.Relay(fx, port=relay.port, name="sharer")
+    fx.relays.append(r2)
+    r2.start()
+    await R.async_wait_until(lambda: "listening on" in r2.output(), 10, "second relay ready")
+    a = fx.user("share")
+    room = fx.room(a)
+    clients = [await relay.connect(room, a) for _ in range(6)]
+    await clients[0].usable()
+    for c in clients[1:]:
+        await c.next("chat_message", 10)
+    R.eq(r2.stop(), 0, "exit status of the second relay")
 
 
 async def t_db_down_at_start(fx):
