@@ -51,6 +51,7 @@ static pthread_mutex_t res_mu = PTHREAD_MUTEX_INITIALIZER;
 static relay_result *res_head, *res_tail;
 
 static atomic_bool db_up;
+static atomic_bool db_seen_down; /* a call failed since the last success */
 static pthread_mutex_t inst_mu = PTHREAD_MUTEX_INITIALIZER;
 static int64_t instance_id; /* under inst_mu */
 static atomic_llong last_unavail_log;
@@ -110,9 +111,15 @@ bool relay_db_up(void)
 	return atomic_load(&db_up);
 }
 
+bool relay_db_down(void)
+{
+	return atomic_load(&db_seen_down);
+}
+
 void relay_db_set_up(bool up)
 {
 	atomic_store(&db_up, up);
+	atomic_store(&db_seen_down, !up);
 }
 
 /* Note the outcome of a DB call: keeps /healthz honest and says every few
@@ -121,6 +128,7 @@ static void note(chat_err e, chat_db *db, const char *what)
 {
 	if (e == CHAT_ERR_UNAVAILABLE) {
 		bool was = atomic_exchange(&db_up, false);
+		atomic_store(&db_seen_down, true);
 		int64_t now = chat_time_mono_ms();
 		long long last = atomic_load(&last_unavail_log);
 		if (was || now - last >= 5000) {
@@ -129,6 +137,7 @@ static void note(chat_err e, chat_db *db, const char *what)
 			              db ? chat_db_error(db) : "no connection");
 		}
 	} else if (e == CHAT_OK || e == CHAT_ERR_NOT_FOUND || e == CHAT_ERR_DUPLICATE) {
+		atomic_store(&db_seen_down, false);
 		if (!atomic_exchange(&db_up, true))
 			chat_log_info("database reachable");
 	}

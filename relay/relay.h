@@ -345,6 +345,9 @@ void relay_post(relay_result *r);
 relay_result *relay_take_results(void);
 /* Is the database reachable (last known)? */
 bool relay_db_up(void);
+/* Was the database found unreachable by the latest call (not merely not
+ * yet tried)? New connections are then refused at once. */
+bool relay_db_down(void);
 void relay_db_set_up(bool up);
 /* Encode/decode the typing origin carried in the event's ref_id. */
 int64_t relay_typing_ref(bool is_typing, uint64_t origin);

@@ -287,6 +287,12 @@ static void on_open(relay_session *s, struct lws *wsi)
 	}
 	s->user.id = j->user_id;
 
+	if (relay_db_down()) {
+		/* Fail fast: do not queue lookups behind connect timeouts. */
+		relay_job_free(j);
+		relay_session_close(s, 1013, "unavailable", "Database unavailable, try again later");
+		return;
+	}
 	if (relay_rooms_join(s) < 0) {
 		relay_job_free(j);
 		relay_session_close(s, 1011, "internal_error", "Out of memory");
