@@ -87,7 +87,8 @@ static int run_dir(const char *dir, size_t *count)
 		}
 		n++;
 	}
-	qsort(names, n, sizeof(*names), cmp_names);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), cmp_names);
 	for (size_t i = 0; i < n; i++) {
 		char path[4096];
 		int w = snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
