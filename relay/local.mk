@@ -19,3 +19,10 @@ EXTRA_DIST += docs/protocol.md docs/relay.md
 # the protocol suite is tests/relay/local.mk.
 TESTS += tests/relay/smoke_relay.py
 EXTRA_DIST += tests/relay/smoke_relay.py
+
+# Unit test of the shared frames and bounded send queues.
+check_PROGRAMS += relay/test_sendq
+TESTS += relay/test_sendq
+relay_test_sendq_SOURCES = relay/test_sendq.c relay/sendq.c relay/relay.h
+relay_test_sendq_CFLAGS = $(AM_CFLAGS) $(CHAT_DEP_CFLAGS) $(LWS_CFLAGS) $(CMOCKA_CFLAGS)
+relay_test_sendq_LDADD = $(CHAT_LIBS) $(LWS_LIBS) $(CMOCKA_LIBS)
