@@ -108,6 +108,7 @@ typedef struct relay_session {
 	bool holding;
 	bool replay_pending;
 	int64_t resume_from;       /* -1 = no resume requested at open */
+	bool bad_last_id;          /* ?last_id= was not a number */
 	int close_code;
 	char close_reason[64];
 

@@ -252,8 +252,7 @@ static void on_open(relay_session *s, struct lws *wsi)
 		else if (chat_parse_id(v, strlen(v), &id) == CHAT_OK)
 			s->resume_from = id;
 		else
-			relay_session_error(s, "last_id must be a non-negative integer",
-			                    "invalid_field");
+			s->bad_last_id = true; /* said after connection_established */
 	}
 
 	relay_job *j = relay_job_new(JOB_AUTH);
@@ -377,6 +376,9 @@ static void on_auth(relay_result *r)
 	relay_frame *est = r->established;
 	r->established = NULL;
 	send_unlimited(s, est);
+	if (s->bad_last_id)
+		relay_session_error(s, "last_id must be a non-negative integer; no resume",
+		                    "invalid_field");
 	if (r->has_replay)
 		send_replay(s, r);
 	release_held(s, r->has_replay, r->replay_max_ev, r->replay_last_msg);
