@@ -140,6 +140,15 @@ static void note(chat_err e, chat_db *db, const char *what)
 		atomic_store(&db_seen_down, false);
 		if (!atomic_exchange(&db_up, true))
 			chat_log_info("database reachable");
+	} else if (e == CHAT_ERR_INTERNAL || e == CHAT_ERR_NOMEM) {
+		/* schema mismatch, bug, OOM: say it, at most every few seconds */
+		static atomic_llong last_internal;
+		int64_t now = chat_time_mono_ms();
+		if (now - atomic_load(&last_internal) >= 5000) {
+			atomic_store(&last_internal, now);
+			chat_log_error("database call failed (%s: %s: %s)", what, chat_err_str(e),
+			               db ? chat_db_error(db) : "");
+		}
 	}
 }
 
