@@ -1,6 +1,10 @@
 """Opening a WebSocket: connection_established, and every refusal with its
 error frame and close code (CONTRACT.md "Identity", "Opening")."""
 
+import json
+import os
+import shutil
+import subprocess
 import time
 import urllib.request
 
@@ -9,9 +13,33 @@ import relaylib as R
 S = {}
 
 
+ISS, AUD = "https://issuer.example", "chat-clients"
+
+
 def setup(fx):
     S["relay"] = fx.relay()
     S["anon"] = fx.relay(CHAT_AUTH_ALLOW_ANONYMOUS="1")
+    S["claims"] = fx.relay(CHAT_AUTH_JWT_ISSUER=ISS, CHAT_AUTH_JWT_AUDIENCE=AUD,
+                           CHAT_AUTH_JWT_LEEWAY="0")
+    openssl = shutil.which("openssl")
+    if openssl:
+        key = os.path.join(fx.tmp, "rsa.pem")
+        pub = os.path.join(fx.tmp, "rsa.pub.pem")
+        subprocess.run([openssl, "genpkey", "-algorithm", "RSA", "-pkeyopt",
+                        "rsa_keygen_bits:2048", "-out", key], check=True, capture_output=True)
+        subprocess.run([openssl, "pkey", "-in", key, "-pubout", "-out", pub], check=True,
+                       capture_output=True)
+        S["rsa_key"], S["rsa_pub"] = key, pub
+        S["rs"] = fx.relay(CHAT_AUTH_JWT_ALGORITHM="RS256", CHAT_AUTH_JWT_PUBLIC_KEY_FILE=pub)
+
+
+def rs256(payload, key):
+    """An RS256 token signed with the openssl command."""
+    signing = (R.b64url(json.dumps({"alg": "RS256", "typ": "JWT"}).encode()) + "." +
+               R.b64url(json.dumps(payload).encode()))
+    sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", key], input=signing.encode(),
+                         capture_output=True, check=True).stdout
+    return signing + "." + R.b64url(sig)
 
 
 def check_established(hello, user):
@@ -184,6 +212,78 @@ async def t_anonymous(fx):
     await R.expect_refused(relay, room, None, 4401, what="no token, anonymous off")
 
 
+async def t_anonymous_sends(fx):
+    """The anonymous user can talk, as the seed document's sender id 1."""
+    anon = S["anon"]
+    owner = fx.user("anonroom")
+    room = fx.room(owner)
+    c = await anon.connect(room)
+    m = await c.chat("hello from nobody")
+    R.eq(m["sender"], {"id": 1, "username": "anonymous"}, "sender of an anonymous message")
+    R.eq(fx.room_messages(room)[-1][1], 1, "stored sender_id")
+
+
+async def t_iss_aud_leeway(fx):
+    """iss and aud are checked when configured; exp and nbf with leeway 0
+    here, with the default (small) leeway on the default relay."""
+    relay, strict = S["relay"], S["claims"]
+    a = fx.user("claims")
+    room = fx.room(a)
+    now = int(time.time())
+    base = R.simplejwt_claims(a.id)
+    ok = dict(base, iss=ISS, aud=AUD)
+    c = await strict.connect(room, token=R.make_jwt(ok, fx.secret))
+    check_established(c.hello, a)
+    c = await strict.connect(room, token=R.make_jwt(dict(ok, aud=[AUD, "other"]), fx.secret))
+    check_established(c.hello, a)
+    cases = {
+        "no iss": {k: v for k, v in ok.items() if k != "iss"},
+        "wrong iss": dict(ok, iss="https://evil.example"),
+        "no aud": {k: v for k, v in ok.items() if k != "aud"},
+        "wrong aud": dict(ok, aud="someone-else"),
+        "expired 5 s ago, leeway 0": dict(ok, exp=now - 5),
+        "nbf in the future": dict(ok, nbf=now + 600),
+    }
+    for what, claims in cases.items():
+        await R.expect_refused(strict, room, R.make_jwt(claims, fx.secret), 4401, what=what)
+    # the default relay allows a small clock skew but not an hour
+    c = await relay.connect(room, token=R.make_jwt(dict(base, exp=now - 3), fx.secret))
+    check_established(c.hello, a)
+    await R.expect_refused(relay, room, R.make_jwt(dict(base, nbf=now + 3600), fx.secret), 4401,
+                           what="nbf an hour ahead")
+
+
+async def t_rs256(fx):
+    """With RS256 configured: RS256 tokens verify with the public key; an
+    HS256 token keyed with the public key (algorithm confusion), alg none
+    and HS256 with the shared secret are refused."""
+    if "rs" not in S:
+        R.log("openssl not found: RS256 part skipped")
+        return
+    rs = S["rs"]
+    a = fx.user("rsa")
+    room = fx.room(a)
+    claims = R.simplejwt_claims(a.id)
+    c = await rs.connect(room, token=rs256(claims, S["rsa_key"]))
+    check_established(c.hello, a)
+    pem = open(S["rsa_pub"], "rb").read()
+    cases = {
+        "HS256 keyed with the public key": R.make_jwt(claims, pem),
+        "HS256 with the shared secret": R.make_jwt(claims, fx.secret),
+        "alg none": R.make_jwt(claims, "", alg="none", header={"alg": "none", "typ": "JWT"}),
+        "RS256 signed by another key": _other_key_token(fx, claims),
+    }
+    for what, tok in cases.items():
+        await R.expect_refused(rs, room, tok, 4401, what=what)
+
+
+def _other_key_token(fx, claims):
+    key = os.path.join(fx.tmp, "other.pem")
+    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt",
+                    "rsa_keygen_bits:2048", "-out", key], check=True, capture_output=True)
+    return rs256(claims, key)
+
+
 async def t_healthz(fx):
     relay = S["relay"]
 
@@ -196,4 +296,4 @@ async def t_healthz(fx):
 if __name__ == "__main__":
     R.main([t_established_shape, t_chatctl_minted_token, t_simplejwt_token, t_missing_token,
             t_bad_tokens, t_unknown_or_inactive_user, t_rooms, t_public_room_open_to_all,
-            t_anonymous, t_healthz], setup)
+            t_anonymous, t_anonymous_sends, t_iss_aud_leeway, t_rs256, t_healthz], setup)
