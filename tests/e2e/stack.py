@@ -155,14 +155,13 @@ class Stack:
         self.server = server
         self.overrides = list(overrides)
         self.procs = []          # (name, Popen, logfile)
-        root = os.path.join(TOP_BUILD, "tests", "tmp")
-        os.makedirs(root, exist_ok=True)
-        self.dir = tempfile.mkdtemp(prefix=f"e2e-{server}.", dir=root)
-        # Unix socket paths are short-lived and must stay short (108 bytes).
-        self.sockdir = tempfile.mkdtemp(prefix="chate2e.")
-        # Apache and nginx drop root for their children: let them in.
-        for d in (self.dir, self.sockdir):
-            os.chmod(d, 0o755)
+        # Everything of this stack lives in one temporary directory outside
+        # the build tree: Unix socket paths must stay short (108 bytes), and
+        # Apache's and nginx's children (www-data when run as root) must be
+        # able to enter it whatever the permissions above the build tree.
+        self.dir = tempfile.mkdtemp(prefix=f"chate2e-{server}.")
+        os.chmod(self.dir, 0o755)
+        self.sockdir = self.dir
         self.www = os.path.join(self.dir, "www")
         shutil.copytree(os.path.join(TOP_SRC, "deploy", "www"), self.www)
         self.http_port = free_port()
@@ -258,7 +257,6 @@ level = info
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
-        shutil.rmtree(self.sockdir, ignore_errors=True)
 
     def sanitizer_reports(self):
         found = []
@@ -417,11 +415,24 @@ Include "{site}"
         ipc = os.path.join(self.sockdir, "fcgid")
         os.makedirs(ipc, exist_ok=True)
         os.chmod(ipc, 0o777)
-        # chat-api runs as Apache's user: it must reach the database socket.
-        d = os.path.dirname(os.environ["CHAT_DATABASE_SOCKET"])
-        while d not in ("/", ""):
-            os.chmod(d, os.stat(d).st_mode | 0o011)
-            d = os.path.dirname(d)
+        # chat-api runs as Apache's user (www-data when run as root): give it
+        # a copy of the program and a way to the database socket. The test's
+        # own directories are opened; those above the build tree are only
+        # checked.
+        bindir = os.path.join(self.dir, "bin")
+        os.makedirs(bindir)
+        self.api_bin = shutil.copy2(self.api_bin, os.path.join(bindir, "chat-api"))
+        if os.geteuid() == 0:
+            ours = (os.path.realpath(TOP_BUILD), "/tmp/chatdb.")
+            d = os.path.dirname(os.path.realpath(os.environ["CHAT_DATABASE_SOCKET"]))
+            while d not in ("/", ""):
+                mode = os.stat(d).st_mode
+                if any(d.startswith(o) and d != o for o in ours):
+                    os.chmod(d, mode | 0o011)
+                elif not mode & 0o001:
+                    log(f"SKIP: Apache's user cannot enter {d}, above the database socket")
+                    sys.exit(SKIP)
+                d = os.path.dirname(d)
         self.apache_conf("apache/chat-fcgid.conf.in",
                          extra=f'FcgidIPCDir "{ipc}"\n'
                                f'FcgidProcessTableFile "{self.dir}/run/fcgid_shm"\n')
@@ -718,6 +729,11 @@ def main():
         else:
             asyncio.run(asyncio.wait_for(flow(st), 180))
             rc = 0
+    except SystemExit as e:
+        if e.code == SKIP:
+            st.stop()
+            shutil.rmtree(st.dir, ignore_errors=True)
+        raise
     except Failure as e:
         log(f"FAIL: {e}")
         st.dump_logs()
