@@ -25,8 +25,10 @@ async def sender(c, sent):
 @R.timeout(60)
 async def t_sigterm_under_traffic(fx):
     relay = fx.relay()
+    peer = fx.relay()  # keeps running: its client sees the others leave
     users = [fx.user("busy") for _ in range(4)]
     room, room2 = fx.room(users[0]), fx.room(users[0])
+    watcher = await peer.connect(room, fx.user("watcher"))
     senders = [await relay.connect(room, u) for u in users]
     idle = [await relay.connect(room, fx.user("idle")), await relay.connect(room2, users[0])]
     sent = {c.n: [] for c in senders}
@@ -42,6 +44,17 @@ async def t_sigterm_under_traffic(fx):
     await asyncio.gather(*tasks)
     status = await asyncio.get_running_loop().run_in_executor(None, relay.stop)
     R.eq(status, 0, "relay exit status after SIGTERM")
+    # a clean shutdown removes its presence at once: the peer's client hears
+    # every user of the stopped relay leave (idle[0]'s user too)
+    gone = {u.id for u in users} | {idle[0].hello["user"]["id"]}
+    await R.async_wait_until(lambda: gone <= {f["user"]["id"] for f in watcher.history
+                                              if f["type"] == "user_leave"}, 10,
+                             "user_leave for every user of the stopped relay")
+    R.check(not watcher.closed, "the other relay's client was disconnected")
+    last = max(r[0] for r in fx.room_messages(room))
+    await R.async_wait_until(lambda: any(f["type"] == "chat_message" and f["message"]["id"] == last
+                                         for f in watcher.history), 10,
+                             "the other relay's client to get the last stored message")
     rows = fx.room_messages(room)
     count = {}
     for r in rows:
