@@ -109,6 +109,10 @@ typedef struct relay_session {
 	bool replay_pending;
 	int64_t resume_from;       /* -1 = no resume requested at open */
 	bool bad_last_id;          /* ?last_id= was not a number */
+	/* What the last replay covered: live message events at or below these
+	 * are not sent again (the follower may deliver them after the replay) */
+	int64_t replay_max_ev;
+	int64_t replay_last_msg;
 	int close_code;
 	char close_reason[64];
 

@@ -133,6 +133,11 @@ static bool in_snapshot(const relay_session *s, int64_t user_id)
 /* Should this live frame reach this (open) session? */
 static bool wanted(const relay_session *s, const relay_frame *f)
 {
+	if (f->kind >= CHAT_EV_MESSAGE_CREATED && f->kind <= CHAT_EV_MESSAGE_DELETED &&
+	    f->ev_id <= s->replay_max_ev)
+		return false; /* the replay had it */
+	if (f->kind == CHAT_EV_MESSAGE_CREATED && f->msg_id <= s->replay_last_msg)
+		return false; /* the client has it (last_id / replay) */
 	if (f->kind == CHAT_EV_TYPING && f->origin &&
 	    f->origin == relay_origin_of(relay_g->instance_id, s->conn_id))
 		return false; /* the typer's own connection */
@@ -159,25 +164,28 @@ void relay_session_deliver(relay_session *s, relay_frame *f)
 		relay_session_send(s, f);
 }
 
-/* Move held frames to the send queue. With a replay, drop what it already
- * covered: message events up to its last event id, and chat_message frames
- * at or below sync_done's id. */
-static void release_held(relay_session *s, bool replay, int64_t max_ev, int64_t last_msg)
+/* Move held frames to the send queue, through the same filters as live
+ * ones (after a replay: what it covered is not sent again). */
+static void release_held(relay_session *s)
 {
 	s->holding = false;
 	relay_frame *f;
 	while (s->state != RS_CLOSING && (f = relay_sendq_pop(&s->held))) {
-		bool skip = false;
-		if (replay && f->kind >= CHAT_EV_MESSAGE_CREATED && f->kind <= CHAT_EV_MESSAGE_DELETED &&
-		    f->ev_id <= max_ev)
-			skip = true;
-		if (replay && f->kind == CHAT_EV_MESSAGE_CREATED && f->msg_id <= last_msg)
-			skip = true;
-		if (!skip && wanted(s, f))
+		if (wanted(s, f))
 			relay_session_send(s, f);
 		relay_frame_unref(f);
 	}
 	relay_sendq_clear(&s->held);
+}
+
+/* Remember what a replay covered (monotonic: a later, shorter replay
+ * does not lower it). */
+static void note_replay(relay_session *s, const relay_result *r)
+{
+	if (r->replay_max_ev > s->replay_max_ev)
+		s->replay_max_ev = r->replay_max_ev;
+	if (r->replay_last_msg > s->replay_last_msg)
+		s->replay_last_msg = r->replay_last_msg;
 }
 
 /* ---- opening ------------------------------------------------------------- */
@@ -379,9 +387,11 @@ static void on_auth(relay_result *r)
 	if (s->bad_last_id)
 		relay_session_error(s, "last_id must be a non-negative integer; no resume",
 		                    "invalid_field");
-	if (r->has_replay)
+	if (r->has_replay) {
 		send_replay(s, r);
-	release_held(s, r->has_replay, r->replay_max_ev, r->replay_last_msg);
+		note_replay(s, r);
+	}
+	release_held(s);
 	if (s->state == RS_OPEN && !relay_g->shutting_down)
 		lws_rx_flow_control(s->wsi, 1);
 	chat_log_debug("connection %llu: user %lld in room %lld", (unsigned long long)s->conn_id,
@@ -396,11 +406,12 @@ static void on_replay(relay_result *r)
 	s->replay_pending = false;
 	if (r->err != CHAT_OK) {
 		relay_session_error(s, "Database unavailable, sync not done", "unavailable");
-		release_held(s, false, 0, 0);
+		release_held(s);
 		return;
 	}
 	send_replay(s, r);
-	release_held(s, true, r->replay_max_ev, r->replay_last_msg);
+	note_replay(s, r);
+	release_held(s);
 }
 
 static void on_insert(relay_result *r)
