@@ -245,7 +245,6 @@ typedef struct relay {
 	struct lws *metrics_wsi;
 	char notify_path[256];
 	int notify_fd;
-	int kick_fd;                /* eventfd: wake the follower */
 
 	uint64_t next_conn_id;
 	size_t n_sessions;          /* open WebSocket sessions */

@@ -135,7 +135,6 @@ int relay_server_run(const chat_config *cfg, int listen_fd, int metrics_fd)
 	r->listen_fd = listen_fd;
 	r->metrics_fd = metrics_fd;
 	r->notify_fd = -1;
-	r->kick_fd = -1;
 
 	if (chat_db_library_init() != 0) {
 		chat_log_error("cannot initialise the MariaDB client library");
