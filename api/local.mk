@@ -25,4 +25,4 @@ api_chat_api_CFLAGS = $(AM_CFLAGS) $(CHAT_DEP_CFLAGS) $(FCGI_CFLAGS)
 api_chat_api_LDADD = api/libchatapi.la $(CHAT_LIBS) $(FCGI_LIBS)
 
 # The HTTP API's reference (OpenAPI 3) and its guide with curl examples.
-EXTRA_DIST += docs/openapi.yaml docs/api.md
+EXTRA_DIST +=

@@ -14,7 +14,7 @@ relay_chat_relay_SOURCES = \
 	relay/metrics.c
 relay_chat_relay_CFLAGS = $(AM_CFLAGS) $(CHAT_DEP_CFLAGS) $(LWS_CFLAGS)
 relay_chat_relay_LDADD = $(CHAT_LIBS) $(LWS_LIBS)
-EXTRA_DIST += docs/protocol.md docs/relay.md
+
 # Operations smoke test (workers, metrics, room deletion, busy port, no DB);
 # the protocol suite is tests/relay/local.mk.
 TESTS += tests/relay/smoke_relay.py

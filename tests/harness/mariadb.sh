@@ -56,6 +56,7 @@ chat_test_db_start() {
 		if [ ! -f "$template/.ready" ]; then
 			rm -rf "$template"
 			"$MARIADB_INSTALL_DB" --no-defaults --datadir="$template" $_user_opt \
+				--tmpdir="$tmproot" \
 				--auth-root-authentication-method=normal --skip-test-db \
 				>"$tmproot/install-db.log" 2>&1 || { cat "$tmproot/install-db.log" >&2; exit 1; }
 			touch "$template/.ready"
@@ -75,6 +76,7 @@ chat_test_db_start() {
 	"$MARIADBD" --no-defaults $_user_opt --datadir="$CHAT_TEST_DB_DIR/data" \
 		--socket="$sock" --pid-file="$CHAT_TEST_DB_DIR/mysqld.pid" \
 		--log-error="$CHAT_TEST_DB_DIR/error.log" --skip-networking \
+		--tmpdir="$CHAT_TEST_DB_DIR" \
 		--character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
 		--default-time-zone=+00:00 --innodb-buffer-pool-size=64M \
 		--innodb-log-file-size=32M ${CHAT_TEST_DB_OPTS:-} \

@@ -1,6 +1,6 @@
 # tests/security: security properties of the real programs (see
 # docs/security.md), part of make check.
-EXTRA_DIST += docs/security.md
+
 SECURITY_TESTS = \
 	tests/security/test_tokens.py \
 	tests/security/test_secrets_in_logs.py \
