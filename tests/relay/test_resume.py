@@ -4,6 +4,7 @@ deletions replayed; resync_required beyond the replay limit; resume across
 a relay restart (CONTRACT.md "Extensions")."""
 
 import asyncio
+import os
 import signal
 
 import relaylib as R
@@ -15,6 +16,10 @@ LIMIT = 5
 def setup(fx):
     S["relay"] = fx.relay()
     S["other"] = fx.relay()
+    # as if on another host: no wake-ups from the writers here, only polling
+    remote_dir = os.path.join(fx.notify_dir, "remote-host")
+    os.makedirs(remote_dir)
+    S["remote"] = fx.relay(CHAT_RELAY_POLL_INTERVAL_MS="300", CHAT_NOTIFY_DIR=remote_dir)
     S["limited"] = fx.relay(CHAT_RELAY_REPLAY_LIMIT=str(LIMIT))
 
 
@@ -80,13 +85,13 @@ async def t_resume_storm_across_relays(fx):
     messages pour in: each gets every message above its last_id exactly
     once, in order, with sync_done between replay and live (twice over:
     the race it looks for is timing-dependent)."""
-    for _ in range(2):
-        await resume_storm_round(fx)
+    for other in (S["other"], S["remote"]):
+        await resume_storm_round(fx, other)
         await fx.close_clients()
 
 
-async def resume_storm_round(fx):
-    relay, other = S["relay"], S["other"]
+async def resume_storm_round(fx, other):
+    relay = S["relay"]
     a = fx.user("storm")
     room = fx.room(a)
     ca = await relay.connect(room, a)
