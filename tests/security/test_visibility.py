@@ -15,6 +15,8 @@ GHOST_MSG = 999999000
 def setup(fx):
     S["relay"] = fx.relay()
     S["api"] = seclib.api(fx)
+    S["anon_relay"] = fx.relay(CHAT_AUTH_ALLOW_ANONYMOUS="1")
+    S["anon_api"] = seclib.api(fx, "auth.allow_anonymous=true")
 
 
 def probes(srv, outsider, room_id, msg_id):
@@ -94,5 +96,32 @@ async def t_ws_private_room_hidden(fx):
     await c.close()
 
 
+async def t_anonymous_sees_no_private_room(fx):
+    """With anonymous access on, a client without a token is the built-in
+    user 1: private rooms stay hidden from it, and it cannot log in."""
+    rid, owner, member, outsider = S["private"]
+    relay, srv = S["anon_relay"], S["anon_api"]
+    anon = seclib.apitest.User(1, "anonymous", None)
+    hidden = probes(srv, anon, rid, 0)
+    ghost = probes(srv, anon, GHOST_ROOM, GHOST_MSG)
+    for (what, h), (_, g) in list(zip(hidden, ghost))[:10]:
+        R.check(h.status in (401, 403, 404) and (h.status, h.body) == (g.status, g.body),
+                f"anonymous {what}: private {h.status} {h.body[:100]!r} vs nonexistent "
+                f"{g.status} {g.body[:100]!r}")
+    rooms = srv.get("/api/chat/rooms/")
+    if rooms.status == 200:
+        R.check(rid not in [x["id"] for x in rooms.json], "private room listed to anonymous")
+    e1 = await R.expect_refused(relay, rid, None, 4404, what="anonymous, private room",
+                                url=relay.url(rid))
+    e2 = await R.expect_refused(relay, GHOST_ROOM, None, 4404, what="anonymous, no room",
+                                url=relay.url(GHOST_ROOM))
+    R.eq((e1.get("code"), e1.get("message")), (e2.get("code"), e2.get("message")),
+         "anonymous error frames")
+    for pw in ("", "anonymous", "password123"):
+        r = srv.post("/api/auth/token/", {"username": "anonymous", "password": pw})
+        R.check(r.status in (400, 401), f"login as anonymous with {pw!r}: {r.status}")
+
+
 if __name__ == "__main__":
-    seclib.main([t_http_private_room_hidden, t_ws_private_room_hidden], setup)
+    seclib.main([t_http_private_room_hidden, t_ws_private_room_hidden,
+                 t_anonymous_sees_no_private_room], setup)
