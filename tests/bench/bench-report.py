@@ -116,6 +116,10 @@ w(f"- chat {version}" + (f" ({git})" if git else ""))
 load = read("loadavg").split("\n")
 w(f"- load average (1/5/15 min) at the start: {load[0] if load else '?'}; at the end: "
   f"{load[1] if len(load) > 1 else '?'} — other work on the machine during the run lowers every figure")
+psi = [l.split() for l in read("pressure").splitlines() if l.strip()]
+if len(psi) == 2:
+    w(f"- CPU pressure (share of time some task waited for a CPU; 10 s / 300 s averages): "
+      f"{psi[0][0]} % / {psi[0][1]} % at the start, {psi[1][0]} % / {psi[1][1]} % at the end")
 w(f"- libwebsockets {sh('pkg-config --modversion libwebsockets')}, json-c {sh('pkg-config --modversion json-c')}, "
   f"{sh(shlex.quote(a.mariadbd) + ' --version').replace(a.mariadbd, 'mariadbd').strip()}")
 w(f"- {sh('lighttpd -v 2>&1 | head -n1') or 'lighttpd: absent'}; {sh('wrk -v 2>&1 | head -n1') or 'wrk: absent'}")

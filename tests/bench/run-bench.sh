@@ -44,6 +44,7 @@ say() { printf '\n=== %s\n' "$*"; }
 T0=$(date +%s)
 
 cut -d' ' -f1-3 /proc/loadavg >"$res/loadavg"
+sed -n 's/^some avg10=\([0-9.]*\).*avg300=\([0-9.]*\).*/\1 \2/p' /proc/pressure/cpu >"$res/pressure" 2>/dev/null || true
 chat_test_db_start
 bench_relay_env
 # Each connection costs the relay a presence row; a burst of them is the
@@ -275,6 +276,7 @@ fi
 
 # ---------------------------------------------------------------- report
 cut -d' ' -f1-3 /proc/loadavg >>"$res/loadavg"
+sed -n 's/^some avg10=\([0-9.]*\).*avg300=\([0-9.]*\).*/\1 \2/p' /proc/pressure/cpu >>"$res/pressure" 2>/dev/null || true
 say "writing $OUT"
 python3 "$top_srcdir/tests/bench/bench-report.py" "$res" "$OUT" \
 	--strip "$top_builddir/" --strip "$work/" --seconds $(( $(date +%s) - T0 )) \
