@@ -12,6 +12,7 @@ S = {}
 
 def setup(fx):
     S["api"] = seclib.api(fx)
+    S["relay"] = fx.relay()
 
 
 async def t_room_owner_only(fx):
@@ -68,5 +69,56 @@ async def t_message_sender_only(fx):
          "deleted message")
 
 
+async def t_former_member_loses_access(fx):
+    """Leaving a private room ends access to it, its history and even
+    one's own messages there (404 like any room one cannot see)."""
+    srv = S["api"]
+    owner, member = srv.user(), srv.user()
+    rid = srv.room(owner, private=True)["id"]
+    r = srv.post(f"/api/chat/rooms/{rid}/members/", {"user_id": member.id}, token=owner.token)
+    R.check(r.status in (200, 201), f"owner adds a member: {r.status}")
+    mine = srv.send(member, rid, "mine")
+    theirs = srv.send(owner, rid, "theirs")
+    R.eq(srv.post(f"/api/chat/rooms/{rid}/leave/", token=member.token).status, 200, "leave")
+    t = member.token
+    for what, r in (
+            ("GET room", srv.get(f"/api/chat/rooms/{rid}/", token=t)),
+            ("history", srv.get(f"/api/chat/rooms/{rid}/messages/", token=t)),
+            ("post", srv.post(f"/api/chat/rooms/{rid}/messages/", {"content": "x"}, token=t)),
+            ("GET own message", srv.get(f"/api/chat/messages/{mine['id']}/", token=t)),
+            ("GET other message", srv.get(f"/api/chat/messages/{theirs['id']}/", token=t)),
+            ("edit own message", srv.patch(f"/api/chat/messages/{mine['id']}/",
+                                           {"content": "changed"}, token=t)),
+            ("read receipt", srv.post(f"/api/chat/messages/{theirs['id']}/read/", token=t)),
+            ("rejoin", srv.post(f"/api/chat/rooms/{rid}/join/", token=t))):
+        R.eq(r.status, 404, f"former member: {what}")
+    R.eq(srv.get(f"/api/chat/messages/{mine['id']}/", token=owner.token).json["content"], "mine",
+         "the message after the refused edit")
+
+
+async def t_leaving_ends_the_live_feed(fx):
+    """A member connected to a private room who leaves it (over HTTP) gets
+    none of the room's later messages over the WebSocket."""
+    srv, relay = S["api"], S["relay"]
+    owner, member = srv.user(), srv.user()
+    rid = srv.room(owner, private=True)["id"]
+    r = srv.post(f"/api/chat/rooms/{rid}/members/", {"user_id": member.id}, token=owner.token)
+    R.check(r.status in (200, 201), f"owner adds a member: {r.status}")
+    c = await relay.connect(rid, token=fx.token(member.id))
+    srv.send(owner, rid, "before leaving")
+    await c.next("chat_message", timeout=10,
+                 where=lambda f: f["message"]["content"] == "before leaving")
+    R.eq(srv.post(f"/api/chat/rooms/{rid}/leave/", token=member.token).status, 200, "leave")
+    srv.send(owner, rid, "after leaving")
+    o = await relay.connect(rid, token=fx.token(owner.id), last_id=0)
+    await o.next("chat_message", timeout=10,
+                 where=lambda f: f["message"]["content"] == "after leaving")
+    await R.asyncio.sleep(1)
+    leaked = [f for f in c.history if f.get("type") == "chat_message" and
+              f["message"]["content"] == "after leaving"]
+    R.check(not leaked, "a member who left still received the room's messages")
+
+
 if __name__ == "__main__":
-    seclib.main([t_room_owner_only, t_message_sender_only], setup)
+    seclib.main([t_room_owner_only, t_message_sender_only, t_former_member_loses_access,
+                 t_leaving_ends_the_live_feed], setup)
