@@ -52,8 +52,16 @@ async def t_outage(fx):
         R.check(relay.alive(), "the relay exited when the database went away")
         R.check(not ca.closed and not cb.closed,
                 f"connections closed during the outage ({ca.close_code}, {cb.close_code})")
-        # keep sending a little while it is down
-        await asyncio.sleep(1.0)
+        # a newcomer during the outage is told, not left hanging
+        newcomer = await R.Client.open(relay.url(room, b.token), fx)
+        code = await newcomer.closed_with(20)
+        R.check(not [f for f in newcomer.history if f["type"] == "connection_established"]
+                or code is None, "")
+        errs = [f for f in newcomer.history if f["type"] == "error"]
+        R.check(errs, f"no error frame for a connection opened while the database is down "
+                      f"(closed with {code})")
+        R.check(code in (1013, 4403, 1011), f"close code for a connection opened while the "
+                                            f"database is down: {code}")
         R.check(relay.alive(), "the relay exited during the outage")
         await asyncio.get_running_loop().run_in_executor(None, fx.db.start_server)
         t_up = time.monotonic()

@@ -291,11 +291,20 @@ async def t_crashed_relay_presence(fx):
     obs, ghost = fx.user("witness"), fx.user("ghost")
     room = fx.room(obs)
     co = await b.connect(room, obs)
-    await a.connect(room, ghost)
+    cg = await a.connect(room, ghost)
     await co.next("user_join", 10, where=lambda f: f["user"]["id"] == ghost.id)
+    await cg.send({"type": "typing", "is_typing": True})
+    await co.next("typing", 10, where=lambda f: f["user"]["id"] == ghost.id and f["is_typing"])
     a.stop(signal.SIGKILL)
     f = await co.next("user_leave", 45, where=lambda f: f["user"]["id"] == ghost.id)
     R.eq(f["user"], ghost.ref(), "user_leave for a user of the crashed relay")
+    # its typing indicator must not stay on forever
+    try:
+        await co.next("typing", 15, where=lambda f: f["user"]["id"] == ghost.id and
+                      not f["is_typing"])
+    except R.TestFailure:
+        raise R.TestFailure("a user whose relay crashed while it was typing stays "
+                            "'typing' for the others: no is_typing false")
     c2 = await b.connect(room, fx.user("late"))
     R.check(ghost.id not in [o["id"] for o in c2.hello["online"]],
             f"online list still names {ghost} after its relay died: {c2.hello['online']}")

@@ -164,6 +164,36 @@ async def t_resume_nothing_missing(fx):
     R.eq([x["message"]["id"] for x in before], ids + [m["id"]], "replay from last_id=0")
 
 
+async def t_resume_odd_last_id(fx):
+    """A last_id above every stored id (a stale client, or one that kept the
+    timestamp ids of the original protocol) resumes nothing, and live
+    messages still reach it; a malformed last_id is an error frame after
+    connection_established, and the connection works."""
+    relay = S["relay"]
+    a = fx.user("oddid")
+    room = fx.room(a)
+    ca = await relay.connect(room, a)
+    await seed(ca, 2, "x")
+    future = 1758787632222
+    c = await relay.connect(room, a, last_id=future)
+    f = await c.next("sync_done", 10)
+    R.check(not [x for x in c.history if x["type"] == "chat_message"],
+            "messages replayed for a last_id above every id")
+    m = await ca.chat("live after a future last_id")
+    try:
+        await c.next("chat_message", 10, where=lambda x: x["message"]["id"] == m["id"])
+    except R.TestFailure:
+        raise R.TestFailure(f"a client that resumed with last_id={future} (sync_done "
+                            f"{f.get('last_id')}) never gets new messages (id {m['id']})")
+    for bad in ("abc", "-5", "1e3"):
+        c = await R.Client.open(relay.url(room, a.token, query=f"last_id={bad}"), fx)
+        hello = await c.next("connection_established", 10)
+        R.eq(c.history[0]["type"], "connection_established", f"first frame with last_id={bad}")
+        R.check(hello, "")
+        await c.error()
+        await c.usable()
+
+
 async def t_sync_frame(fx):
     relay = S["relay"]
     a = fx.user("syncer")
@@ -281,5 +311,5 @@ async def t_resume_across_restart(fx):
 
 
 if __name__ == "__main__":
-    R.main([t_resume_during_live_traffic, t_resume_storm_across_relays, t_resume_nothing_missing, t_sync_frame,
+    R.main([t_resume_during_live_traffic, t_resume_storm_across_relays, t_resume_nothing_missing, t_resume_odd_last_id, t_sync_frame,
             t_edits_and_deletions, t_replay_limit, t_resume_across_restart], setup)
