@@ -187,9 +187,8 @@ async def t_resume_odd_last_id(fx):
                             f"{f.get('last_id')}) never gets new messages (id {m['id']})")
     for bad in ("abc", "-5", "1e3"):
         c = await R.Client.open(relay.url(room, a.token, query=f"last_id={bad}"), fx)
-        hello = await c.next("connection_established", 10)
+        await c.next("connection_established", 10)
         R.eq(c.history[0]["type"], "connection_established", f"first frame with last_id={bad}")
-        R.check(hello, "")
         await c.error()
         await c.usable()
 
