@@ -228,6 +228,18 @@ static relay_frame *event_frame(const chat_event_row *row)
  * (if truncated), the frames, sync_done. */
 static chat_err do_replay(chat_db *db, relay_result *r, int64_t room_id, int64_t last_id)
 {
+	/* The room's newest message, read before the replay: live messages at
+	 * or below min(last_id, it) are the client's already. Not last_id
+	 * alone: one above every stored id (a stale client, the old timestamp
+	 * ids) must not hide the messages stored from now on. */
+	int64_t room_newest = 0;
+	chat_message *page = NULL;
+	size_t np = 0;
+	bool more = false;
+	if (chat_dal_messages_page(db, room_id, 0, 0, 1, &page, &np, &more) == CHAT_OK && np)
+		room_newest = page[0].id;
+	chat_messages_free(page, np);
+
 	chat_event_row *rows = NULL;
 	size_t n = 0;
 	bool truncated = false;
@@ -241,7 +253,7 @@ static chat_err do_replay(chat_db *db, relay_result *r, int64_t room_id, int64_t
 		chat_event_rows_free(rows, n);
 		return CHAT_ERR_NOMEM;
 	}
-	int64_t newest = last_id, max_ev = 0;
+	int64_t newest = last_id, max_ev = 0, newest_replayed = 0;
 	if (truncated)
 		r->frames[r->n_frames++] =
 			relay_frame_from_json(chat_json_frame_resync_required(last_id));
@@ -258,12 +270,15 @@ static chat_err do_replay(chat_db *db, relay_result *r, int64_t room_id, int64_t
 		f->msg_id = row->ev.ref_id;
 		if (row->ev.kind == CHAT_EV_MESSAGE_CREATED && row->ev.ref_id > newest)
 			newest = row->ev.ref_id;
+		if (row->ev.kind == CHAT_EV_MESSAGE_CREATED && row->ev.ref_id > newest_replayed)
+			newest_replayed = row->ev.ref_id;
 		r->frames[r->n_frames++] = f;
 	}
 	r->frames[r->n_frames++] = relay_frame_from_json(chat_json_frame_sync_done(newest));
 	/* a NULL from OOM above is skipped by the loop */
 	r->replay_max_ev = max_ev;
-	r->replay_last_msg = newest;
+	int64_t known = last_id < room_newest ? last_id : room_newest;
+	r->replay_last_msg = newest_replayed > known ? newest_replayed : known;
 	r->has_replay = true;
 	chat_event_rows_free(rows, n);
 	return CHAT_OK;
