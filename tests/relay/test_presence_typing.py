@@ -1,6 +1,7 @@
 """Presence (user_join/user_leave on first/last connection, explicit frames)
 and typing (to the others only, expiry, cleared on close)."""
 
+import asyncio
 import time
 
 import relaylib as R
@@ -133,6 +134,74 @@ async def t_typing_then_close(fx):
     await cb.next("user_leave", 10, where=about(a))
 
 
+@R.timeout(60)
+async def t_churn(fx):
+    """Connections that open and vanish at every stage (mid-handshake,
+    before and after connection_established, with a message in flight)
+    leave a consistent room: every churned user's last presence frame is
+    user_leave, the online list names only who is connected, and the
+    room still works."""
+    relay = S["relay"]
+    owner, stay = fx.user("churnown"), fx.user("stayer")
+    room = fx.room(owner)
+    obs = await relay.connect(room, owner)
+    keep = await relay.connect(room, stay)
+    users = [fx.user("churn") for _ in range(24)]
+
+    async def vanish(i, u):
+        stage = i % 4
+        if stage == 0:  # TCP close right after sending the handshake
+            raw = await asyncio.get_running_loop().run_in_executor(
+                None, lambda: R.RawWs(relay.port, f"/ws/chat/{room}/?token={u.token}"))
+            raw.close()
+        elif stage == 1:  # close before connection_established is read
+            c = await R.Client.open(relay.url(room, u.token), fx)
+            await c.close()
+        elif stage == 2:  # close after it
+            c = await relay.connect(room, u)
+            await c.close()
+        else:  # send, then close at once
+            c = await relay.connect(room, u)
+            await c.send({"type": "chat_message", "content": f"bye from {u.name}"})
+            await c.send({"type": "typing", "is_typing": True})
+            await c.close()
+    await asyncio.gather(*(vanish(i, u) for i, u in enumerate(users)))
+    # every message sent before closing is delivered
+    await R.async_wait_until(lambda: len([f for f in obs.history if f["type"] == "chat_message"])
+                             >= len(users) // 4, 15, "the goodbye messages")
+    # wait for presence to settle, then check each churned user's last word
+    ids = {u.id for u in users}
+
+    def last_presence():
+        last = {}
+        for f in obs.history:
+            if f["type"] in ("user_join", "user_leave") and f["user"]["id"] in ids:
+                last[f["user"]["id"]] = f["type"]
+        return last
+    await R.async_wait_until(lambda: all(v == "user_leave" for v in last_presence().values()),
+                             15, "every churned user to have left")
+
+    def typing_on():
+        on = {}
+        for f in obs.history:
+            if f["type"] == "typing" and f["user"]["id"] in ids:
+                on[f["user"]["id"]] = f["is_typing"]
+        return [uid for uid, v in on.items() if v]
+    try:
+        await R.async_wait_until(lambda: not typing_on(), 2 * TYPING_TIMEOUT + 2,
+                                 "typing to be cleared")
+    except R.TestFailure:
+        pass  # reported below
+    fresh = await relay.connect(room, fx.user("fresh"))
+    online = {o["id"] for o in fresh.hello["online"]}
+    R.eq(online & ids, set(), "churned users still listed online")
+    R.check({owner.id, stay.id} <= online, f"online list {online} lacks the connected users")
+    stuck = typing_on()
+    R.check(not stuck, f"users who closed while typing still shown typing: {stuck}")
+    await keep.usable()
+    R.check(relay.alive(), "relay died")
+
+
 if __name__ == "__main__":
     R.main([t_join_leave, t_explicit_frames, t_typing, t_typing_expires,
-            t_typing_then_close], setup)
+            t_typing_then_close, t_churn], setup)
