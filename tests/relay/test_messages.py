@@ -250,11 +250,24 @@ async def t_frame_too_big(fx):
     await c.error(10)
     await c.usable()
     R.eq(len(fx.room_messages(room)), 3, "rows stored (2 usable checks + the fragmented one)")
-    # a relay configured with a small limit
+    # a relay configured with a small limit: exactly the limit passes, one
+    # byte more does not (whatever the content's length)
     small = S["small"]
     c2 = await small.connect(room, a)
     await c2.send_text(json.dumps({"type": "chat_message", "content": "s" * 2000}))
     await c2.error(10)
+    await c2.usable()
+    for size, ok in ((1024, True), (1025, False)):
+        head = '{"type": "chat_message", "content": "edge ' + str(size) + '"'
+        text = head + " " * (size - len(head) - 1) + "}"
+        R.eq(len(text.encode()), size, "frame size built")
+        await c2.send_text(text)
+        if ok:
+            f = await c2.next(("chat_message", "error"), 10)
+            R.eq(f["type"], "chat_message", f"answer to a frame of exactly {size} bytes "
+                                            f"(the limit): {f}")
+        else:
+            await c2.error(10)
     await c2.usable()
 
 
