@@ -123,8 +123,25 @@ static void post_row(const chat_event_row *row)
 	f->user_id = row->ev.user_id;
 	if (row->ev.kind >= CHAT_EV_MESSAGE_CREATED && row->ev.kind <= CHAT_EV_MESSAGE_READ)
 		f->msg_id = row->ev.ref_id;
-	if (row->ev.kind == CHAT_EV_TYPING)
+	if (row->ev.kind == CHAT_EV_TYPING) {
 		f->origin = (uint64_t)row->ev.ref_id >> 1;
+		if (row->ev.ref_id & 1) {
+			chat_user_ref actor;
+			if (row->has_actor) {
+				actor = row->actor;
+			} else {
+				memset(&actor, 0, sizeof(actor));
+				actor.id = row->ev.user_id;
+			}
+			f->alt = relay_frame_from_json(chat_json_frame_typing(&actor, false));
+			if (f->alt) {
+				f->alt->room_id = f->room_id;
+				f->alt->kind = CHAT_EV_TYPING;
+				f->alt->user_id = f->user_id;
+				f->alt->origin = f->origin;
+			}
+		}
+	}
 	relay_result *r = calloc(1, sizeof(*r));
 	if (!r) {
 		relay_frame_discard(f);

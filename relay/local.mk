@@ -11,7 +11,8 @@ relay_chat_relay_SOURCES = \
 	relay/sendq.c \
 	relay/dbworker.c \
 	relay/follower.c \
-	relay/metrics.c
+	relay/metrics.c \
+	relay/typing.c
 relay_chat_relay_CFLAGS = $(AM_CFLAGS) $(CHAT_DEP_CFLAGS) $(LWS_CFLAGS)
 relay_chat_relay_LDADD = $(CHAT_LIBS) $(LWS_LIBS)
 

@@ -38,6 +38,10 @@ typedef struct relay_frame {
 	int64_t user_id;    /* actor of the event */
 	uint64_t origin;    /* typing: (instance << 24 | conn) that sent it, 0 = none */
 	chat_event_kind kind;
+	/* typing true only: the matching typing false, built by the follower,
+	 * sent if the typer's relay never clears it (typing.c); owned by this
+	 * frame until taken */
+	struct relay_frame *alt;
 	size_t len;
 	unsigned char data[]; /* LWS_PRE headroom, then len bytes, then NUL */
 } relay_frame;
@@ -307,6 +311,15 @@ void relay_session_tick(int64_t now_ms);
 /* Shutdown helpers. */
 void relay_session_pause_all(void);
 void relay_session_close_all(int code, const char *reason);
+
+/* typing.c: typing indicators seen in the event log. A relay that dies
+ * while one of its users is typing never sends the "false"; every relay
+ * therefore remembers the remote typers of its rooms and, when no renewal
+ * or "false" came within relay.typing_timeout (+ a grace period), sends
+ * the "false" to its own connections itself. */
+void relay_typing_seen(relay_frame *f);
+void relay_typing_tick(int64_t now_ms);
+void relay_typing_free(void);
 
 /* frames.c: a complete client message. */
 void relay_frames_handle(relay_session *s, const char *data, size_t len);

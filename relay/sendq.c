@@ -41,6 +41,13 @@ relay_frame *relay_frame_error(const char *message, const char *code)
 	return relay_frame_from_json(chat_json_frame_error(message, code));
 }
 
+static void frame_free(relay_frame *f)
+{
+	if (f->alt && f->alt->refs <= 0)
+		free(f->alt); /* never taken */
+	free(f);
+}
+
 void relay_frame_ref(relay_frame *f)
 {
 	f->refs++;
@@ -49,13 +56,13 @@ void relay_frame_ref(relay_frame *f)
 void relay_frame_unref(relay_frame *f)
 {
 	if (f && --f->refs <= 0)
-		free(f);
+		frame_free(f);
 }
 
 void relay_frame_discard(relay_frame *f)
 {
 	if (f && f->refs <= 0)
-		free(f);
+		frame_free(f);
 }
 
 static int grow(relay_sendq *q)

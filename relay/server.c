@@ -108,6 +108,7 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
 	relay *r = relay_g;
 	int64_t now = relay_now_ms();
 	relay_session_tick(now);
+	relay_typing_tick(now);
 
 	int64_t every = r->instance_id ? 1000LL * r->cfg->relay.heartbeat_interval : 2000;
 	if (!r->heartbeat_busy && now - r->last_heartbeat_ms >= every && !r->shutting_down) {
@@ -227,6 +228,7 @@ out:
 		r->ctx = NULL;
 	}
 	relay_db_stop();
+	relay_typing_free();
 	relay_rooms_free();
 	if (r->notify_fd >= 0)
 		close(r->notify_fd);

@@ -470,6 +470,7 @@ void relay_session_handle_result(relay_result *r)
 		relay_frame *f = r->frame;
 		r->frame = NULL;
 		atomic_fetch_sub(&relay_events_in_flight, 1);
+		relay_typing_seen(f);
 		relay_rooms_dispatch(f); /* frees it once every recipient wrote it */
 		break;
 	}

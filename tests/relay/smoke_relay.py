@@ -226,6 +226,26 @@ async def t_handshake_timeout(fx):
         R.check(waited < 6, f"half-open connection ({payload[:12]!r}) kept {waited:.1f}s")
 
 
+async def t_remote_typing_cleared_once(fx):
+    """A typer on another relay that is alive: its own relay clears the
+    indicator, and the observer's relay does not add a second "false"."""
+    ra = R.Relay(fx, {"CHAT_RELAY_TYPING_TIMEOUT": "2"}, name="typa")
+    rb = R.Relay(fx, {"CHAT_RELAY_TYPING_TIMEOUT": "2"}, name="typb")
+    fx.relays += [ra, rb]
+    ra.start()
+    rb.start()
+    t, o = fx.user("typer"), fx.user("obs")
+    room = fx.room(t)
+    co = await rb.connect(room, o)
+    ct = await ra.connect(room, t)
+    await ct.send({"type": "typing", "is_typing": True})
+    await co.next("typing", 10, where=lambda f: f["is_typing"])
+    await co.next("typing", 10, where=lambda f: not f["is_typing"])
+    await co.quiet(6, "typing", what="a second typing false")
+    R.eq(ra.stop(), 0, "exit status")
+    R.eq(rb.stop(), 0, "exit status")
+
+
 async def t_tls(fx):
     """relay.tls_cert + relay.tls_key: the same protocol over wss://."""
     openssl = shutil.which("openssl")
@@ -256,4 +276,5 @@ async def t_tls(fx):
 
 if __name__ == "__main__":
     R.main([t_metrics, t_workers, t_room_deleted, t_removed_from_private_room, t_port_in_use,
-            t_db_down_at_start, t_sighup, t_keepalive, t_handshake_timeout, t_tls], setup)
+            t_db_down_at_start, t_sighup, t_keepalive, t_handshake_timeout,
+            t_remote_typing_cleared_once, t_tls], setup)
