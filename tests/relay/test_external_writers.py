@@ -13,8 +13,9 @@ S = {}
 
 def setup(fx):
     # short heartbeats so a crashed relay's connections are reaped quickly
-    S["a"] = fx.relay(CHAT_RELAY_HEARTBEAT_INTERVAL="1")
-    S["b"] = fx.relay(CHAT_RELAY_HEARTBEAT_INTERVAL="1")
+    # (and a short typing timeout, for the crashed-typer check)
+    S["a"] = fx.relay(CHAT_RELAY_HEARTBEAT_INTERVAL="1", CHAT_RELAY_TYPING_TIMEOUT="3")
+    S["b"] = fx.relay(CHAT_RELAY_HEARTBEAT_INTERVAL="1", CHAT_RELAY_TYPING_TIMEOUT="3")
 
 
 async def t_sql_insert_delivered(fx):
