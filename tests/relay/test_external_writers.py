@@ -283,6 +283,38 @@ async def t_room_deleted(fx):
     await R.expect_refused(a, room, u.token, 4404, what="deleted room")
 
 
+async def t_access_revoked(fx):
+    """Who may no longer see a room stops receiving it: a member removed from
+    a private room, and a non-member of a room made private."""
+    a, b = S["a"], S["b"]
+    owner, member, outsider = fx.user("keeper"), fx.user("expelled"), fx.user("passerby")
+    priv = fx.room(owner, private=True)
+    fx.add_member(priv, member)
+    pub = fx.room(owner)
+    co = await a.connect(priv, owner)
+    cm = await b.connect(priv, member)
+    cp_owner = await a.connect(pub, owner)
+    cx = await b.connect(pub, outsider)
+    fx.db.sql(f"DELETE FROM room_members WHERE room_id = {priv} AND user_id = {member.id}")
+    R.eq(fx.db.scalar(f"SELECT COUNT(*) FROM room_members WHERE room_id = {pub} "
+                      f"AND user_id = {outsider.id}"), "0", "outsider's membership")
+    fx.db.sql(f"UPDATE rooms SET is_private = 1 WHERE id = {pub}")
+    try:  # a relay may close them; if not, give it time to hear of the changes
+        await R.async_wait_until(lambda: cm.closed and cx.closed, 2, "closes")
+    except R.TestFailure:
+        pass
+    secret1 = await co.chat("not for the expelled")
+    secret2 = await cp_owner.chat("not for the passer-by")
+    await asyncio.sleep(1.0)
+    for c, m, who in ((cm, secret1, "removed member"), (cx, secret2, "non-member")):
+        leaked = [f for f in c.history if f["type"] == "chat_message"
+                  and f["message"]["id"] == m["id"]]
+        R.check(not leaked, f"a {who} still receives the now-private room's messages "
+                            f"(connection open: {not c.closed})")
+    await R.expect_refused(b, priv, member.token, 4404, what="removed member reconnecting")
+    await R.expect_refused(b, pub, outsider.token, 4404, what="non-member of a room made private")
+
+
 @R.timeout(60)
 async def t_crashed_relay_presence(fx):
     """When a relay dies without cleaning up (SIGKILL), the users it served
@@ -314,4 +346,5 @@ async def t_crashed_relay_presence(fx):
 if __name__ == "__main__":
     R.main([t_sql_insert_delivered, t_two_relays_concurrent, t_presence_across_relays,
             t_sql_read_receipt, t_client_id_across_relays, t_late_commit, t_room_deleted,
+            t_access_revoked,
             t_crashed_relay_presence], setup)
