@@ -125,6 +125,59 @@ async def t_slow_client(fx):
                   .startswith("still-usable"))
 
 
+@R.timeout(60)
+async def t_slow_client_replays(fx):
+    """Replays count against the send queue too: a client that asks for the
+    history again and again without reading is cut off with 4408 instead
+    of making the relay hold every copy."""
+    relay = S["queue"]
+    u = fx.user("hoarder")
+    room = fx.room(u)
+    n = 200  # 200 x 16 KB = 3.2 MB per replay
+    fx.db.sql("INSERT INTO messages (room_id, sender_id, content) "
+              f"SELECT {room}, {u.id}, CONCAT(seq, ' ', REPEAT('\U0001F40C', 3990)) "
+              f"FROM seq_1_to_{n}")
+    rss0 = rss_kib(relay)
+    slow = R.RawWs(relay.port, f"/ws/chat/{room}/?token={u.token}", rcvbuf=4096)
+    try:
+        for _ in range(8):
+            slow.send_text_bytes(b'{"type": "sync", "last_id": 0}')
+        await asyncio.sleep(3)  # let the relay do what it does with them
+        grown = rss_kib(relay) - rss0
+        code, frames = await asyncio.get_running_loop().run_in_executor(
+            None, read_until_close_or_quiet, slow, 60)
+    finally:
+        slow.close()
+    R.check(code == 4408, f"a client asking for 8 replays of {n} x 16 KB without reading "
+                          f"was not cut off (close {code} after {frames} frames; the "
+                          f"relay's memory grew by {grown // 1024} MiB)")
+
+
+def rss_kib(relay):
+    with open(f"/proc/{relay.proc.pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def read_until_close_or_quiet(raw, timeout):
+    """Like read_until_close, but a stream that just goes quiet for 3 s
+    ends the read too: (None, frames)."""
+    deadline = time.monotonic() + timeout
+    frames = 0
+    while time.monotonic() < deadline:
+        try:
+            op, payload = raw.recv_frame(3)
+        except (R.TestFailure, OSError):
+            return None, frames
+        if op == 0x8:
+            return (struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None), frames
+        if op == 0x1:
+            frames += 1
+    return None, frames
+
+
 def read_until_close(raw, timeout):
     """Read frames until the close frame; (close code or None on EOF, n frames)."""
     deadline = time.monotonic() + timeout
@@ -165,4 +218,5 @@ async def t_origin(fx):
 
 
 if __name__ == "__main__":
-    R.main([t_rate_limit, t_rate_limit_any_frame, t_slow_client, t_origin], setup)
+    R.main([t_rate_limit, t_rate_limit_any_frame, t_slow_client, t_slow_client_replays,
+            t_origin], setup)
