@@ -224,6 +224,61 @@ static relay_frame *event_frame(const chat_event_row *row)
 	}
 }
 
+/* Replay from the messages table (the event log was purged, or the client
+ * asks for everything): the live messages after last_id, oldest first, in
+ * their current state; more than limit: resync_required and the newest
+ * limit. */
+static chat_err replay_from_messages(chat_db *db, relay_result *r, int64_t room_id,
+                                     int64_t last_id, int limit, int64_t room_newest,
+                                     int64_t max_ev)
+{
+	chat_message *v = NULL;
+	size_t n = 0;
+	bool more = false;
+	chat_err e = chat_dal_messages_page(db, room_id, 0, last_id, limit, &v, &n, &more);
+	note(e, db, "replay (messages)");
+	if (e != CHAT_OK)
+		return e;
+	bool truncated = more;
+	if (last_id > 0 && more) { /* too many missing: the newest limit */
+		chat_messages_free(v, n);
+		v = NULL;
+		n = 0;
+		e = chat_dal_messages_page(db, room_id, 0, 0, limit, &v, &n, &more);
+		if (e != CHAT_OK)
+			return e;
+	}
+	r->frames = calloc(n + 2, sizeof(*r->frames));
+	if (!r->frames) {
+		chat_messages_free(v, n);
+		return CHAT_ERR_NOMEM;
+	}
+	if (truncated)
+		r->frames[r->n_frames++] =
+			relay_frame_from_json(chat_json_frame_resync_required(last_id));
+	int64_t newest = last_id, newest_replayed = 0;
+	for (size_t i = 0; i < n; i++) {
+		relay_frame *f = relay_frame_from_json(chat_json_frame_message("chat_message", &v[i]));
+		if (!f)
+			continue;
+		f->room_id = room_id;
+		f->kind = CHAT_EV_MESSAGE_CREATED;
+		f->msg_id = v[i].id;
+		if (v[i].id > newest)
+			newest = v[i].id;
+		if (v[i].id > newest_replayed)
+			newest_replayed = v[i].id;
+		r->frames[r->n_frames++] = f;
+	}
+	r->frames[r->n_frames++] = relay_frame_from_json(chat_json_frame_sync_done(newest));
+	r->replay_max_ev = max_ev;
+	int64_t known = last_id < room_newest ? last_id : room_newest;
+	r->replay_last_msg = newest_replayed > known ? newest_replayed : known;
+	r->has_replay = true;
+	chat_messages_free(v, n);
+	return CHAT_OK;
+}
+
 /* Fill r with the replay of room after message last_id: resync_required
  * (if truncated), the frames, sync_done. */
 static chat_err do_replay(chat_db *db, relay_result *r, int64_t room_id, int64_t last_id)
@@ -243,11 +298,36 @@ static chat_err do_replay(chat_db *db, relay_result *r, int64_t room_id, int64_t
 	chat_event_row *rows = NULL;
 	size_t n = 0;
 	bool truncated = false;
-	chat_err e = chat_dal_room_replay(db, room_id, last_id, R->cfg->relay.replay_limit, &rows,
-	                                  &n, &truncated);
+	int limit = R->cfg->relay.replay_limit;
+	chat_err e = chat_dal_room_replay(db, room_id, last_id, limit, &rows, &n, &truncated);
 	note(e, db, "replay");
 	if (e != CHAT_OK)
 		return e;
+	if (!truncated) {
+		/* Purged event log? If the oldest message after last_id has no
+		 * message_created among the rows, the log no longer covers the
+		 * gap: replay from the messages table instead. */
+		int64_t first_created = 0, max_ev = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (rows[i].ev.id > max_ev)
+				max_ev = rows[i].ev.id;
+			if (rows[i].ev.kind == CHAT_EV_MESSAGE_CREATED &&
+			    (!first_created || rows[i].ev.ref_id < first_created))
+				first_created = rows[i].ev.ref_id;
+		}
+		chat_message *nx = NULL;
+		size_t nn = 0;
+		bool hm = false;
+		bool hole = last_id == 0; /* "everything": the messages table says it best */
+		if (!hole && chat_dal_messages_page(db, room_id, 0, last_id, 1, &nx, &nn, &hm) ==
+		                 CHAT_OK && nn)
+			hole = !first_created || first_created > nx[0].id;
+		chat_messages_free(nx, nn);
+		if (hole) {
+			chat_event_rows_free(rows, n);
+			return replay_from_messages(db, r, room_id, last_id, limit, room_newest, max_ev);
+		}
+	}
 	r->frames = calloc(n + 2, sizeof(*r->frames));
 	if (!r->frames) {
 		chat_event_rows_free(rows, n);

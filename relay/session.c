@@ -717,6 +717,22 @@ void relay_session_pause_all(void)
 
 static void close_one(relay_session *s, void *arg)
 {
+	if (s->state == RS_CLOSING)
+		return;
+	/* Shutting down: do not make every client drain a long backlog of
+	 * events first (they resume with last_id and get them again); keep
+	 * the frames that are not events (errors, a client_id retry's
+	 * message). */
+	relay_sendq keep;
+	memset(&keep, 0, sizeof(keep));
+	relay_frame *f;
+	while ((f = relay_sendq_pop(&s->q))) {
+		if (f->ev_id == 0)
+			relay_sendq_push(&keep, f, 0, 0);
+		relay_frame_unref(f);
+	}
+	relay_sendq_free(&s->q);
+	s->q = keep;
 	relay_session_close(s, 1001, NULL, arg);
 }
 
