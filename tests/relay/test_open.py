@@ -134,6 +134,18 @@ async def t_bad_tokens(fx):
     }
     for what, tok in cases.items():
         await R.expect_refused(relay, room, tok, 4401, what=what)
+    # an absurdly long token: refused one way or another, and the relay lives
+    for n in (6000, 60000):
+        try:
+            c = await R.Client.open(relay.url(room, "x" * n), fx)
+            await c.closed_with(10)
+            R.check(not [f for f in c.history if f["type"] == "connection_established"],
+                    f"a {n}-byte token was accepted")
+        except R.websockets.exceptions.InvalidHandshake:
+            pass
+        except (OSError, R.websockets.exceptions.ConnectionClosed):
+            pass
+        R.check(relay.alive(), f"the relay died on a {n}-byte token")
     # the real token still works
     c = await relay.connect(room, a)
     check_established(c.hello, a)
