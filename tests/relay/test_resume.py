@@ -299,6 +299,16 @@ async def t_replay_limit(fx):
     got = [f["message"]["id"] for f in before if f["type"] == "chat_message"]
     R.eq(got, ids[-LIMIT:], f"the newest {LIMIT} messages, ascending")
     R.eq(done.get("last_id"), ids[-1], "sync_done.last_id")
+    # the same through a sync frame
+    c = await relay.connect(room, a)
+    await c.send({"type": "sync", "last_id": n})
+    done = await c.next("sync_done", 10)
+    frames = stream(c)
+    R.eq([f["type"] for f in frames[:1]], ["resync_required"], "first frame after a sync "
+                                                                "frame missing too much")
+    R.eq([f["message"]["id"] for f in frames if f["type"] == "chat_message"], ids[-LIMIT:],
+         "messages after resync_required (sync frame)")
+    R.eq(done.get("last_id"), ids[-1], "sync_done.last_id (sync frame)")
     # exactly the limit missing: no resync_required
     c = await relay.connect(room, a, last_id=ids[-LIMIT - 1])
     await c.next("sync_done", 10)
