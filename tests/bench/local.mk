@@ -25,3 +25,6 @@ bench: all
 	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
 	MARIADBD='$(MARIADBD)' MARIADB_INSTALL_DB='$(MARIADB_INSTALL_DB)' \
 	$(SHELL) $(abs_top_srcdir)/tests/bench/run-bench.sh
+
+# The generated results of the last `make bench` on the reference machine.
+EXTRA_DIST += docs/BENCHMARKS.md
