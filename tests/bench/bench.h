@@ -21,7 +21,8 @@ typedef struct bench_opts {
 	char host[256];
 	int port;
 	char path_prefix[256];  /* URL path before /ws/chat/..., without trailing '/' */
-	char **tokens;          /* one JWT each, used round-robin */
+	char **tokens;          /* one JWT each, used round-robin (point into token_buf) */
+	char *token_buf;
 	size_t ntokens;
 	long *room_ids;         /* rooms to use, in order */
 	size_t nrooms;
@@ -46,6 +47,9 @@ typedef struct bench_opts {
 
 /* Parse argv into o (exits with a usage message on bad options). */
 void bench_opts_parse(bench_opts *o, int argc, char **argv);
+
+/* Free what bench_opts_parse allocated. */
+void bench_opts_free(bench_opts *o);
 
 #define BENCH_MAX_CAUSES 16
 #define BENCH_CAUSE_LEN 96

@@ -383,5 +383,6 @@ out:
 	free(pids);
 	free(ctl);
 	free(rfd);
+	bench_opts_free(&o);
 	return rc;
 }

@@ -110,6 +110,11 @@ static char *slurp(const char *path)
 static void tokens_file(bench_opts *o, const char *path)
 {
 	char *buf = slurp(path), *save = NULL;
+	free(o->token_buf);
+	free(o->tokens);
+	o->tokens = NULL;
+	o->ntokens = 0;
+	o->token_buf = buf;
 	for (char *t = strtok_r(buf, "\r\n", &save); t; t = strtok_r(NULL, "\r\n", &save)) {
 		while (*t == ' ' || *t == '\t')
 			t++;
@@ -320,4 +325,15 @@ void bench_opts_parse(bench_opts *o, int argc, char **argv)
 		o->window = 1;
 	if (o->mode == BENCH_FANOUT && o->rate <= 0 && !o->window)
 		die("fanout needs --rate or --window", "");
+}
+
+void bench_opts_free(bench_opts *o)
+{
+	free(o->tokens);
+	free(o->token_buf);
+	free(o->room_ids);
+	for (size_t i = 0; i < o->nsource; i++)
+		free(o->source_addrs[i]);
+	free(o->source_addrs);
+	memset(o, 0, sizeof(*o));
 }
