@@ -568,6 +568,23 @@ static void job_presence_readd(chat_db *db, relay_job *j)
 	relay_post(r);
 }
 
+static void job_recheck(chat_db *db, relay_job *j)
+{
+	relay_result *r = result_new(RES_RECHECK, j->conn_id);
+	if (!r)
+		return;
+	chat_room room;
+	memset(&room, 0, sizeof(room));
+	chat_err e = chat_dal_room_get(db, j->room_id, j->user_id, &room);
+	note(e, db, "room recheck");
+	if (e == CHAT_OK && !(chat_room_visible(&room) || room.role != CHAT_ROLE_NONE))
+		e = CHAT_ERR_NOT_FOUND;
+	r->room_private = e == CHAT_OK && room.is_private;
+	r->err = e;
+	chat_room_clear(&room);
+	relay_post(r);
+}
+
 static void run_job(chat_db *db, relay_job *j)
 {
 	switch (j->kind) {
@@ -578,6 +595,7 @@ static void run_job(chat_db *db, relay_job *j)
 	case JOB_HEARTBEAT: job_heartbeat(db); break;
 	case JOB_UNREGISTER: job_unregister(db); break;
 	case JOB_PRESENCE_READD: job_presence_readd(db, j); break;
+	case JOB_RECHECK: job_recheck(db, j); break;
 	case JOB_INSERT: break; /* writer only */
 	}
 }

@@ -105,6 +105,7 @@ static relay_frame *live_frame(const chat_event_row *row)
 	case CHAT_EV_TYPING:
 		return relay_frame_from_json(chat_json_frame_typing(&actor, row->ev.ref_id & 1));
 	case CHAT_EV_ROOM_DELETED:
+	case CHAT_EV_ROOM_UPDATED:
 	case CHAT_EV_MEMBER_LEFT:
 		return relay_frame_new("", 0); /* acted on by the loop, not sent */
 	default:

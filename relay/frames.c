@@ -176,7 +176,8 @@ static void on_sync(relay_session *s, json_object *o)
 	s->replay_pending = true;
 	if (relay_db_submit(j) < 0) {
 		s->replay_pending = false;
-		s->holding = false;
+		if (!s->recheck_pending)
+			s->holding = false; /* nothing was held before this sync */
 		relay_session_error(s, "Service busy, try again later", "unavailable");
 	}
 }

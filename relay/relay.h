@@ -111,6 +111,7 @@ typedef struct relay_session {
 	relay_sendq held;          /* live frames held during auth or replay */
 	bool holding;
 	bool replay_pending;
+	int recheck_pending;       /* room changed: access being checked again */
 	int64_t resume_from;       /* -1 = no resume requested at open */
 	bool bad_last_id;          /* ?last_id= was not a number */
 	/* What the last replay covered: live message events at or below these
@@ -160,6 +161,7 @@ typedef enum relay_job_kind {
 	JOB_HEARTBEAT,      /* register / heartbeat / reap / ping */
 	JOB_UNREGISTER,     /* clean shutdown */
 	JOB_PRESENCE_READD, /* instance was reaped: register the connection again */
+	JOB_RECHECK,        /* room changed: may this connection's user still see it? */
 } relay_job_kind;
 
 typedef struct relay_job {
@@ -187,6 +189,7 @@ typedef enum relay_result_kind {
 	RES_INSTANCE,       /* instance (re)registered: id, reregistered flag */
 	RES_JOB_DONE,       /* UNREGISTER finished */
 	RES_PRESENCE,       /* PRESENCE_READD: new presence id */
+	RES_RECHECK,        /* err CHAT_ERR_NOT_FOUND: no longer visible */
 } relay_result_kind;
 
 typedef struct relay_result {

@@ -237,6 +237,27 @@ void relay_rooms_dispatch(relay_frame *f)
 		}
 		goto out;
 	}
+	if (f->kind == CHAT_EV_ROOM_UPDATED) {
+		/* Made private? Each connection's user is checked again (by its
+		 * own worker, so after its opening lookup). */
+		for (relay_session *s = r->head; s; s = s->room_next) {
+			if (s->state == RS_CLOSING)
+				continue;
+			relay_job *j = relay_job_new(JOB_RECHECK);
+			if (!j)
+				break;
+			j->conn_id = s->conn_id;
+			j->room_id = s->room_id;
+			j->user_id = s->user.id;
+			if (relay_db_submit(j) == 0) {
+				/* hold its live events until the answer: nothing of
+				 * the room reaches it meanwhile if access is gone */
+				s->recheck_pending++;
+				s->holding = true;
+			}
+		}
+		goto out;
+	}
 	if (f->kind == CHAT_EV_MEMBER_LEFT) {
 		/* A member leaving a private room loses access to it. */
 		for (relay_session *s = r->head, *next; s; s = next) {

@@ -168,6 +168,8 @@ void relay_session_deliver(relay_session *s, relay_frame *f)
  * ones (after a replay: what it covered is not sent again). */
 static void release_held(relay_session *s)
 {
+	if (s->replay_pending || s->recheck_pending || s->state == RS_AUTH)
+		return; /* still waiting for another answer */
 	s->holding = false;
 	relay_frame *f;
 	while (s->state != RS_CLOSING && (f = relay_sendq_pop(&s->held))) {
@@ -501,6 +503,23 @@ void relay_session_handle_result(relay_result *r)
 	case RES_JOB_DONE:
 		relay_g->unregistered = true;
 		break;
+	case RES_RECHECK: {
+		relay_session *s = relay_conns_find(r->conn_id);
+		if (!s || s->state == RS_CLOSING)
+			break;
+		if (s->recheck_pending > 0)
+			s->recheck_pending--;
+		if (r->err == CHAT_ERR_NOT_FOUND) {
+			relay_session_close(s, 4404, "room_not_found",
+			                    "You no longer have access to this room");
+			break;
+		}
+		if (r->err == CHAT_OK)
+			s->room_private = r->room_private;
+		/* (database down: keep serving, as before the change) */
+		release_held(s);
+		break;
+	}
 	}
 }
 
