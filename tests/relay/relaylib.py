@@ -191,6 +191,7 @@ class Database:
             if not os.path.exists(os.path.join(template, ".ready")):
                 shutil.rmtree(template, ignore_errors=True)
                 cmd = [self.install_db, "--no-defaults", f"--datadir={template}",
+                       f"--tmpdir={tmproot}",
                        "--auth-root-authentication-method=normal", "--skip-test-db"]
                 if os.getuid() == 0:
                     cmd.insert(2, "--user=root")
@@ -223,6 +224,7 @@ class Database:
         cmd = [self.mariadbd, "--no-defaults", f"--datadir={self.dir}/data",
                f"--socket={self.socket}", f"--pid-file={self.dir}/mysqld.pid",
                f"--log-error={self.dir}/error.log", "--skip-networking",
+               f"--tmpdir={self.dir}",
                "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci",
                "--default-time-zone=+00:00", "--innodb-buffer-pool-size=64M",
                "--innodb-log-file-size=32M"]
