@@ -27,7 +27,10 @@ void chat_outbox_free(chat_outbox *o);
 
 /* Feed events read from the database (any order, any mix of new reads and
  * re-reads of missing ids). deliver[i] is set true for each event to
- * deliver now; rows are then to be delivered in ascending id order. */
+ * deliver now; rows are then to be delivered in ascending id order.
+ * Missing ids re-read after a read of newer events must be fed in the SAME
+ * call as those newer events: fed alone afterwards, a late event would sit
+ * below its room's high-water mark and be skipped. */
 void chat_outbox_feed(chat_outbox *o, const chat_event *evs, size_t n, int64_t now_ms,
                       bool *deliver);
 /* Pass over missing ids older than the gap timeout. Call once per cycle. */

@@ -110,7 +110,9 @@ typedef enum chat_event_kind {
 	CHAT_EV_ROOM_DELETED,    /* "room_deleted" */
 	CHAT_EV_PRESENCE_JOIN,   /* "presence_join": user's first live connection to the room */
 	CHAT_EV_PRESENCE_LEAVE,  /* "presence_leave": user's last live connection closed */
-	CHAT_EV_TYPING,          /* "typing": user_id, ref_id = 1 typing / 0 stopped */
+	CHAT_EV_TYPING,          /* "typing": user_id; ref_id bit 0 = typing (1) or stopped (0),
+	                          * the higher bits name the typing connection
+	                          * (relay instance << 24 | connection number) */
 	CHAT_EV_USER_JOIN,       /* "user_join": explicit frame from a client */
 	CHAT_EV_USER_LEAVE,      /* "user_leave": explicit frame from a client */
 } chat_event_kind;
