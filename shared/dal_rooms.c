@@ -15,15 +15,13 @@ DB_SQL(q_owner_insert, "INSERT INTO room_members (room_id, user_id, role, joined
 DB_SQL(q_room_get, "SELECT " ROOM_COLS " FROM rooms r "
                    "LEFT JOIN room_members m ON m.room_id = r.id AND m.user_id = ? "
                    "WHERE r.id = ?");
-/* The list in two steps: one query for visibility, the viewer's role and
- * read position, the newest live message (one backward probe of
- * ix_messages_room_live per room) and the counters; then, for the rooms
- * with a read position, db_unread_counts(). Without a position the unread
- * count is the room's live messages minus the viewer's own, both kept by
- * the schema's triggers: no scan. */
+/* The list in one query: visibility, the viewer's role, the newest live
+ * message (one backward probe of ix_messages_room_live per room) and the
+ * unread count from the counters the schema's triggers keep
+ * (DB_UNREAD_EXPR): no scan, whatever the read position. */
 #define ROOMS_SELECT \
-	"SELECT " ROOM_COLS ", COALESCE(rp.last_read_id, 0), " \
-	DB_MSG_SELECT("lm", "lu") ", r.message_count - COALESCE(rsc.live_count, 0)" \
+	"SELECT " ROOM_COLS ", " DB_UNREAD_EXPR("r", "rsc", "rp") ", " \
+	DB_MSG_SELECT("lm", "lu") \
 	" FROM rooms r" \
 	" LEFT JOIN room_members m ON m.room_id = r.id AND m.user_id = ?" \
 	" LEFT JOIN read_positions rp ON rp.user_id = ? AND rp.room_id = r.id" \
@@ -35,12 +33,6 @@ DB_SQL(q_room_get, "SELECT " ROOM_COLS " FROM rooms r "
 DB_SQL(q_rooms_list, ROOMS_SELECT " WHERE r.is_private = 0 OR m.user_id IS NOT NULL ORDER BY r.id");
 /* One room as the list shows it, whatever its visibility (callers decide). */
 DB_SQL(q_room_view, ROOMS_SELECT " WHERE r.id = ?");
-#define UNREAD_ONE "SELECT ?, COUNT(*) FROM messages WHERE room_id = ? AND deleted_at IS NULL" \
-                   " AND id > ? AND sender_id <> ?"
-#define UNREAD_4 UNREAD_ONE " UNION ALL " UNREAD_ONE " UNION ALL " UNREAD_ONE " UNION ALL " UNREAD_ONE
-#define UNREAD_16 UNREAD_4 " UNION ALL " UNREAD_4 " UNION ALL " UNREAD_4 " UNION ALL " UNREAD_4
-#define UNREAD_CHUNK 32
-DB_SQL(q_unread_chunk, UNREAD_16 " UNION ALL " UNREAD_16);
 DB_SQL(q_room_update, "UPDATE rooms SET name = COALESCE(?, name), "
                       "description = COALESCE(?, description), "
                       "is_private = IF(? < 0, is_private, ?) WHERE id = ?");
@@ -150,63 +142,16 @@ chat_err chat_dal_room_create(chat_db *db, const char *name, const char *descrip
 	return CHAT_OK;
 }
 
-typedef struct count_ctx {
-	const int64_t *rooms;
-	size_t n;
-	int64_t *counts;
-} count_ctx;
-
-static chat_err count_row(void *ctx, const db_row *r)
-{
-	count_ctx *c = ctx;
-	int64_t room = db_int(r, 0);
-	for (size_t i = 0; i < c->n; i++)
-		if (c->rooms[i] == room)
-			c->counts[i] = db_int(r, 1);
-	return CHAT_OK;
-}
-
-chat_err db_unread_counts(chat_db *db, int64_t user_id, const int64_t *rooms,
-                          const int64_t *after, size_t n, int64_t *counts)
-{
-	for (size_t off = 0; off < n; off += UNREAD_CHUNK) {
-		size_t m = n - off < UNREAD_CHUNK ? n - off : UNREAD_CHUNK;
-		db_arg a[UNREAD_CHUNK * 4];
-		for (size_t k = 0; k < UNREAD_CHUNK; k++) {
-			/* Unused slots ask about room 0, which has no messages. */
-			int64_t room = k < m ? rooms[off + k] : 0;
-			a[4 * k] = DBI(room);
-			a[4 * k + 1] = DBI(room);
-			a[4 * k + 2] = DBI(k < m ? after[off + k] : 0);
-			a[4 * k + 3] = DBI(user_id);
-		}
-		for (size_t k = 0; k < m; k++)
-			counts[off + k] = 0;
-		count_ctx c = { rooms + off, m, counts + off };
-		chat_err e = db_query(db, &q_unread_chunk, a, UNREAD_CHUNK * 4, "ii", count_row, &c);
-		if (e != CHAT_OK)
-			return e;
-	}
-	return CHAT_OK;
-}
-
-typedef struct list_ctx {
-	db_vec rooms;
-	db_vec after; /* read positions, parallel to rooms */
-} list_ctx;
-
 static chat_err list_row(void *ctx, const db_row *r)
 {
-	list_ctx *c = ctx;
-	chat_room *room = db_vec_push(&c->rooms);
-	int64_t *pos = db_vec_push(&c->after);
-	if (!room || !pos)
+	db_vec *v = ctx;
+	chat_room *room = db_vec_push(v);
+	if (!room)
 		return CHAT_ERR_NOMEM;
 	chat_err e = fill_room(r, room);
 	if (e != CHAT_OK)
 		return e;
-	*pos = db_int(r, 7);
-	room->unread_count = db_int(r, 18); /* right when there is no position */
+	room->unread_count = db_int(r, 7);
 	if (!db_null(r, 8)) {
 		e = db_row_message(r, 8, &room->last_message);
 		if (e != CHAT_OK)
@@ -216,58 +161,21 @@ static chat_err list_row(void *ctx, const db_row *r)
 	return CHAT_OK;
 }
 
-/* Run q (the list or the one-room view) and complete the unread counts of
- * the rooms where the viewer has a read position. */
+/* Run q (the list or the one-room view). */
 static chat_err rooms_fetch(chat_db *db, db_sql *q, int64_t user_id, int64_t room_id,
                             chat_room **out, size_t *n)
 {
-	list_ctx c = { { NULL, 0, 0, sizeof(chat_room) }, { NULL, 0, 0, sizeof(int64_t) } };
-	int64_t *ids = NULL, *after = NULL, *counts = NULL;
+	db_vec v = { NULL, 0, 0, sizeof(chat_room) };
 	db_arg a[] = { DBI(user_id), DBI(user_id), DBI(user_id), DBI(room_id) };
 	size_t na = room_id > 0 ? 4 : 3;
-	chat_err e = db_query(db, q, a, na, ROOM_TYPES "i" DB_MSG_COLS "i", list_row, &c);
-	if (e != CHAT_OK)
-		goto fail;
-	chat_room *rooms = c.rooms.v;
-	const int64_t *pos = c.after.v;
-	size_t nr = c.rooms.n, k = 0;
-	for (size_t i = 0; i < nr; i++)
-		k += pos[i] > 0;
-	if (k) {
-		/* Only the rooms with a read position need counting. */
-		ids = malloc(k * sizeof(*ids));
-		after = malloc(k * sizeof(*after));
-		counts = malloc(k * sizeof(*counts));
-		e = CHAT_ERR_NOMEM;
-		if (!ids || !after || !counts)
-			goto fail;
-		for (size_t i = 0, j = 0; i < nr; i++) {
-			if (pos[i] > 0) {
-				ids[j] = rooms[i].id;
-				after[j++] = pos[i];
-			}
-		}
-		e = db_unread_counts(db, user_id, ids, after, k, counts);
-		if (e != CHAT_OK)
-			goto fail;
-		for (size_t i = 0, j = 0; i < nr; i++)
-			if (pos[i] > 0)
-				rooms[i].unread_count = counts[j++];
+	chat_err e = db_query(db, q, a, na, ROOM_TYPES "i" DB_MSG_COLS, list_row, &v);
+	if (e != CHAT_OK) {
+		chat_rooms_free(v.v, v.n);
+		return e;
 	}
-	free(ids);
-	free(after);
-	free(counts);
-	free(c.after.v);
-	*out = rooms;
-	*n = nr;
+	*out = v.v;
+	*n = v.n;
 	return CHAT_OK;
-fail:
-	free(ids);
-	free(after);
-	free(counts);
-	free(c.after.v);
-	chat_rooms_free(c.rooms.v, c.rooms.n);
-	return e;
 }
 
 chat_err chat_dal_rooms_list(chat_db *db, int64_t user_id, chat_room **out, size_t *n)

@@ -91,13 +91,14 @@ bool db_in_txn(const chat_db *db);
  * such room. Meant to be the first write of a transaction. */
 chat_err db_room_lock(chat_db *db, int64_t room_id);
 
-/* Unread counts of user_id in n rooms, each above its read position
- * after[i]: others' live messages. counts[i] receives each. Runs one
- * statement per 32 rooms, each room a range scan of ix_messages_room_live
- * with constant bounds (a correlated subquery could only use the
- * (room_id, deleted_at) prefix and would read every message of the room). */
-chat_err db_unread_counts(chat_db *db, int64_t user_id, const int64_t *rooms,
-                          const int64_t *after, size_t n, int64_t *counts);
+/* The unread count of a user in a room from counters kept by the schema's
+ * triggers (no scan): the room's live messages (r: rooms), minus the
+ * user's own (c: room_sender_counts, may be NULL), minus the others' the
+ * user has read (p: read_positions.read_live_count, may be NULL). Never
+ * below 0. */
+#define DB_UNREAD_EXPR(r, c, p) \
+	"GREATEST(0, " r ".message_count - COALESCE(" c ".live_count, 0) - COALESCE(" p \
+	".read_live_count, 0))"
 
 /* Helpers for growing result arrays. */
 typedef struct db_vec {

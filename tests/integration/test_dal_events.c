@@ -132,10 +132,116 @@ void test_reads_unread(void **state)
 	assert_int_equal(unread_of(alice, room), 2); /* b2 and dan's */
 }
 
+/* read_positions.read_live_count rows that disagree with a direct count. */
+static long long read_counts_wrong(void)
+{
+	return sql_int("SELECT COUNT(*) FROM read_positions p WHERE p.read_live_count <>"
+	               " (SELECT COUNT(*) FROM messages m WHERE m.room_id = p.room_id"
+	               "  AND m.deleted_at IS NULL AND m.id <= p.last_read_id"
+	               "  AND m.sender_id <> p.user_id)");
+}
+
+/* The unread count of user in room by a direct count of the messages. */
+static int64_t unread_direct(int64_t user, int64_t room)
+{
+	return sql_int("SELECT COUNT(*) FROM messages WHERE room_id = %lld AND deleted_at IS NULL"
+	               " AND sender_id <> %lld AND id > COALESCE((SELECT last_read_id FROM"
+	               " read_positions WHERE user_id = %lld AND room_id = %lld), 0)",
+	               (long long)room, (long long)user, (long long)user, (long long)room);
+}
+
+/* The list, the one-room view and /unread all agree with the direct count. */
+static void check_unread(int64_t user, int64_t room)
+{
+	int64_t want = unread_direct(user, room);
+	chat_room *v = NULL;
+	size_t n = 0;
+	assert_int_equal(chat_dal_rooms_list(db, user, &v, &n), CHAT_OK);
+	chat_room *r = find_room(v, n, room);
+	assert_non_null(r);
+	assert_int_equal(r->unread_count, want);
+	chat_rooms_free(v, n);
+	chat_room one;
+	assert_int_equal(chat_dal_room_view(db, room, user, &one), CHAT_OK);
+	assert_int_equal(one.unread_count, want);
+	chat_room_clear(&one);
+	assert_int_equal(unread_of(user, room), want ? want : -1);
+}
+
+/* Several readers of a room, their positions moving while messages are
+ * deleted and undeleted by the DAL and by plain SQL: read_live_count (and
+ * so every unread count) stays equal to a direct count. */
+static void read_counts_follow(void)
+{
+	enum { NU = 4, NM = 12 };
+	int64_t u[NU], m[NM];
+	for (int i = 0; i < NU; i++)
+		u[i] = mkuser("rc");
+	int64_t room = mkroom("read-counts", false, u[0]);
+	for (int i = 1; i < NU; i++)
+		assert_int_equal(chat_dal_member_add(db, room, u[i], CHAT_ROLE_MEMBER), CHAT_OK);
+	for (int i = 0; i < NM; i++)
+		m[i] = post(room, u[i % NU], "rc", NULL, NULL);
+#define CHECK_ALL()                                       \
+	do {                                              \
+		assert_int_equal(read_counts_wrong(), 0); \
+		for (int k = 0; k < NU; k++)              \
+			check_unread(u[k], room);         \
+	} while (0)
+	CHECK_ALL();
+	/* Reads by the DAL: forward, then an older one (no move). */
+	assert_int_equal(chat_dal_message_mark_read(db, m[3], u[0]), CHAT_OK);
+	assert_int_equal(chat_dal_message_mark_read(db, m[6], u[1]), CHAT_OK);
+	assert_int_equal(chat_dal_message_mark_read(db, m[10], u[2]), CHAT_OK);
+	CHECK_ALL();
+	assert_int_equal(chat_dal_message_mark_read(db, m[8], u[0]), CHAT_OK);
+	assert_int_equal(chat_dal_message_mark_read(db, m[2], u[1]), CHAT_OK);
+	CHECK_ALL();
+	assert_true(unread_direct(u[2], room) > 0);
+	/* Deletions by the DAL, below and above positions. */
+	assert_int_equal(chat_dal_message_delete(db, m[1]), CHAT_OK);
+	assert_int_equal(chat_dal_message_delete(db, m[9]), CHAT_OK);
+	CHECK_ALL();
+	/* Deletion and undeletion by plain SQL. */
+	sql_exec("UPDATE messages SET deleted_at = UTC_TIMESTAMP(3) WHERE id IN (%lld, %lld, %lld)",
+	         (long long)m[2], (long long)m[5], (long long)m[11]);
+	CHECK_ALL();
+	sql_exec("UPDATE messages SET deleted_at = NULL WHERE id IN (%lld, %lld)",
+	         (long long)m[1], (long long)m[5]);
+	CHECK_ALL();
+	/* Reading past deleted messages, then a move of sender by SQL. */
+	assert_int_equal(chat_dal_message_mark_read(db, m[10], u[0]), CHAT_OK);
+	assert_int_equal(chat_dal_message_mark_read(db, m[10], u[3]), CHAT_OK);
+	sql_exec("UPDATE messages SET sender_id = %lld WHERE id = %lld", (long long)u[3],
+	         (long long)m[4]);
+	CHECK_ALL();
+	/* Positions moved by plain SQL, forward and back; a position inserted
+	 * by SQL; a hard DELETE. */
+	sql_exec("UPDATE read_positions SET last_read_id = %lld WHERE room_id = %lld AND user_id = %lld",
+	         (long long)m[11], (long long)room, (long long)u[1]);
+	sql_exec("UPDATE read_positions SET last_read_id = %lld WHERE room_id = %lld AND user_id = %lld",
+	         (long long)m[4], (long long)room, (long long)u[2]);
+	CHECK_ALL();
+	sql_exec("DELETE FROM read_positions WHERE room_id = %lld AND user_id = %lld",
+	         (long long)room, (long long)u[3]);
+	sql_exec("INSERT INTO read_positions (user_id, room_id, last_read_id) VALUES (%lld, %lld, %lld)",
+	         (long long)u[3], (long long)room, (long long)m[7]);
+	CHECK_ALL();
+	sql_exec("DELETE FROM messages WHERE id IN (%lld, %lld)", (long long)m[0], (long long)m[6]);
+	CHECK_ALL();
+	/* New messages are above every position. */
+	post(room, u[1], "rc new", NULL, NULL);
+	post(room, u[2], "rc new", NULL, NULL);
+	CHECK_ALL();
+#undef CHECK_ALL
+}
+
 /* The counters agree with the messages everywhere the tests wrote. */
 void test_counters_consistent(void **state)
 {
 	(void)state;
+	read_counts_follow();
+	assert_int_equal(read_counts_wrong(), 0);
 	assert_int_equal(sql_int("SELECT COUNT(*) FROM rooms r WHERE r.message_count <>"
 	                         " (SELECT COUNT(*) FROM messages m"
 	                         "  WHERE m.room_id = r.id AND m.deleted_at IS NULL)"), 0);
