@@ -160,6 +160,9 @@ static void emit(chat_log_level level, const char *msg)
 }
 
 static void vlog(chat_log_level level, int errnum, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
+static void vlog(chat_log_level level, int errnum, const char *fmt, va_list ap)
 {
 	char msg[LINE_MAX_BYTES];
 	int n;

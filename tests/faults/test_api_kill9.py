@@ -45,7 +45,7 @@ def run_phase(fx, E, max_procs, kill_one):
 
     def render(template, **values):
         text = real_render(template, **values)
-        return text.replace('"max-procs" => 1,', f'"max-procs" => {max_procs},')
+        return text.replace('"max-procs" => 2,', f'"max-procs" => {max_procs},')
     E.render = render
     st = E.Stack("lighttpd")
     try:
