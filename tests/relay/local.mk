@@ -3,7 +3,7 @@
 # Integration tests of chat-relay over real WebSocket connections. Each
 # script starts its own MariaDB (as tests/harness/mariadb.sh does) and its
 # own relay processes on free ports; relaylib.py holds the shared helpers,
-# seed_client.py is the protocol document's Python example.
+# The protocol document's Python example is tests/e2e/seed_client.py.
 TESTS += \
 	tests/relay/test_open.py \
 	tests/relay/test_messages.py \
@@ -18,7 +18,6 @@ TESTS += \
 
 EXTRA_DIST += \
 	tests/relay/relaylib.py \
-	tests/relay/seed_client.py \
 	tests/relay/test_open.py \
 	tests/relay/test_messages.py \
 	tests/relay/test_rooms_isolation.py \

@@ -1,7 +1,7 @@
 """The Python client example of the original protocol document, run as it
-is (tests/relay/seed_client.py: only its token and URI lines read the
-environment), works against the relay: it connects, sends, and prints the
-first frame it receives (connection_established)."""
+is (tests/e2e/seed_client.py, verbatim: only its token and URI strings are
+replaced before it runs), works against the relay: it connects, sends, and
+prints the first frame it receives (connection_established)."""
 
 import asyncio
 import os
@@ -17,10 +17,19 @@ def setup(fx):
     S["relay"] = fx.relay()
 
 
+SEED_TOKEN = '"your_jwt_token_here"'
+SEED_URI = 'f"ws://localhost:8000/ws/chat/2/?token={token}"'
+
+
 def run_seed(url_template, token):
-    env = dict(os.environ, SEED_TOKEN=token, SEED_URI=url_template, PYTHONIOENCODING="utf-8")
-    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "seed_client.py")
-    return subprocess.run([sys.executable, script], env=env, capture_output=True, timeout=30)
+    path = os.path.join(R.TOP_SRCDIR, "tests", "e2e", "seed_client.py")
+    with open(path, encoding="utf-8") as f:
+        code = f.read()
+    R.check(SEED_TOKEN in code and SEED_URI in code, "seed_client.py lost its token or URI line")
+    code = code.replace(SEED_TOKEN, repr(token)).replace(
+        SEED_URI, repr(url_template.format(token=token)))
+    env = dict(os.environ, PYTHONIOENCODING="utf-8")
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=30)
 
 
 async def t_seed_client(fx):
