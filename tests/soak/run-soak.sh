@@ -264,6 +264,8 @@ if [ -n "$VG" ]; then
 		errs=$(sed -n 's/.*ERROR SUMMARY: \([0-9]*\) errors.*/\1/p' "$f" | tail -n 1)
 		def=$(sed -n 's/.*definitely lost: \([0-9,]*\) bytes.*/\1/p' "$f" | tail -n 1)
 		echo "valgrind $n: errors=${errs:-?} definitely_lost_bytes=${def:-0}"
+		# no heap summary: the process never exited by itself (killed)
+		grep -q 'HEAP SUMMARY' "$f" || { echo "FAIL: $n has no leak report (did not exit cleanly)"; fail=1; }
 		cp "$f" "$LOGS/$n"
 		if [ "${errs:-x}" != 0 ] || [ "${def:-0}" != 0 ]; then
 			echo "FAIL: valgrind found problems in $n:"; grep -A25 -m3 'definitely lost in\|Invalid\|uninitialised' "$f" | head -n 80
