@@ -22,6 +22,7 @@
 
 #include "chat_dal.h"
 #include "chat_db.h"
+#include "chat_follow.h"
 #include "chat_json.h"
 #include "chat_log.h"
 #include "chat_notify.h"
@@ -32,7 +33,6 @@
 #define READ_LIMIT 1000
 #define MAX_ROUNDS 20          /* reads per cycle before checking for stop */
 #define MAX_MISSING 4096
-#define MAX_REASK 512       /* missing ids and gaps asked for again per read */
 #define MAX_IN_FLIGHT 20000    /* event frames posted, not yet fanned out */
 
 static relay *R;
@@ -154,73 +154,15 @@ static void post_row(const chat_event_row *row)
 	relay_post(r);
 }
 
-static int cmp_row(const void *a, const void *b)
+static void post_one(void *arg, const chat_event_row *row, bool reread)
 {
-	const chat_event_row *x = *(const chat_event_row *const *)a;
-	const chat_event_row *y = *(const chat_event_row *const *)b;
-	return x->ev.id < y->ev.id ? -1 : x->ev.id > y->ev.id;
+	(void)arg;
+	(void)reread;
+	post_row(row);
 }
 
-/* Feed the rows of two reads (b may be empty) to the outbox in ONE call and
- * post the delivered ones in id order. One call matters: the outbox
- * delivers an event only above its room's highest delivered id, so an
- * event that was missing must be fed together with the newer events of
- * its room that a read returned (see cycle()). */
-static void deliver(chat_outbox *o, chat_event_row *a, size_t na, chat_event_row *b, size_t nb)
-{
-	size_t n = na + nb;
-	if (!n)
-		return;
-	chat_event *evs = malloc(n * sizeof(*evs));
-	bool *dl = calloc(n, sizeof(*dl));
-	const chat_event_row **all = malloc(n * sizeof(*all));
-	if (!evs || !dl || !all)
-		goto out;
-	for (size_t i = 0; i < na; i++)
-		all[i] = &a[i];
-	for (size_t i = 0; i < nb; i++)
-		all[na + i] = &b[i];
-	for (size_t i = 0; i < n; i++)
-		evs[i] = all[i]->ev;
-	chat_outbox_feed(o, evs, n, chat_time_now_ms(), dl);
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++)
-		if (dl[i])
-			all[k++] = all[i];
-	qsort(all, k, sizeof(*all), cmp_row);
-	for (size_t i = 0; i < k; i++)
-		post_row(all[i]);
-out:
-	free(evs);
-	free(dl);
-	free(all);
-}
-
-/* Ids to ask for again after a read: every id still missing and every gap
- * inside rows (ids between the previous max_seen and the rows' ids that
- * the read did not return), ascending, at most max. */
-static size_t wanted_ids(chat_outbox *o, const chat_event_row *rows, size_t n, int64_t *ids,
-                         size_t max)
-{
-	size_t k = chat_outbox_missing(o, ids, max);
-	int64_t prev = chat_outbox_max_seen(o);
-	for (size_t i = 0; i < n && k < max; i++) {
-		if (rows[i].ev.id <= prev)
-			continue;
-		for (int64_t id = prev + 1; id < rows[i].ev.id && k < max; id++)
-			ids[k++] = id;
-		prev = rows[i].ev.id;
-	}
-	return k;
-}
-
-/* One follower cycle: read the events after max_seen, then - in a second
- * query issued after the first - the ids still missing and the gaps of
- * that read, and feed both to the outbox together. Why this order: when
- * the first read shows an event of a room, every older event of that room
- * committed before it (the room lock), so the second read sees those older
- * ones even if they were missing until now, and the outbox gets them in
- * the same feed, before it moves the room's mark past them. */
+/* One follower cycle: reads until caught up (chat_follow_read does each
+ * read the safe way), at most MAX_ROUNDS before looking at stop again. */
 static void cycle(chat_db *db, chat_outbox *o)
 {
 	int64_t maxid = 0;
@@ -228,41 +170,17 @@ static void cycle(chat_db *db, chat_outbox *o)
 		int64_t l = maxid - chat_outbox_max_seen(o);
 		atomic_store(&lag, l > 0 ? l : 0);
 	}
-	int64_t ids[MAX_REASK];
 	for (int round = 0; round < MAX_ROUNDS && !atomic_load(&stop); round++) {
 		while (atomic_load(&relay_events_in_flight) > MAX_IN_FLIGHT && !atomic_load(&stop))
 			usleep(5000); /* the loop is behind: let it catch up */
-		chat_event_row *rows = NULL, *more = NULL;
-		size_t n = 0, nm = 0;
-		chat_err e = chat_dal_events_after(db, chat_outbox_max_seen(o), READ_LIMIT, &rows, &n);
+		bool full = false;
+		chat_err e = chat_follow_read(db, o, READ_LIMIT, chat_time_now_ms(), post_one, NULL,
+		                              &full);
 		if (e != CHAT_OK) {
 			relay_db_set_up(e != CHAT_ERR_UNAVAILABLE);
 			return;
 		}
 		relay_db_set_up(true);
-		size_t k = wanted_ids(o, rows, n, ids, MAX_REASK);
-		for (size_t off = 0; off < k; off += 64) {
-			size_t c = k - off < 64 ? k - off : 64;
-			chat_event_row *part = NULL;
-			size_t np = 0;
-			if (chat_dal_events_by_ids(db, ids + off, c, &part, &np) != CHAT_OK)
-				break;
-			if (np) {
-				chat_event_row *grown = realloc(more, (nm + np) * sizeof(*more));
-				if (!grown) {
-					chat_event_rows_free(part, np);
-					break;
-				}
-				more = grown;
-				memcpy(more + nm, part, np * sizeof(*part));
-				nm += np;
-			}
-			free(part); /* rows moved into more: free the array only */
-		}
-		deliver(o, rows, n, more, nm);
-		bool full = n == READ_LIMIT;
-		chat_event_rows_free(rows, n);
-		chat_event_rows_free(more, nm);
 		if (!full)
 			break;
 	}

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "chat_dal.h"
+#include "chat_follow.h"
 #include "chat_outbox.h"
 #include "chat_time.h"
 #include "itest.h"
@@ -175,34 +176,26 @@ typedef struct delivered {
 	bool slow_via_missing; /* the slow event came in through by_ids */
 } delivered;
 
-static void deliver_rows(chat_outbox *o, chat_event_row *rows, size_t n, delivered *d,
-                         bool via_missing)
+/* chat_follow_read hands each event to deliver here, ascending. */
+static void deliver_row(void *arg, const chat_event_row *row, bool reread)
 {
-	chat_event evs[512];
-	bool flags[512];
-	assert_true(n <= 512);
-	for (size_t i = 0; i < n; i++)
-		evs[i] = rows[i].ev;
-	chat_outbox_feed(o, evs, n, chat_time_mono_ms(), flags);
-	/* Rows come ascending from the DAL: deliver in that order. */
-	for (size_t i = 0; i < n; i++) {
-		if (!flags[i] || !our_room(rows[i].ev.room_id))
-			continue;
-		int r = 0;
-		while (S.rooms[r] != rows[i].ev.room_id)
-			r++;
-		assert_true(rows[i].ev.id > d->last[r]); /* ascending per room */
-		d->last[r] = rows[i].ev.id;
-		if (d->n == d->cap) {
-			d->cap = d->cap ? d->cap * 2 : 256;
-			d->ids = realloc(d->ids, d->cap * sizeof(int64_t));
-			assert_non_null(d->ids);
-		}
-		d->ids[d->n++] = rows[i].ev.id;
-		if (rows[i].ev.kind == CHAT_EV_MESSAGE_CREATED && rows[i].ev.ref_id == S.slow_msg &&
-		    S.slow_msg && via_missing)
-			d->slow_via_missing = true;
+	delivered *d = arg;
+	if (!our_room(row->ev.room_id))
+		return;
+	int r = 0;
+	while (S.rooms[r] != row->ev.room_id)
+		r++;
+	assert_true(row->ev.id > d->last[r]); /* ascending per room */
+	d->last[r] = row->ev.id;
+	if (d->n == d->cap) {
+		d->cap = d->cap ? d->cap * 2 : 256;
+		d->ids = realloc(d->ids, d->cap * sizeof(int64_t));
+		assert_non_null(d->ids);
 	}
+	d->ids[d->n++] = row->ev.id;
+	if (row->ev.kind == CHAT_EV_MESSAGE_CREATED && row->ev.ref_id == S.slow_msg && S.slow_msg &&
+	    reread)
+		d->slow_via_missing = true;
 }
 
 static int cmp_i64(const void *a, const void *b)
@@ -239,21 +232,18 @@ void test_outbox_follow(void **state)
 	bool joined = false;
 	for (;;) {
 		assert_true(chat_time_mono_ms() - t0 < DEADLINE_MS);
-		chat_event_row *rows = NULL;
-		size_t n = 0;
-		assert_int_equal(chat_dal_events_after(db, chat_outbox_max_seen(o), 100, &rows, &n),
+		/* The relay's own read (chat_follow_read): new events, then the
+		 * missing ids and gaps, fed together. */
+		int64_t before = chat_outbox_max_seen(o);
+		size_t before_n = d.n;
+		bool full = false;
+		assert_int_equal(chat_follow_read(db, o, 100, chat_time_mono_ms(), deliver_row, &d,
+		                                  &full),
 		                 CHAT_OK);
-		deliver_rows(o, rows, n, &d, false);
-		chat_event_rows_free(rows, n);
-		int64_t miss[64];
-		size_t nm = chat_outbox_missing(o, miss, 64);
-		if (nm)
+		int64_t miss[1];
+		if (chat_outbox_missing(o, miss, 1))
 			__atomic_store_n(&S.reader_saw_gap, 1, __ATOMIC_SEQ_CST);
-		if (nm) {
-			assert_int_equal(chat_dal_events_by_ids(db, miss, nm, &rows, &n), CHAT_OK);
-			deliver_rows(o, rows, n, &d, true);
-			chat_event_rows_free(rows, n);
-		}
+		size_t n = (chat_outbox_max_seen(o) != before || d.n != before_n) ? 1 : 0;
 		chat_outbox_expire(o, chat_time_mono_ms());
 		if (!joined && S.writers_done == WRITERS) {
 			for (int i = 0; i <= WRITERS; i++)
