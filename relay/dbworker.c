@@ -846,24 +846,6 @@ void relay_db_stop(void)
 	}
 }
 
-relay_job *relay_job_new(relay_job_kind kind)
-{
-	relay_job *j = calloc(1, sizeof(*j));
-	if (j) {
-		j->kind = kind;
-		j->last_id = -1;
-	}
-	return j;
-}
-
-void relay_job_free(relay_job *j)
-{
-	if (!j)
-		return;
-	free(j->content);
-	free(j);
-}
-
 int relay_db_submit(relay_job *j)
 {
 	size_t w = j->conn_id ? (size_t)(j->conn_id % (uint64_t)n_workers) : 0;

@@ -7,6 +7,7 @@ relay_chat_relay_SOURCES = \
 	relay/listener.c \
 	relay/session.c \
 	relay/frames.c \
+	relay/job.c \
 	relay/rooms.c \
 	relay/sendq.c \
 	relay/dbworker.c \

@@ -58,24 +58,6 @@ void relay_session_typing(relay_session *s, bool is_typing)
 	n_actions++;
 }
 
-relay_job *relay_job_new(relay_job_kind kind)
-{
-	relay_job *j = calloc(1, sizeof(*j));
-	if (j) {
-		j->kind = kind;
-		j->last_id = -1;
-	}
-	return j;
-}
-
-void relay_job_free(relay_job *j)
-{
-	if (!j)
-		return;
-	free(j->content);
-	free(j);
-}
-
 int relay_db_submit(relay_job *j)
 {
 	const char *detail = NULL;

@@ -32,7 +32,7 @@ tests_fuzz_replay_http_SOURCES = tests/fuzz/fuzz_http.c tests/fuzz/replay_main.c
 tests_fuzz_replay_http_CFLAGS = $(SECFUZZ_HTTP_CFLAGS)
 tests_fuzz_replay_http_LDFLAGS = $(AM_LDFLAGS) $(SECFUZZ_HTTP_WRAP)
 tests_fuzz_replay_http_LDADD = $(SECFUZZ_HTTP_LIBS)
-tests_fuzz_replay_frames_SOURCES = tests/fuzz/fuzz_frames.c relay/frames.c tests/fuzz/replay_main.c \
+tests_fuzz_replay_frames_SOURCES = tests/fuzz/fuzz_frames.c relay/frames.c relay/job.c tests/fuzz/replay_main.c \
 	tests/fuzz/fuzz.h
 tests_fuzz_replay_frames_CFLAGS = $(SECFUZZ_FRAMES_CFLAGS)
 tests_fuzz_replay_frames_LDADD = $(SECFUZZ_FRAMES_LIBS)
@@ -57,7 +57,7 @@ tests_fuzz_fuzz_http_SOURCES = tests/fuzz/fuzz_http.c tests/fuzz/fuzz.h
 tests_fuzz_fuzz_http_CFLAGS = $(SECFUZZ_HTTP_CFLAGS)
 tests_fuzz_fuzz_http_LDFLAGS = $(AM_LDFLAGS) $(LIBFUZZER_LDFLAGS) $(SECFUZZ_HTTP_WRAP)
 tests_fuzz_fuzz_http_LDADD = $(SECFUZZ_HTTP_LIBS)
-tests_fuzz_fuzz_frames_SOURCES = tests/fuzz/fuzz_frames.c relay/frames.c tests/fuzz/fuzz.h
+tests_fuzz_fuzz_frames_SOURCES = tests/fuzz/fuzz_frames.c relay/frames.c relay/job.c tests/fuzz/fuzz.h
 tests_fuzz_fuzz_frames_CFLAGS = $(SECFUZZ_FRAMES_CFLAGS)
 tests_fuzz_fuzz_frames_LDFLAGS = $(AM_LDFLAGS) $(LIBFUZZER_LDFLAGS)
 tests_fuzz_fuzz_frames_LDADD = $(SECFUZZ_FRAMES_LIBS)
