@@ -161,14 +161,15 @@ def rss_kib(relay):
     return 0
 
 
-def read_until_close_or_quiet(raw, timeout):
-    """Like read_until_close, but a stream that just goes quiet for 3 s
-    ends the read too: (None, frames)."""
+def read_until_close_or_quiet(raw, timeout, quiet=10):
+    """Like read_until_close, but a stream that just goes quiet for `quiet`
+    seconds ends the read too: (None, frames). Generous: under sanitizers
+    on a loaded machine one replay's database work can take seconds."""
     deadline = time.monotonic() + timeout
     frames = 0
     while time.monotonic() < deadline:
         try:
-            op, payload = raw.recv_frame(3)
+            op, payload = raw.recv_frame(quiet)
         except (R.TestFailure, OSError):
             return None, frames
         if op == 0x8:
