@@ -5,6 +5,7 @@ import asyncio
 import json
 import struct
 import time
+import urllib.request
 
 import relaylib as R
 
@@ -142,7 +143,13 @@ async def t_slow_client_replays(fx):
     try:
         for _ in range(8):
             slow.send_text_bytes(b'{"type": "sync", "last_id": 0}')
-        await asyncio.sleep(3)  # let the relay do what it does with them
+        # Let the relay do what it does with them (under sanitizers each
+        # replay's database work can take seconds): until it reports a slow
+        # client closed, or 60 s.
+        cut0 = slow_closed(relay)
+        deadline = time.monotonic() + 60
+        while slow_closed(relay) == cut0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
         grown = rss_kib(relay) - rss0
         code, frames = await asyncio.get_running_loop().run_in_executor(
             None, read_until_close_or_quiet, slow, 60)
@@ -151,6 +158,15 @@ async def t_slow_client_replays(fx):
     R.check(code == 4408, f"a client asking for 8 replays of {n} x 16 KB without reading "
                           f"was not cut off (close {code} after {frames} frames; the "
                           f"relay's memory grew by {grown // 1024} MiB)")
+
+
+def slow_closed(relay):
+    """The relay's chat_relay_slow_clients_closed_total counter."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{relay.port}/metrics", timeout=5) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith("chat_relay_slow_clients_closed_total "):
+                return int(line.split()[1])
+    return 0
 
 
 def rss_kib(relay):
