@@ -97,6 +97,9 @@ CHAT_LOG_LEVEL=warning CHAT_RELAY_MAX_CONNECTIONS=5000
 export CHAT_LOG_LEVEL CHAT_RELAY_MAX_CONNECTIONS
 
 say "users, rooms, tokens"
+# tokens must outlive the run (the default access lifetime is 15 minutes)
+CHAT_AUTH_ACCESS_TOKEN_LIFETIME=$((SECS + 3600))
+export CHAT_AUTH_ACCESS_TOKEN_LIFETIME
 bench_users soak 40 "$work/tokens"
 bench_rooms soakroom 20 soak1 "$work/rooms"
 head -n "$FAN_ROOMS" "$work/rooms" >"$work/fan-rooms"

@@ -14,10 +14,23 @@ import asyncio
 import http.client
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
 import urllib.request
+
+
+STOP = [False]
+
+
+def on_term(*_):
+    # SIGTERM from the runner ends the loops early; the results are still written
+    STOP[0] = True
+
+
+def running(deadline):
+    return time.monotonic() < deadline and not STOP[0]
 
 
 def lines(path):
@@ -28,7 +41,7 @@ def lines(path):
 # ------------------------------------------------------------------ typing
 async def typing_client(url, token, room, deadline, stats):
     import websockets
-    while time.monotonic() < deadline:
+    while running(deadline):
         try:
             async with websockets.connect(f"{url}/ws/chat/{room}/?token={token}",
                                           open_timeout=20, close_timeout=5,
@@ -42,7 +55,7 @@ async def typing_client(url, token, room, deadline, stats):
                 # Reconnect every 30 s: a typing user who leaves is part of the load.
                 until = min(deadline, time.monotonic() + 30)
                 flag = True
-                while time.monotonic() < until:
+                while running(until):
                     await ws.send(json.dumps({"type": "typing", "is_typing": flag}))
                     stats["frames"] += 1
                     flag = not flag
@@ -88,7 +101,7 @@ def cmd_http(a):
     i = 0
     period = 1.0 / a.rate
     nxt = time.monotonic()
-    while time.monotonic() < deadline:
+    while running(deadline):
         tok = tokens[i % len(tokens)]
         room = rooms[i % len(rooms)]
         kind = i % 3
@@ -336,6 +349,7 @@ def main():
     for x in ("csv", "rounds", "churn", "typing", "http", "out"):
         m.add_argument("--" + x, required=True)
     a = p.parse_args()
+    signal.signal(signal.SIGTERM, on_term)
     {"typing": cmd_typing, "http": cmd_http, "sample": cmd_sample, "summary": cmd_summary}[a.cmd](a)
 
 
