@@ -36,12 +36,19 @@ DB_SQL(q_msg_edit, "UPDATE messages SET content = ?, edited_at = UTC_TIMESTAMP(3
                    "WHERE id = ? AND deleted_at IS NULL");
 DB_SQL(q_msg_delete, "UPDATE messages SET deleted_at = UTC_TIMESTAMP(3) "
                      "WHERE id = ? AND deleted_at IS NULL");
-DB_SQL(q_page_desc, "SELECT " DB_MSG_SELECT("m", "u") MSG_FROM
-                    " WHERE m.room_id = ? AND m.deleted_at IS NULL AND m.id > ? AND m.id < ?"
-                    " ORDER BY m.id DESC LIMIT ?");
-DB_SQL(q_page_asc, "SELECT " DB_MSG_SELECT("m", "u") MSG_FROM
-                   " WHERE m.room_id = ? AND m.deleted_at IS NULL AND m.id > ? AND m.id < ?"
-                   " ORDER BY m.id ASC LIMIT ?");
+/* Pages read one table: the sender's name comes from a primary-key
+ * subquery, not a join. With a join, the optimizer may pick a block
+ * nested loop over a small users table, which gives up the index order
+ * and sorts the whole room for every page (seen: 45 ms instead of 0.3 ms
+ * on a 29,000-message room with two users). */
+#define PAGE_SELECT \
+	"SELECT m.id, m.room_id, m.sender_id," \
+	" (SELECT u.username FROM users u WHERE u.id = m.sender_id)," \
+	" m.content, m.message_type, m.client_id, m.created_at, m.edited_at, m.deleted_at" \
+	" FROM messages m" \
+	" WHERE m.room_id = ? AND m.deleted_at IS NULL AND m.id > ? AND m.id < ?"
+DB_SQL(q_page_desc, PAGE_SELECT " ORDER BY m.id DESC LIMIT ?");
+DB_SQL(q_page_asc, PAGE_SELECT " ORDER BY m.id ASC LIMIT ?");
 
 typedef struct msg_ctx {
 	chat_message *out;
