@@ -3,7 +3,8 @@
 #   . "$top_srcdir/tests/harness/mariadb.sh"
 #   chat_test_db_start          # starts mariadbd, applies the schema
 #   ... CHAT_DATABASE_SOCKET, CHAT_DATABASE_NAME are exported ...
-#   (stopped and removed automatically when the script exits)
+#   (stopped and removed automatically when the script exits; a script
+#   with its own EXIT trap calls chat_test_db_stop from it)
 #
 # The server runs on a private data directory under the build tree with a
 # Unix socket and no TCP port; nothing of the system's MariaDB is touched.
@@ -72,7 +73,13 @@ chat_test_db_start() {
 		sock="$sdir/mysqld.sock"
 		ln -s "$sdir" "$CHAT_TEST_DB_DIR/sockdir"
 	fi
-	trap 'chat_test_db_stop; [ -L "$CHAT_TEST_DB_DIR/sockdir" ] && rm -rf "$(readlink "$CHAT_TEST_DB_DIR/sockdir")"' EXIT
+	# Stopped at exit, unless the caller already has an EXIT trap: then
+	# that trap must call chat_test_db_stop itself (replacing it would
+	# skip the caller's own cleanup).
+	case "$(trap)" in
+	*EXIT*) ;;
+	*) trap 'chat_test_db_stop; [ -L "$CHAT_TEST_DB_DIR/sockdir" ] && rm -rf "$(readlink "$CHAT_TEST_DB_DIR/sockdir")"' EXIT ;;
+	esac
 	"$MARIADBD" --no-defaults $_user_opt --datadir="$CHAT_TEST_DB_DIR/data" \
 		--socket="$sock" --pid-file="$CHAT_TEST_DB_DIR/mysqld.pid" \
 		--log-error="$CHAT_TEST_DB_DIR/error.log" --skip-networking \
