@@ -1,6 +1,7 @@
 /* chat-relay: command line, configuration, signals, and the --workers
- * process model (the parent binds the port once and forks N relays that
- * share it; each has its own loop, follower and wake-up socket). */
+ * process model (the parent binds one SO_REUSEPORT socket per worker on
+ * the same port and forks N relays; each has its own socket, loop,
+ * follower and wake-up socket). */
 #include "config.h"
 
 #include <errno.h>
@@ -91,15 +92,25 @@ static void raise_fd_limit(int max_connections)
 		              max_connections);
 }
 
-static pid_t spawn_worker(const chat_config *cfg, int lfd, int mfd)
+/* Worker i serves lfds[i] only. One socket per worker, not one shared
+ * socket: the kernel then spreads new connections evenly over the workers
+ * (SO_REUSEPORT hashing), where a shared socket goes to whichever loop
+ * wakes first and one worker fills up to its fd limit while the others
+ * idle. The parent keeps every socket open, so a replacement worker finds
+ * the connections queued on its predecessor's socket. */
+static pid_t spawn_worker(const chat_config *cfg, const int *lfds, int n, int i, int mfd)
 {
 	pid_t p = fork();
 	if (p < 0) {
 		chat_log_errno(CHAT_LOG_ERROR, "fork");
 		return -1;
 	}
-	if (p == 0)
-		_exit(relay_server_run(cfg, lfd, mfd));
+	if (p == 0) {
+		for (int k = 0; k < n; k++)
+			if (k != i)
+				close(lfds[k]);
+		_exit(relay_server_run(cfg, lfds[i], mfd));
+	}
 	return p;
 }
 
@@ -110,14 +121,31 @@ static int run_workers(const chat_config *cfg, int lfd, int mfd, int n)
 {
 	pid_t *pids = calloc((size_t)n, sizeof(*pids));
 	int64_t *started = calloc((size_t)n, sizeof(*started));
+	int *lfds = calloc((size_t)n, sizeof(*lfds));
 	int status = 0, quick_deaths = 0;
-	if (!pids || !started) {
+	if (!pids || !started || !lfds) {
 		free(pids);
 		free(started);
+		free(lfds);
+		close(lfd);
 		return 1;
 	}
+	/* lfd is worker 0's; the others bind the port it got (port 0 = any) */
+	lfds[0] = lfd;
+	int port = relay_listener_port(lfd);
+	for (int i = 1; i < n; i++) {
+		lfds[i] = relay_listener_open(cfg->relay.listen, port);
+		if (lfds[i] < 0) {
+			for (int k = 0; k < i; k++)
+				close(lfds[k]);
+			free(pids);
+			free(started);
+			free(lfds);
+			return 1;
+		}
+	}
 	for (int i = 0; i < n; i++) {
-		pids[i] = spawn_worker(cfg, lfd, mfd);
+		pids[i] = spawn_worker(cfg, lfds, n, i, mfd);
 		started[i] = chat_time_mono_ms();
 		if (pids[i] < 0) {
 			pids[i] = 0;
@@ -136,8 +164,12 @@ static int run_workers(const chat_config *cfg, int lfd, int mfd, int n)
 				if (pids[i] > 0)
 					kill(pids[i], SIGTERM);
 			forwarded = true;
-			close(lfd); /* no more workers: let new clients be refused */
-			lfd = -1;
+			/* no more workers: let new clients be refused */
+			for (int i = 0; i < n; i++)
+				if (lfds[i] >= 0)
+					close(lfds[i]);
+			for (int i = 0; i < n; i++)
+				lfds[i] = -1;
 			if (mfd >= 0)
 				close(mfd);
 			mfd = -1;
@@ -177,7 +209,7 @@ static int run_workers(const chat_config *cfg, int lfd, int mfd, int n)
 				relay_sig_term = 1;
 				break;
 			}
-			pids[i] = spawn_worker(cfg, lfd, mfd);
+			pids[i] = spawn_worker(cfg, lfds, n, i, mfd);
 			started[i] = chat_time_mono_ms();
 			if (pids[i] > 0) {
 				alive++;
@@ -188,12 +220,14 @@ static int run_workers(const chat_config *cfg, int lfd, int mfd, int n)
 			break;
 		}
 	}
-	if (lfd >= 0)
-		close(lfd);
+	for (int i = 0; i < n; i++)
+		if (lfds[i] >= 0)
+			close(lfds[i]);
 	if (mfd >= 0)
 		close(mfd);
 	free(pids);
 	free(started);
+	free(lfds);
 	return status;
 }
 

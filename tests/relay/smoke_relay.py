@@ -62,6 +62,26 @@ async def t_metrics(fx):
     R.eq(http_get(relay.port, "/nothing-here")[0], 404, "GET of an unknown path")
 
 
+def established_on(pid, port):
+    """TCP connections to `port` that process `pid` holds open."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            t = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if t.startswith("socket:["):
+            inodes.add(t[8:-1])
+    n = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                col = line.split()
+                if col[3] == "01" and int(col[1].split(":")[1], 16) == port and col[9] in inodes:
+                    n += 1
+    return n
+
+
 async def t_workers(fx):
     """Two processes on one port: every connection, whichever process
     accepted it, gets every message of its room in order."""
@@ -78,6 +98,15 @@ async def t_workers(fx):
     children = subprocess.run(["pgrep", "-P", str(relay.proc.pid)], capture_output=True,
                               text=True).stdout.split()
     R.eq(len(children), 2, "worker processes")
+    # Each worker has its own socket on the port: the kernel spreads new
+    # connections evenly (a shared socket lets one worker take most).
+    more = [await relay.connect(room, users[i % 4]) for i in range(100)]
+    await asyncio.gather(*(c.usable() for c in more))
+    per = [established_on(int(p), relay.port) for p in children]
+    R.eq(sum(per), len(clients) + len(more), f"connections held by the workers {per}")
+    R.check(min(per) >= 0.25 * sum(per), f"connections spread over the workers: {per}")
+    for c in more:
+        await c.close()
     socks = [n for n in os.listdir(fx.notify_dir) if n.endswith(".sock")]
     R.check(len(socks) >= 3, f"wake-up sockets in the notify dir: {socks}")
     # a worker that dies is replaced; the survivors keep serving
