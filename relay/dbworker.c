@@ -372,25 +372,23 @@ static int cmp_id(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static void job_auth(chat_db *db, relay_job *j)
+#define AUTH_BATCH 64 /* connections opened per presence transaction */
+
+/* The user and the room of a new connection: r->user, r->room_private,
+ * or an error with r->why. */
+static chat_err auth_lookup(chat_db *db, const relay_job *j, relay_result *r)
 {
-	relay_result *r = result_new(RES_AUTH, j->conn_id);
-	if (!r)
-		return;
 	chat_user u;
 	chat_room room;
 	memset(&room, 0, sizeof(room));
-	chat_user_ref *online = NULL;
-	size_t n_online = 0;
 	chat_err e = chat_dal_user_by_id(db, j->user_id, &u);
 	note(e, db, "user lookup");
 	if (e == CHAT_ERR_NOT_FOUND || (e == CHAT_OK && !u.is_active && !j->anonymous)) {
-		e = CHAT_ERR_AUTH;
 		r->why = j->anonymous ? "Anonymous user not available" : "User not found or inactive";
-		goto done;
+		return CHAT_ERR_AUTH;
 	}
 	if (e != CHAT_OK)
-		goto done;
+		return e;
 	r->user.id = u.id;
 	snprintf(r->user.username, sizeof(r->user.username), "%s", u.username);
 
@@ -398,51 +396,150 @@ static void job_auth(chat_db *db, relay_job *j)
 	note(e, db, "room lookup");
 	if (e == CHAT_OK && !(chat_room_visible(&room) || room.role != CHAT_ROLE_NONE))
 		e = CHAT_ERR_NOT_FOUND; /* a private room is not revealed */
-	if (e == CHAT_ERR_NOT_FOUND) {
+	if (e == CHAT_ERR_NOT_FOUND)
 		r->why = "Room not found";
-		goto done;
-	}
-	if (e != CHAT_OK)
-		goto done;
 	r->room_private = room.is_private;
+	chat_room_clear(&room);
+	return e;
+}
 
-	bool reg = false;
-	int64_t inst = ensure_instance(db, &reg);
-	if (!inst) {
-		e = CHAT_ERR_UNAVAILABLE;
-		goto done;
-	}
-	e = chat_dal_presence_add(db, inst, j->room_id, u.id, &r->presence_id);
+/* Presence rows for the connections of the batch still on their way in,
+ * in one transaction. A failure other than an unreachable database (a
+ * room deleted meanwhile) is retried row by row so it fails that one
+ * connection only. */
+static void auth_presence(chat_db *db, int64_t inst, relay_job **jobs, relay_result **res,
+                          size_t n)
+{
+	chat_presence_req req[AUTH_BATCH];
+	int64_t ids[AUTH_BATCH];
+	size_t idx[AUTH_BATCH], m = 0;
+	for (size_t i = 0; i < n; i++)
+		if (res[i]->err == CHAT_OK) {
+			req[m] = (chat_presence_req){ jobs[i]->room_id, res[i]->user.id };
+			idx[m++] = i;
+		}
+	if (!m)
+		return;
+	chat_err e = chat_dal_presence_add_many(db, inst, req, m, ids);
 	note(e, db, "presence add");
-	if (e != CHAT_OK)
-		goto done;
-	wake_relays();
-
-	/* Snapshot: who is online, then the newest event id. A presence event
-	 * at or below the floor is judged against this list (session.c). */
-	e = chat_dal_presence_online(db, j->room_id, &online, &n_online);
-	note(e, db, "presence online");
 	if (e == CHAT_OK) {
-		e = chat_dal_events_max_id(db, &r->snap_floor);
-		note(e, db, "events max id");
+		for (size_t k = 0; k < m; k++)
+			res[idx[k]]->presence_id = ids[k];
+	} else if (e == CHAT_ERR_UNAVAILABLE || m == 1) {
+		for (size_t k = 0; k < m; k++)
+			res[idx[k]]->err = e;
+	} else {
+		for (size_t k = 0; k < m; k++) {
+			relay_result *r = res[idx[k]];
+			r->err = chat_dal_presence_add(db, inst, req[k].room_id, req[k].user_id,
+			                               &r->presence_id);
+			note(r->err, db, "presence add");
+		}
 	}
-	if (e != CHAT_OK)
-		goto done;
-	r->established = relay_frame_from_json(chat_json_frame_established(&r->user, online,
-	                                                                   n_online));
-	if (!r->established) {
-		e = CHAT_ERR_NOMEM;
-		goto done;
+	wake_relays();
+}
+
+typedef struct room_online {
+	int64_t room_id;
+	chat_user_ref *users;
+	size_t n;
+	chat_err err;
+} room_online;
+
+/* New connections, up to AUTH_BATCH of them, opened together: each is
+ * looked up, then one transaction adds all their presence rows (one
+ * commit, not one per connection: a burst of connects is bound by the
+ * database's commit rate otherwise), then one "online" list per room.
+ *
+ * Snapshot: who is online, then the newest event id. A presence event
+ * at or below the floor is judged against the list (session.c). */
+static void job_auth_batch(chat_db *db, relay_job **jobs, size_t n)
+{
+	relay_result *res[AUTH_BATCH];
+	room_online rooms[AUTH_BATCH];
+	size_t n_rooms = 0, ok = 0;
+	bool reg = false;
+	int64_t inst = 0, floor = 0;
+	chat_err floor_err = CHAT_OK;
+	for (size_t i = 0; i < n; i++) {
+		res[i] = result_new(RES_AUTH, jobs[i]->conn_id);
+		if (!res[i])
+			continue;
+		res[i]->err = auth_lookup(db, jobs[i], res[i]);
+		ok += res[i]->err == CHAT_OK;
 	}
-	r->snap_ids = malloc((n_online ? n_online : 1) * sizeof(int64_t));
-	if (r->snap_ids) {
-		for (size_t i = 0; i < n_online; i++)
-			r->snap_ids[i] = online[i].id;
-		r->snap_n = n_online;
-		qsort(r->snap_ids, r->snap_n, sizeof(int64_t), cmp_id);
+	if (ok) {
+		inst = ensure_instance(db, &reg);
+		if (!inst) {
+			for (size_t i = 0; i < n; i++)
+				if (res[i] && res[i]->err == CHAT_OK)
+					res[i]->err = CHAT_ERR_UNAVAILABLE;
+		}
 	}
-	if (j->last_id >= 0)
-		e = do_replay(db, r, j->room_id, j->last_id);
+	size_t live = 0;
+	relay_result *present[AUTH_BATCH];
+	relay_job *pjobs[AUTH_BATCH];
+	for (size_t i = 0; i < n; i++)
+		if (res[i] && res[i]->err == CHAT_OK) {
+			present[live] = res[i];
+			pjobs[live++] = jobs[i];
+		}
+	if (live)
+		auth_presence(db, inst, pjobs, present, live);
+
+	for (size_t k = 0; k < live; k++) {
+		if (present[k]->err != CHAT_OK)
+			continue;
+		size_t x = 0;
+		while (x < n_rooms && rooms[x].room_id != pjobs[k]->room_id)
+			x++;
+		if (x < n_rooms)
+			continue;
+		rooms[n_rooms] = (room_online){ pjobs[k]->room_id, NULL, 0, CHAT_OK };
+		rooms[n_rooms].err = chat_dal_presence_online(db, pjobs[k]->room_id,
+		                                              &rooms[n_rooms].users, &rooms[n_rooms].n);
+		note(rooms[n_rooms].err, db, "presence online");
+		n_rooms++;
+	}
+	if (n_rooms) {
+		floor_err = chat_dal_events_max_id(db, &floor);
+		note(floor_err, db, "events max id");
+	}
+
+	for (size_t i = 0; i < n; i++) {
+		relay_result *r = res[i];
+		relay_job *j = jobs[i];
+		if (!r)
+			continue;
+		if (r->err != CHAT_OK)
+			goto post;
+		room_online *ro = rooms;
+		while (ro->room_id != j->room_id)
+			ro++;
+		r->err = ro->err != CHAT_OK ? ro->err : floor_err;
+		if (r->err != CHAT_OK)
+			goto post;
+		r->snap_floor = floor;
+		r->established = relay_frame_from_json(chat_json_frame_established(&r->user, ro->users,
+		                                                                   ro->n));
+		if (!r->established) {
+			r->err = CHAT_ERR_NOMEM;
+			goto post;
+		}
+		r->snap_ids = malloc((ro->n ? ro->n : 1) * sizeof(int64_t));
+		if (r->snap_ids) {
+			for (size_t u = 0; u < ro->n; u++)
+				r->snap_ids[u] = ro->users[u].id;
+			r->snap_n = ro->n;
+			qsort(r->snap_ids, r->snap_n, sizeof(int64_t), cmp_id);
+		}
+		if (j->last_id >= 0)
+			r->err = do_replay(db, r, j->room_id, j->last_id);
+	post:
+		relay_post(r);
+	}
+	for (size_t x = 0; x < n_rooms; x++)
+		free(rooms[x].users);
 	if (reg) {
 		relay_result *ri = result_new(RES_INSTANCE, 0);
 		if (ri) {
@@ -450,11 +547,6 @@ static void job_auth(chat_db *db, relay_job *j)
 			relay_post(ri);
 		}
 	}
-done:
-	r->err = e;
-	free(online);
-	chat_room_clear(&room);
-	relay_post(r);
 }
 
 static void job_replay(chat_db *db, relay_job *j)
@@ -466,16 +558,26 @@ static void job_replay(chat_db *db, relay_job *j)
 	relay_post(r);
 }
 
-static void job_close(chat_db *db, relay_job *j)
+/* Closed connections, a batch of them: typing-off events first (each
+ * connection's typing ended before it left), then every presence row in
+ * one transaction. */
+static void job_close_batch(chat_db *db, relay_job **jobs, size_t n)
 {
-	chat_err e;
-	if (j->typing_off) {
-		int64_t id = 0;
-		e = chat_dal_event_emit(db, j->room_id, CHAT_EV_TYPING, j->ref_id, j->user_id, &id);
-		note(e, db, "typing off");
+	int64_t ids[AUTH_BATCH];
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++) {
+		relay_job *j = jobs[i];
+		if (j->typing_off) {
+			int64_t id = 0;
+			chat_err e = chat_dal_event_emit(db, j->room_id, CHAT_EV_TYPING, j->ref_id,
+			                                 j->user_id, &id);
+			note(e, db, "typing off");
+		}
+		if (j->presence_id)
+			ids[m++] = j->presence_id;
 	}
-	if (j->presence_id) {
-		e = chat_dal_presence_remove(db, j->presence_id);
+	if (m) {
+		chat_err e = chat_dal_presence_remove_many(db, ids, m, NULL);
 		note(e, db, "presence remove");
 	}
 	wake_relays();
@@ -588,9 +690,9 @@ static void job_recheck(chat_db *db, relay_job *j)
 static void run_job(chat_db *db, relay_job *j)
 {
 	switch (j->kind) {
-	case JOB_AUTH: job_auth(db, j); break;
+	case JOB_AUTH: job_auth_batch(db, &j, 1); break;
 	case JOB_REPLAY: job_replay(db, j); break;
-	case JOB_CLOSE: job_close(db, j); break;
+	case JOB_CLOSE: job_close_batch(db, &j, 1); break;
 	case JOB_EMIT: job_emit(db, j); break;
 	case JOB_HEARTBEAT: job_heartbeat(db); break;
 	case JOB_UNREGISTER: job_unregister(db); break;
@@ -762,6 +864,24 @@ static void *thread_main(void *arg)
 			write_batch(db, batch, n);
 			for (size_t i = 0; i < n; i++)
 				relay_job_free(batch[i]);
+			continue;
+		}
+		if (q->idx >= 0 && (q->head->kind == JOB_AUTH || q->head->kind == JOB_CLOSE)) {
+			/* A run of opens or closes at the head: one transaction
+			 * for all. Only the head run, so every connection's jobs
+			 * keep their order. */
+			relay_job *run[AUTH_BATCH];
+			relay_job_kind kind = q->head->kind;
+			size_t n = 0;
+			while (n < AUTH_BATCH && q->head && q->head->kind == kind)
+				run[n++] = pop_locked(q);
+			pthread_mutex_unlock(&q->mu);
+			if (kind == JOB_AUTH)
+				job_auth_batch(db, run, n);
+			else
+				job_close_batch(db, run, n);
+			for (size_t i = 0; i < n; i++)
+				relay_job_free(run[i]);
 			continue;
 		}
 		relay_job *j = pop_locked(q);

@@ -187,8 +187,20 @@ chat_err chat_dal_instance_unregister(chat_db *db, int64_t instance_id);
  * its last row goes. */
 chat_err chat_dal_presence_add(chat_db *db, int64_t instance_id, int64_t room_id, int64_t user_id,
                                int64_t *presence_id);
+/* Several connections in one transaction (one commit for a burst of
+ * connects). All or nothing: an error (a room deleted meanwhile:
+ * CHAT_ERR_NOT_FOUND) adds none and zeroes presence_ids. */
+typedef struct chat_presence_req {
+	int64_t room_id, user_id;
+} chat_presence_req;
+chat_err chat_dal_presence_add_many(chat_db *db, int64_t instance_id, const chat_presence_req *req,
+                                    size_t n, int64_t *presence_ids);
 /* CHAT_ERR_NOT_FOUND when the row is already gone (reaped, room deleted). */
 chat_err chat_dal_presence_remove(chat_db *db, int64_t presence_id);
+/* Several rows in one transaction; rows already gone are skipped
+ * (*removed counts the others). */
+chat_err chat_dal_presence_remove_many(chat_db *db, const int64_t *presence_ids, size_t n,
+                                       size_t *removed);
 /* Distinct users with a live connection to the room, ascending id. */
 chat_err chat_dal_presence_online(chat_db *db, int64_t room_id, chat_user_ref **out, size_t *n);
 

@@ -39,52 +39,151 @@ chat_err chat_dal_instance_heartbeat(chat_db *db, int64_t instance_id)
 	return e;
 }
 
-typedef struct pres_args {
-	int64_t instance_id, room_id, user_id, presence_id;
-} pres_args;
+typedef struct add_args {
+	int64_t instance_id;
+	const chat_presence_req *req;
+	size_t n;
+	int64_t *ids;
+	size_t *order; /* req indices sorted by room */
+} add_args;
 
+/* Lock the rooms in ascending id order (like every writer: concurrent
+ * batches queue instead of deadlocking), then one row per connection. */
 static chat_err add_txn(chat_db *db, void *arg)
 {
-	pres_args *p = arg;
-	chat_err e = db_room_lock(db, p->room_id);
+	add_args *p = arg;
+	for (size_t k = 0; k < p->n; k++) {
+		const chat_presence_req *r = &p->req[p->order[k]];
+		if (k && r->room_id == p->req[p->order[k - 1]].room_id)
+			continue;
+		chat_err e = db_room_lock(db, r->room_id);
+		if (e != CHAT_OK)
+			return e;
+	}
+	for (size_t k = 0; k < p->n; k++) {
+		const chat_presence_req *r = &p->req[p->order[k]];
+		db_arg a[] = { DBI(p->instance_id), DBI(r->room_id), DBI(r->user_id) };
+		chat_err e = db_exec(db, &q_pres_insert, a, DB_NARGS(a), NULL, &p->ids[p->order[k]]);
+		if (e != CHAT_OK)
+			return e;
+	}
+	return CHAT_OK;
+}
+
+chat_err chat_dal_presence_add_many(chat_db *db, int64_t instance_id, const chat_presence_req *req,
+                                    size_t n, int64_t *presence_ids)
+{
+	size_t one = 0;
+	size_t *order = n <= 1 ? &one : malloc(n * sizeof(*order));
+	if (!order)
+		return CHAT_ERR_NOMEM;
+	/* insertion sort by room, stable: batches are small */
+	for (size_t i = 0; i < n; i++) {
+		size_t k = i;
+		while (k > 0 && req[order[k - 1]].room_id > req[i].room_id) {
+			order[k] = order[k - 1];
+			k--;
+		}
+		order[k] = i;
+	}
+	add_args p = { instance_id, req, n, presence_ids, order };
+	chat_err e = n ? chat_db_txn_run(db, add_txn, &p) : CHAT_OK;
 	if (e != CHAT_OK)
-		return e;
-	db_arg a[] = { DBI(p->instance_id), DBI(p->room_id), DBI(p->user_id) };
-	return db_exec(db, &q_pres_insert, a, DB_NARGS(a), NULL, &p->presence_id);
+		memset(presence_ids, 0, n * sizeof(*presence_ids));
+	if (order != &one)
+		free(order);
+	return e;
 }
 
 chat_err chat_dal_presence_add(chat_db *db, int64_t instance_id, int64_t room_id, int64_t user_id,
                                int64_t *presence_id)
 {
-	pres_args p = { instance_id, room_id, user_id, 0 };
-	chat_err e = chat_db_txn_run(db, add_txn, &p);
+	chat_presence_req r = { room_id, user_id };
+	int64_t id = 0;
+	chat_err e = chat_dal_presence_add_many(db, instance_id, &r, 1, &id);
 	if (e == CHAT_OK && presence_id)
-		*presence_id = p.presence_id;
+		*presence_id = id;
 	return e;
 }
 
+typedef struct rm_args {
+	const int64_t *ids;
+	size_t n;
+	int64_t *rooms; /* room of ids[i], 0 = row gone */
+	size_t *order;
+	size_t removed;
+} rm_args;
+
 static chat_err remove_txn(chat_db *db, void *arg)
 {
-	pres_args *p = arg;
-	int64_t room_id = 0;
-	db_arg a[] = { DBI(p->presence_id) };
-	chat_err e = db_query_int(db, &q_pres_room, a, DB_NARGS(a), &room_id);
-	if (e != CHAT_OK)
-		return e;
-	e = db_room_lock(db, room_id);
-	if (e != CHAT_OK)
-		return e;
-	uint64_t found = 0;
-	e = db_exec(db, &q_pres_delete, a, DB_NARGS(a), &found, NULL);
-	if (e == CHAT_OK && found == 0)
-		e = CHAT_ERR_NOT_FOUND; /* removed meanwhile */
+	rm_args *p = arg;
+	p->removed = 0;
+	for (size_t i = 0; i < p->n; i++) {
+		db_arg a[] = { DBI(p->ids[i]) };
+		p->rooms[i] = 0;
+		chat_err e = db_query_int(db, &q_pres_room, a, DB_NARGS(a), &p->rooms[i]);
+		if (e != CHAT_OK && e != CHAT_ERR_NOT_FOUND)
+			return e;
+	}
+	for (size_t i = 0; i < p->n; i++) {
+		size_t k = i;
+		while (k > 0 && p->rooms[p->order[k - 1]] > p->rooms[i]) {
+			p->order[k] = p->order[k - 1];
+			k--;
+		}
+		p->order[k] = i;
+	}
+	for (size_t k = 0; k < p->n; k++) {
+		int64_t room = p->rooms[p->order[k]];
+		if (!room || (k && room == p->rooms[p->order[k - 1]]))
+			continue;
+		chat_err e = db_room_lock(db, room);
+		if (e != CHAT_OK && e != CHAT_ERR_NOT_FOUND)
+			return e;
+	}
+	/* In room order, so each room's presence_leave events come in the
+	 * order its locks were taken. */
+	for (size_t k = 0; k < p->n; k++) {
+		size_t i = p->order[k];
+		if (!p->rooms[i])
+			continue;
+		db_arg a[] = { DBI(p->ids[i]) };
+		uint64_t found = 0;
+		chat_err e = db_exec(db, &q_pres_delete, a, DB_NARGS(a), &found, NULL);
+		if (e != CHAT_OK)
+			return e;
+		p->removed += found;
+	}
+	return CHAT_OK;
+}
+
+chat_err chat_dal_presence_remove_many(chat_db *db, const int64_t *presence_ids, size_t n,
+                                       size_t *removed)
+{
+	int64_t room1;
+	size_t one;
+	int64_t *rooms = n <= 1 ? &room1 : malloc(n * sizeof(*rooms));
+	size_t *order = n <= 1 ? &one : malloc(n * sizeof(*order));
+	chat_err e = CHAT_ERR_NOMEM;
+	rm_args p = { presence_ids, n, rooms, order, 0 };
+	if (rooms && order)
+		e = n ? chat_db_txn_run(db, remove_txn, &p) : CHAT_OK;
+	if (removed)
+		*removed = e == CHAT_OK ? p.removed : 0;
+	if (rooms != &room1)
+		free(rooms);
+	if (order != &one)
+		free(order);
 	return e;
 }
 
 chat_err chat_dal_presence_remove(chat_db *db, int64_t presence_id)
 {
-	pres_args p = { 0, 0, 0, presence_id };
-	return chat_db_txn_run(db, remove_txn, &p);
+	size_t removed = 0;
+	chat_err e = chat_dal_presence_remove_many(db, &presence_id, 1, &removed);
+	if (e == CHAT_OK && removed == 0)
+		e = CHAT_ERR_NOT_FOUND; /* removed meanwhile */
+	return e;
 }
 
 static chat_err id_row(void *ctx, const db_row *r)

@@ -631,3 +631,56 @@ void test_presence(void **state)
 	assert_int_equal(sql_int("SELECT COUNT(*) FROM presence WHERE id = %lld", (long long)p1), 0);
 	assert_int_equal(chat_dal_instance_unregister(db, i2), CHAT_OK);
 }
+
+/* A burst of connects and disconnects in one transaction each: the same
+ * rows and join/leave events as one at a time, rooms in any order; a
+ * deleted room fails the whole add; rows already gone are skipped. */
+void test_presence_many(void **state)
+{
+	(void)state;
+	int64_t alice = mkuser("alice");
+	int64_t bob = mkuser("bob");
+	int64_t r1 = mkroom("many-1", false, alice);
+	int64_t r2 = mkroom("many-2", false, bob);
+	int64_t inst = 0;
+	assert_int_equal(chat_dal_instance_register(db, "host-m", 1, &inst), CHAT_OK);
+
+	chat_presence_req req[] = { { r2, bob }, { r1, alice }, { r2, alice }, { r1, alice } };
+	int64_t ids[4] = { 0 };
+	assert_int_equal(chat_dal_presence_add_many(db, inst, req, 4, ids), CHAT_OK);
+	for (int i = 0; i < 4; i++) {
+		assert_true(ids[i] > 0);
+		assert_int_equal(sql_int("SELECT room_id * 1000000 + user_id FROM presence WHERE id = %lld",
+		                         (long long)ids[i]),
+		                 req[i].room_id * 1000000 + req[i].user_id);
+	}
+	assert_int_equal(events_count(r1, "presence_join", 0, alice), 1); /* two rows, one join */
+	assert_int_equal(events_count(r2, "presence_join", 0, alice), 1);
+	assert_int_equal(events_count(r2, "presence_join", 0, bob), 1);
+	assert_int_equal(online_count(r1, alice), 1);
+	assert_int_equal(online_count(r2, bob), 1);
+
+	/* remove three (one twice: counted once), then the last one alone */
+	int64_t rm[] = { ids[3], ids[0], ids[2], ids[3] };
+	size_t removed = 0;
+	assert_int_equal(chat_dal_presence_remove_many(db, rm, 4, &removed), CHAT_OK);
+	assert_int_equal(removed, 3);
+	assert_int_equal(events_count(r1, "presence_leave", 0, alice), 0); /* ids[1] remains */
+	assert_int_equal(events_count(r2, "presence_leave", 0, alice), 1);
+	assert_int_equal(events_count(r2, "presence_leave", 0, bob), 1);
+	assert_int_equal(online_count(r1, alice), 1);
+	assert_int_equal(online_count(r2, bob), 0);
+	assert_int_equal(chat_dal_presence_remove_many(db, rm, 4, &removed), CHAT_OK);
+	assert_int_equal(removed, 0);
+	assert_int_equal(chat_dal_presence_remove(db, ids[1]), CHAT_OK);
+	assert_int_equal(events_count(r1, "presence_leave", 0, alice), 1);
+
+	/* all or nothing */
+	chat_presence_req bad[] = { { r1, bob }, { 99999999, bob } };
+	int64_t bid[2] = { -1, -1 };
+	long long rows = sql_int("SELECT COUNT(*) FROM presence");
+	assert_int_equal(chat_dal_presence_add_many(db, inst, bad, 2, bid), CHAT_ERR_NOT_FOUND);
+	assert_true(bid[0] == 0 && bid[1] == 0);
+	assert_int_equal(sql_int("SELECT COUNT(*) FROM presence"), rows);
+	assert_int_equal(chat_dal_instance_unregister(db, inst), CHAT_OK);
+}
