@@ -147,10 +147,14 @@ chat_err chat_dal_events_max_id(chat_db *db, int64_t *out);
  * at 10000). */
 chat_err chat_dal_events_after(chat_db *db, int64_t after_id, int limit, chat_event_row **out,
                                size_t *n);
-/* Events with these ids (ascending in the result); absent ids are left
- * out. n_ids <= 64. */
-chat_err chat_dal_events_by_ids(chat_db *db, const int64_t *ids, size_t n_ids,
-                                chat_event_row **out, size_t *n);
+/* Events with ids in these ranges (first..last inclusive), ascending;
+ * absent ids are left out. n_ranges <= CHAT_RANGES_PER_QUERY. */
+#define CHAT_RANGES_PER_QUERY 8
+typedef struct chat_id_range {
+	int64_t first, last;
+} chat_id_range;
+chat_err chat_dal_events_in_ranges(chat_db *db, const chat_id_range *r, size_t n_ranges,
+                                   chat_event_row **out, size_t *n);
 /* Write an ephemeral event (typing, explicit user_join/user_leave) for a
  * room, taking the room lock like every other writer. No such room:
  * CHAT_ERR_NOT_FOUND. id_out may be NULL. */

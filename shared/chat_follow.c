@@ -1,39 +1,77 @@
 /* One read of the chat_events follower (see chat_follow.h). */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "chat_follow.h"
 
-#define MAX_REREAD 512 /* missing ids and gaps asked for again per read */
-#define IDS_PER_QUERY 64
+#define MAX_RANGES 64 /* id ranges asked for again per read (8 queries) */
 
-/* Ids to ask for again after read 1: every id still missing and every gap
- * inside rows (ids above max_seen the read skipped), ascending, at most
- * max. */
-static size_t wanted_ids(chat_outbox *o, const chat_event_row *rows, size_t n, int64_t *ids,
-                         size_t max)
+/* What read 2 asks for again: every id still missing and every gap inside
+ * rows (ids above max_seen that read 1 skipped), ascending, as ranges of
+ * consecutive ids (a batch's ids come in runs), at most max ranges.
+ * Returns the count; *cutoff is the lowest wanted id that did not fit
+ * (INT64_MAX if all did). */
+static size_t wanted_ranges(chat_outbox *o, const chat_event_row *rows, size_t n,
+                            chat_id_range *rg, size_t max, int64_t *cutoff)
 {
-	size_t k = chat_outbox_missing(o, ids, max);
+	size_t k = 0;
+	*cutoff = INT64_MAX;
+	int64_t miss[256];
+	size_t got, off = 0;
+	/* the missing ids, in slices (the outbox copies them out) */
+	do {
+		got = chat_outbox_missing_from(o, off, miss, 256);
+		for (size_t i = 0; i < got; i++) {
+			if (k && rg[k - 1].last + 1 == miss[i]) {
+				rg[k - 1].last = miss[i];
+				continue;
+			}
+			if (k == max) {
+				*cutoff = miss[i];
+				return k;
+			}
+			rg[k++] = (chat_id_range){ miss[i], miss[i] };
+		}
+		off += got;
+	} while (got == 256);
 	int64_t prev = chat_outbox_max_seen(o);
-	for (size_t i = 0; i < n && k < max; i++) {
+	for (size_t i = 0; i < n; i++) {
 		if (rows[i].ev.id <= prev)
 			continue;
-		for (int64_t id = prev + 1; id < rows[i].ev.id && k < max; id++)
-			ids[k++] = id;
+		if (rows[i].ev.id > prev + 1) {
+			if (k && rg[k - 1].last + 1 == prev + 1) {
+				rg[k - 1].last = rows[i].ev.id - 1;
+			} else if (k == max) {
+				*cutoff = prev + 1;
+				return k;
+			} else {
+				rg[k++] = (chat_id_range){ prev + 1, rows[i].ev.id - 1 };
+			}
+		}
 		prev = rows[i].ev.id;
 	}
 	return k;
 }
 
-/* Read 2: the rows of ids, appended to *more. */
-static chat_err reread(chat_db *db, const int64_t *ids, size_t k, chat_event_row **more,
+/* Read 2: the rows in the ranges, appended to *more. Several queries when
+ * there are many ranges, the HIGHEST ranges first: a transaction that
+ * commits between two of them is then seen in its lower ids only (the
+ * rest stay missing, delivered later, still in order). Lowest first, the
+ * later query would see its higher ids without the lower ones an earlier
+ * query missed, and delivering those would move the room's mark past the
+ * lower ones, which would then be skipped (seen under load). */
+static chat_err reread(chat_db *db, const chat_id_range *rg, size_t k, chat_event_row **more,
                        size_t *nm)
 {
-	for (size_t off = 0; off < k; off += IDS_PER_QUERY) {
-		size_t c = k - off < IDS_PER_QUERY ? k - off : IDS_PER_QUERY;
+	size_t end = k;
+	while (end > 0) {
+		size_t c = end < CHAT_RANGES_PER_QUERY ? end : CHAT_RANGES_PER_QUERY;
+		size_t off = end - c;
+		end = off;
 		chat_event_row *part = NULL;
 		size_t np = 0;
-		chat_err e = chat_dal_events_by_ids(db, ids + off, c, &part, &np);
+		chat_err e = chat_dal_events_in_ranges(db, rg + off, c, &part, &np);
 		if (e != CHAT_OK)
 			return e;
 		if (np) {
@@ -70,17 +108,32 @@ chat_err chat_follow_read(chat_db *db, chat_outbox *o, int limit, int64_t now_ms
 	chat_event *evs = NULL;
 	bool *dl = NULL;
 	pick *all = NULL;
-	int64_t ids[MAX_REREAD];
+	chat_id_range rg[MAX_RANGES];
+	int64_t cutoff;
 
 	*full = false;
 	chat_err e = chat_dal_events_after(db, chat_outbox_max_seen(o), limit, &rows, &n);
 	if (e != CHAT_OK)
 		return e;
-	size_t k = wanted_ids(o, rows, n, ids, MAX_REREAD);
-	e = reread(db, ids, k, &more, &nm);
+	size_t k = wanted_ranges(o, rows, n, rg, MAX_RANGES, &cutoff);
+	e = reread(db, rg, k, &more, &nm);
 	if (e != CHAT_OK)
 		goto out;
 	*full = limit > 0 && n == (size_t)limit;
+	/* Not every wanted id fitted in read 2: feed nothing of read 1 at or
+	 * above the first that did not. An event fed now would move its
+	 * room's mark past an older event of that room not asked for, which
+	 * would then be skipped. The rows held back are read again next time
+	 * (max_seen stays below them). */
+	size_t kept = n;
+	while (kept > 0 && rows[kept - 1].ev.id >= cutoff)
+		kept--;
+	if (kept < n) {
+		*full = *full || nm > 0; /* progress: go round again at once */
+		for (size_t i = kept; i < n; i++)
+			chat_message_clear(&rows[i].message);
+		n = kept;
+	}
 	size_t total = n + nm;
 	if (!total)
 		goto out;

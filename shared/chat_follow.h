@@ -2,7 +2,9 @@
  * reader (the relay's follower thread, tests, tools):
  *   1. read the events after the outbox's max_seen (at most limit);
  *   2. THEN, in a second query, re-read every id still missing and every
- *      gap of that read (at most 512);
+ *      gap of that read (as runs of ids, at most 64 runs; read 1 is cut
+ *      below the first id that did not fit, and read again next time;
+ *      several queries go from the highest ids down);
  *   3. feed both results to the outbox in ONE call and hand the events to
  *      deliver to fn in ascending id order.
  * Why: when read 1 shows an event of a room, every older event of that room

@@ -252,9 +252,16 @@ int64_t chat_outbox_low_water(const chat_outbox *o)
 
 size_t chat_outbox_missing(const chat_outbox *o, int64_t *ids, size_t max)
 {
-	size_t n = o->nmiss < max ? o->nmiss : max;
+	return chat_outbox_missing_from(o, 0, ids, max);
+}
+
+size_t chat_outbox_missing_from(const chat_outbox *o, size_t skip, int64_t *ids, size_t max)
+{
+	if (skip >= o->nmiss)
+		return 0;
+	size_t n = o->nmiss - skip < max ? o->nmiss - skip : max;
 	for (size_t i = 0; i < n; i++)
-		ids[i] = o->miss[i].id;
+		ids[i] = o->miss[skip + i].id;
 	return n;
 }
 

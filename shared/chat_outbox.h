@@ -40,6 +40,8 @@ int64_t chat_outbox_max_seen(const chat_outbox *o);
 int64_t chat_outbox_low_water(const chat_outbox *o);
 /* Copy up to max missing ids (ascending) into ids; returns the count. */
 size_t chat_outbox_missing(const chat_outbox *o, int64_t *ids, size_t max);
+/* The same, skipping the lowest skip of them (to read them in slices). */
+size_t chat_outbox_missing_from(const chat_outbox *o, size_t skip, int64_t *ids, size_t max);
 /* Counters for /metrics. */
 uint64_t chat_outbox_passed_over(const chat_outbox *o);
 

@@ -24,12 +24,13 @@
 	"   ('message_created', 'message_updated', 'message_deleted', 'message_read')"        \
 	" LEFT JOIN users mu ON mu.id = m.sender_id"                                          \
 	" LEFT JOIN users au ON au.id = e.user_id"
-#define IDS64 "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?," \
-              "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?"
+#define RANGE "e.id BETWEEN ? AND ?"
+#define RANGES8 RANGE " OR " RANGE " OR " RANGE " OR " RANGE " OR " \
+                RANGE " OR " RANGE " OR " RANGE " OR " RANGE
 
 DB_SQL(q_ev_max, "SELECT COALESCE(MAX(id), 0) FROM chat_events");
 DB_SQL(q_ev_after, EV_SELECT " WHERE e.id > ? ORDER BY e.id LIMIT ?");
-DB_SQL(q_ev_by_ids, EV_SELECT " WHERE e.id IN (" IDS64 ") ORDER BY e.id");
+DB_SQL(q_ev_ranges, EV_SELECT " WHERE " RANGES8 " ORDER BY e.id");
 DB_SQL(q_ev_insert, "INSERT INTO chat_events (room_id, kind, ref_id, user_id, created_at) "
                     "VALUES (?, ?, ?, ?, UTC_TIMESTAMP(3))");
 DB_SQL(q_ev_anchor, "SELECT id FROM chat_events "
@@ -123,15 +124,18 @@ chat_err chat_dal_events_after(chat_db *db, int64_t after_id, int limit, chat_ev
 	return events_query(db, &q_ev_after, a, DB_NARGS(a), out, n);
 }
 
-chat_err chat_dal_events_by_ids(chat_db *db, const int64_t *ids, size_t n_ids,
-                                chat_event_row **out, size_t *n)
+chat_err chat_dal_events_in_ranges(chat_db *db, const chat_id_range *r, size_t n_ranges,
+                                   chat_event_row **out, size_t *n)
 {
-	if (n_ids > 64)
+	if (n_ranges > CHAT_RANGES_PER_QUERY)
 		return CHAT_ERR_INVALID;
-	db_arg a[64];
-	for (size_t k = 0; k < 64; k++)
-		a[k] = DBI(k < n_ids ? ids[k] : 0); /* 0 is never an id */
-	return events_query(db, &q_ev_by_ids, a, 64, out, n);
+	db_arg a[2 * CHAT_RANGES_PER_QUERY];
+	for (size_t k = 0; k < CHAT_RANGES_PER_QUERY; k++) {
+		/* unused slots: 0..0, and 0 is never an id */
+		a[2 * k] = DBI(k < n_ranges ? r[k].first : 0);
+		a[2 * k + 1] = DBI(k < n_ranges ? r[k].last : 0);
+	}
+	return events_query(db, &q_ev_ranges, a, 2 * CHAT_RANGES_PER_QUERY, out, n);
 }
 
 typedef struct emit_args {

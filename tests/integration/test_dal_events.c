@@ -402,18 +402,25 @@ void test_events(void **state)
 	assert_int_equal(n, 0);
 	chat_event_rows_free(v, n);
 
-	/* By ids: absent ones left out, ascending. */
-	int64_t ids[] = { max, 999999999, t1 };
-	assert_int_equal(chat_dal_events_by_ids(db, ids, 3, &v, &n), CHAT_OK);
+	/* By id ranges: absent ids left out, ascending, each row once. */
+	chat_id_range rg[] = { { max, max + 1000 }, { 999999990, 999999999 }, { t1, t1 },
+			       { t1, t1 } };
+	assert_int_equal(chat_dal_events_in_ranges(db, rg, 4, &v, &n), CHAT_OK);
 	assert_int_equal(n, 2);
 	assert_int_equal(v[0].ev.id, t1);
 	assert_int_equal(v[1].ev.id, max);
 	assert_int_equal(v[1].ev.kind, CHAT_EV_MESSAGE_DELETED);
 	assert_true(v[1].has_message);
 	chat_event_rows_free(v, n);
-	int64_t many[65] = { 0 };
-	assert_int_equal(chat_dal_events_by_ids(db, many, 65, &v, &n), CHAT_ERR_INVALID);
-	assert_int_equal(chat_dal_events_by_ids(db, many, 0, &v, &n), CHAT_OK);
+	chat_id_range all = { start + 1, max };
+	assert_int_equal(chat_dal_events_in_ranges(db, &all, 1, &v, &n), CHAT_OK);
+	assert_int_equal(n, 7);
+	assert_int_equal(v[0].ev.id, start + 1);
+	chat_event_rows_free(v, n);
+	chat_id_range many[CHAT_RANGES_PER_QUERY + 1] = { { 0, 0 } };
+	assert_int_equal(chat_dal_events_in_ranges(db, many, CHAT_RANGES_PER_QUERY + 1, &v, &n),
+	                 CHAT_ERR_INVALID);
+	assert_int_equal(chat_dal_events_in_ranges(db, many, 0, &v, &n), CHAT_OK);
 	assert_int_equal(n, 0);
 	chat_event_rows_free(v, n);
 

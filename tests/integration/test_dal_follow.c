@@ -295,3 +295,96 @@ void test_outbox_follow(void **state)
 	chat_outbox_free(o);
 	pthread_mutex_destroy(&S.lock);
 }
+
+/* ---- more holes than one re-read asks for ------------------------------ */
+
+#define HOLES 600 /* above the old cap of 512 re-read ids, and of 64 runs */
+
+typedef struct gaps_state {
+	chat_db *other;  /* commits while the long transaction is open */
+	chat_db *reader;
+	chat_outbox *o;
+	int64_t room_x, room_y, user;
+	int64_t x_ids[HOLES + 1]; /* the messages of room X, in order */
+	int64_t got[HOLES + 2];   /* room X's message ids as delivered */
+	size_t n_got;
+} gaps_state;
+
+static gaps_state G;
+
+static void gaps_deliver(void *arg, const chat_event_row *row, bool reread)
+{
+	(void)arg;
+	(void)reread;
+	if (row->ev.room_id != G.room_x || row->ev.kind != CHAT_EV_MESSAGE_CREATED)
+		return;
+	assert_true(G.n_got < HOLES + 2);
+	G.got[G.n_got++] = row->ev.ref_id;
+}
+
+static void gaps_follow(int rounds)
+{
+	for (int i = 0; i < rounds; i++) {
+		bool full = false;
+		assert_int_equal(chat_follow_read(G.reader, G.o, 1000, chat_time_now_ms(),
+		                                  gaps_deliver, NULL, &full), CHAT_OK);
+		if (!full)
+			break;
+	}
+}
+
+static int64_t gaps_post(chat_db *d, int64_t room)
+{
+	chat_new_message in = { room, G.user, "gap", NULL, NULL };
+	chat_message m;
+	bool created;
+	assert_int_equal(chat_dal_message_insert(d, &in, &m, &created), CHAT_OK);
+	int64_t id = m.id;
+	chat_message_clear(&m);
+	return id;
+}
+
+/* Room X's messages in one open transaction, each followed by a committed
+ * message of room Y on another connection: HOLES separate holes. */
+static chat_err gaps_txn(chat_db *d, void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < HOLES; i++) {
+		G.x_ids[i] = gaps_post(d, G.room_x);
+		gaps_post(G.other, G.room_y);
+	}
+	gaps_follow(20); /* sees room Y's rows; room X's ids are missing */
+	return CHAT_OK;
+}
+
+/* Once the transaction commits, a newer event of room X must not be
+ * delivered before the older ones (its room's mark would then pass them
+ * and they would be skipped): every one arrives, once, in order. */
+void test_outbox_follow_many_gaps(void **state)
+{
+	(void)state;
+	memset(&G, 0, sizeof(G));
+	G.user = mkuser("gaps");
+	G.room_x = mkroom("gaps-x", false, G.user);
+	G.room_y = mkroom("gaps-y", false, G.user);
+	G.other = thread_db();
+	G.reader = thread_db();
+	int64_t start = 0;
+	assert_int_equal(chat_dal_events_max_id(db, &start), CHAT_OK);
+	G.o = chat_outbox_create(start, 60000, 4096);
+	assert_non_null(G.o);
+
+	assert_int_equal(chat_db_txn_run(db, gaps_txn, NULL), CHAT_OK);
+	assert_int_equal(G.n_got, 0);
+	G.x_ids[HOLES] = gaps_post(G.other, G.room_x);
+	for (int i = 0; i < 50 && G.n_got < HOLES + 1; i++)
+		gaps_follow(20);
+	assert_int_equal(G.n_got, HOLES + 1);
+	for (int i = 0; i <= HOLES; i++)
+		assert_int_equal(G.got[i], G.x_ids[i]);
+	assert_int_equal(chat_outbox_passed_over(G.o), 0);
+
+	chat_outbox_free(G.o);
+	chat_db_close(G.other);
+	chat_db_close(G.reader);
+}
