@@ -134,10 +134,11 @@ w("")
 w("| target | measured | verdict |")
 w("|---|---|---|")
 fan = [n for n, grp, _ in cases if grp.startswith("fanout-relay") or grp == "durable"]
-bad = [(n, g(n, "lost"), g(n, "duplicated"), g(n, "out_of_order")) for n in fan if J.get(n)]
-anybad = [b for b in bad if (b[1] or 0) + (b[2] or 0) + (b[3] or 0) > 0]
-w(f"| 0 lost / duplicated / out of order (every relay fan-out case) | "
-  f"{'all zero over ' + str(len(bad)) + ' cases' if not anybad else '; '.join(f'{n}: {l}/{d}/{o}' for n, l, d, o in anybad)} "
+bad = [(n, g(n, "lost"), g(n, "duplicated"), g(n, "out_of_order"), g(n, "unanswered"))
+       for n in fan if J.get(n)]
+anybad = [b for b in bad if (b[1] or 0) + (b[2] or 0) + (b[3] or 0) + (b[4] or 0) > 0]
+w(f"| 0 lost / duplicated / out of order / unanswered (every relay fan-out case) | "
+  f"{'all zero over ' + str(len(bad)) + ' cases' if not anybad else '; '.join(f'{n}: {l}/{d}/{o}/{u}' for n, l, d, o, u in anybad)} "
   f"| {mark(bad and not anybad)} |")
 bpc = g("idle-1", "bytes_per_connection")
 w(f"| idle ≤ 10 KiB RSS per connection | {f(bpc)} bytes ({f(g('idle-1', 'ready'))} connections) | "

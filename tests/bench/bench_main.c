@@ -282,10 +282,14 @@ int main(int argc, char **argv)
 	double cpu = total.cpu_user + total.cpu_sys;
 	long rss_delta = rss_before >= 0 && rss_after >= 0 ? rss_after - rss_before : -1;
 	double bytes_per_conn = rss_delta >= 0 && total.ready ? (double)rss_delta * 1024.0 / (double)total.ready : -1;
+	/* Sent and neither echoed (stored) nor refused with an error frame by
+	 * the end of the drain: a message the server lost track of. */
+	uint64_t unanswered = total.sent > total.acked + total.error_frames
+	                              ? total.sent - total.acked - total.error_frames : 0;
 	int ok;
 	if (o.mode == BENCH_FANOUT)
 		ok = total.lost == 0 && total.duplicated == 0 && ooo == 0 && total.failed == 0 &&
-		     total.stored > 0 && total.dropped == 0;
+		     total.stored > 0 && total.dropped == 0 && unanswered == 0;
 	else
 		ok = total.ready == o.connections && total.dropped == 0;
 
@@ -304,9 +308,10 @@ int main(int argc, char **argv)
 		if (o.mode == BENCH_FANOUT) {
 			printf("fanout: %zu rooms x %u clients, %u senders/room, rate %g/s, window %u, %.1f s\n",
 			       o.nrooms, o.clients, o.senders, o.rate, o.window, send_s);
-			printf("  sent %" PRIu64 ", stored %" PRIu64 " (acked %" PRIu64 "), delivered %" PRIu64
-			       " of %" PRIu64 " expected\n",
-			       total.sent, total.stored, total.acked, total.delivered, total.expected);
+			printf("  sent %" PRIu64 ", stored %" PRIu64 " (acked %" PRIu64 "), unanswered %" PRIu64
+			       ", delivered %" PRIu64 " of %" PRIu64 " expected\n",
+			       total.sent, total.stored, total.acked, unanswered, total.delivered,
+			       total.expected);
 			printf("  lost %" PRIu64 ", duplicated %" PRIu64 ", out of order %" PRIu64
 			       " (seq %" PRIu64 ", id %" PRIu64 "), foreign %" PRIu64 ", error frames %" PRIu64
 			       " (rate_limited %" PRIu64 ")\n",
@@ -353,6 +358,7 @@ int main(int argc, char **argv)
 		ADD_INT(j, "delivered", total.delivered);
 		ADD_INT(j, "delivered_unique", total.delivered_unique);
 		ADD_INT(j, "expected", total.expected);
+		ADD_INT(j, "unanswered", unanswered);
 		ADD_INT(j, "lost", total.lost);
 		ADD_INT(j, "duplicated", total.duplicated);
 		ADD_INT(j, "out_of_order", ooo);
