@@ -140,6 +140,8 @@ void api_add_header(api_req *r, const char *name, const char *value);
 /* Write status and obj (ownership taken, may be NULL for no body: 204). */
 void api_respond_json(api_req *r, int status, json_object *obj);
 void api_respond_empty(api_req *r, int status);
+/* A body already serialized (JSON). */
+void api_respond_body(api_req *r, int status, const char *json, size_t len);
 /* {"detail": detail} */
 void api_respond_error(api_req *r, int status, const char *detail);
 /* Map a DAL error to its status; detail NULL takes the default wording. */

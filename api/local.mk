@@ -14,6 +14,8 @@ api_libchatapi_la_SOURCES = \
 	api/rooms.c \
 	api/members.c \
 	api/messages.c \
+	api/page_cache.h \
+	api/page_cache.c \
 	api/reads.c \
 	api/unread.c \
 	api/health.c \

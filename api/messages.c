@@ -6,12 +6,15 @@
 #include <config.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
 #include "chat_dal.h"
 #include "chat_json.h"
+#include "chat_time.h"
 #include "chat_validate.h"
+#include "page_cache.h"
 
 static int field_detail(api_req *r, const char *name, const char *detail)
 {
@@ -46,17 +49,27 @@ void api_h_messages_list(api_req *r)
 	int limit;
 	int64_t before, after;
 	chat_message *msgs = NULL;
-	size_t n = 0;
+	size_t n = 0, len = 0;
 	bool more = false;
+	const char *body = NULL;
 
 	if (api_room_load(r, r->id, &room) != 0)
 		return;
+	int64_t tag = room.last_event_id; /* read before the page: page_cache.h */
 	chat_room_clear(&room);
 	if (page_limit(r, &limit) != 0 || api_query_id(r, "before", &before) < 0 ||
 	    api_query_id(r, "after", &after) < 0)
 		return;
 	if (before && after) {
 		api_respond_error(r, 400, "before and after cannot be used together");
+		return;
+	}
+	page_key key = { r->id, before, after, limit };
+	int64_t now = chat_time_mono_ms();
+	char *hit = page_cache_get(&key, tag, now, &len);
+	if (hit) {
+		api_respond_body(r, 200, hit, len);
+		free(hit);
 		return;
 	}
 	chat_err e = chat_dal_messages_page(r->db, r->id, before, after, limit, &msgs, &n, &more);
@@ -83,12 +96,19 @@ void api_h_messages_list(api_req *r)
 			break;
 		}
 	}
+	body = o ? chat_json_string(o, &len) : NULL;
+	if (body) {
+		page_cache_put(&key, tag, now, body, len);
+		api_respond_body(r, 200, body, len);
+		json_object_put(o);
+		o = NULL;
+	}
 out:
 	chat_messages_free(msgs, n);
-	api_respond_json(r, 200, o);
+	if (!body)
+		api_respond_json(r, 200, o); /* NULL: the out-of-memory answer */
 }
 
-/* The content field, validated against the configured maximum. */
 static int content_field(api_req *r, const char **content)
 {
 	size_t len;

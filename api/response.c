@@ -151,6 +151,11 @@ void api_respond_json(api_req *r, int status, json_object *obj)
 	json_object_put(obj);
 }
 
+void api_respond_body(api_req *r, int status, const char *json, size_t len)
+{
+	write_response(r, status, json, len);
+}
+
 void api_respond_empty(api_req *r, int status)
 {
 	write_response(r, status, NULL, 0);

@@ -44,8 +44,9 @@ chat_err chat_dal_users_by_ids(chat_db *db, const int64_t *ids, size_t n, chat_u
  * out (role OWNER, unread 0, no last message). */
 chat_err chat_dal_room_create(chat_db *db, const char *name, const char *description,
                               bool is_private, int64_t owner_id, chat_room *out);
-/* The room with viewer_id's role in it (viewer_id 0: role NONE). No
- * unread count or last message. CHAT_ERR_NOT_FOUND if absent. */
+/* The room with viewer_id's role in it (viewer_id 0: role NONE) and its
+ * newest event id. No unread count or last message. CHAT_ERR_NOT_FOUND if
+ * absent. */
 chat_err chat_dal_room_get(chat_db *db, int64_t room_id, int64_t viewer_id, chat_room *out);
 /* One room as chat_dal_rooms_list shows it (viewer's role, unread_count,
  * last_message), whether or not the viewer may see it: callers decide with

@@ -66,6 +66,7 @@ typedef struct chat_room {
 	bool is_private;
 	int64_t created_by;
 	int64_t created_ms;
+	int64_t last_event_id; /* the room's newest chat_events id (chat_dal_room_get) */
 	/* Viewer-dependent, filled by the DAL calls that take a viewer: */
 	chat_role role;       /* the viewer's role */
 	int64_t unread_count;

@@ -12,7 +12,12 @@ DB_SQL(q_owner_insert, "INSERT INTO room_members (room_id, user_id, role, joined
                        "VALUES (?, ?, 'owner', UTC_TIMESTAMP(3))");
 #define ROOM_COLS "r.id, r.name, r.description, r.is_private, r.created_by, r.created_at, m.role"
 #define ROOM_TYPES "issiits"
-DB_SQL(q_room_get, "SELECT " ROOM_COLS " FROM rooms r "
+/* With the room's newest event id: it changes with every write to the
+ * room's messages (the triggers), so it says whether a page read earlier
+ * is still current (api/page_cache.c). One dive into ix_chat_events_room. */
+DB_SQL(q_room_get, "SELECT " ROOM_COLS ","
+                   " (SELECT MAX(e.id) FROM chat_events e WHERE e.room_id = r.id)"
+                   " FROM rooms r "
                    "LEFT JOIN room_members m ON m.room_id = r.id AND m.user_id = ? "
                    "WHERE r.id = ?");
 /* The list in one query: visibility, the viewer's role, the newest live
@@ -83,6 +88,7 @@ static chat_err room_row(void *ctx, const db_row *r)
 	chat_err e = fill_room(r, c->out);
 	if (e != CHAT_OK)
 		return e;
+	c->out->last_event_id = db_null(r, 7) ? 0 : db_int(r, 7);
 	c->found = true;
 	return CHAT_OK;
 }
@@ -92,7 +98,7 @@ chat_err chat_dal_room_get(chat_db *db, int64_t room_id, int64_t viewer_id, chat
 	chat_room tmp;
 	room_ctx c = { &tmp, false };
 	db_arg a[] = { DBI(viewer_id), DBI(room_id) };
-	chat_err e = db_query(db, &q_room_get, a, DB_NARGS(a), ROOM_TYPES, room_row, &c);
+	chat_err e = db_query(db, &q_room_get, a, DB_NARGS(a), ROOM_TYPES "i", room_row, &c);
 	if (e != CHAT_OK) {
 		if (c.found)
 			chat_room_clear(&tmp);

@@ -1,7 +1,7 @@
 # tests/api: the HTTP API. A cmocka test of the router; the rest talk
 # FastCGI (tests/api/fcgi_client.py) to a real chat-api started on a
 # private socket against a private MariaDB (tests/harness/mariadb.sh).
-check_PROGRAMS += tests/api/test_router tests/api/test_ratelimit
+check_PROGRAMS += tests/api/test_router tests/api/test_ratelimit tests/api/test_page_cache
 tests_api_test_router_SOURCES = tests/api/test_router.c
 tests_api_test_router_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/api $(CHAT_DEP_CFLAGS) \
 	$(FCGI_CFLAGS) $(CMOCKA_CFLAGS)
@@ -9,10 +9,14 @@ tests_api_test_router_LDADD = api/libchatapi.la $(CHAT_LIBS) $(FCGI_LIBS) $(CMOC
 tests_api_test_ratelimit_SOURCES = tests/api/test_ratelimit.c
 tests_api_test_ratelimit_CFLAGS = $(tests_api_test_router_CFLAGS)
 tests_api_test_ratelimit_LDADD = $(tests_api_test_router_LDADD)
+tests_api_test_page_cache_SOURCES = tests/api/test_page_cache.c
+tests_api_test_page_cache_CFLAGS = $(tests_api_test_router_CFLAGS)
+tests_api_test_page_cache_LDADD = $(tests_api_test_router_LDADD)
 
 TESTS += \
 	tests/api/test_router \
 	tests/api/test_ratelimit \
+	tests/api/test_page_cache \
 	tests/api/openapi_sync.py \
 	tests/api/auth.sh \
 	tests/api/rooms.sh \

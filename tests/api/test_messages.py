@@ -3,7 +3,7 @@ validation, edit and delete rules, deleted messages gone everywhere)."""
 
 import time
 
-from apitest import check, eq, run, tests_of
+from apitest import check, eq, run, sql, tests_of
 
 MSG_KEYS = {"id", "content", "message_type", "timestamp", "sender"}
 
@@ -175,6 +175,48 @@ def test_delete(srv):
     mine = [r for r in rooms if r["id"] == rid][0]
     eq(mine["last_message"], None)
     eq(mine["unread_count"], 0)
+
+
+def test_pages_follow_every_change(srv):
+    """Pages are kept for a moment (api/page_cache.c): a change by any
+    writer, API or SQL, shows on the next read, for every reader."""
+    alice, bob = srv.user(), srv.user()
+    room = srv.room(alice)
+    rid = room["id"]
+    ids = [srv.send(alice, rid, "c%d" % i)["id"] for i in range(3)]
+    for _ in range(3):
+        eq(page(srv, bob, rid), (ids, False), "the same page, read again")
+
+    def contents(user=bob, query=""):
+        r = srv.get("/api/chat/rooms/%d/messages/%s" % (rid, query), token=user.token).expect(200)
+        return [(m["id"], m["content"], "edited_at" in m) for m in r.json["results"]]
+
+    ids.append(srv.send(alice, rid, "posted")["id"])
+    eq([c[0] for c in contents()], ids, "after a post")
+    srv.patch("/api/chat/messages/%d/" % ids[0], {"content": "edited"}, token=alice.token).expect(200)
+    eq(contents()[0], (ids[0], "edited", True), "after an edit")
+    srv.delete("/api/chat/messages/%d/" % ids[1], token=alice.token).expect(204)
+    del ids[1]
+    eq([c[0] for c in contents()], ids, "after a delete")
+    # Writers outside the API: the triggers' events move the page along.
+    sql("INSERT INTO messages (room_id, sender_id, content, message_type, created_at) "
+        "VALUES (%d, %d, 'by sql', 'text', UTC_TIMESTAMP(3))" % (rid, alice.id))
+    got = contents()
+    eq(got[-1][1], "by sql", "a message stored by SQL")
+    ids.append(got[-1][0])
+    sql("UPDATE messages SET content = 'changed by sql' WHERE id = %d" % ids[-1])
+    eq(contents()[-1][1], "changed by sql", "an SQL edit")
+    sql("DELETE FROM messages WHERE id = %d" % ids[-1])
+    ids.pop()
+    eq([c[0] for c in contents()], ids, "an SQL hard delete")
+    # Other shapes of the same room are pages of their own.
+    eq([c[0] for c in contents(query="?limit=1")], ids[-1:], "limit=1")
+    eq([c[0] for c in contents(query="?before=%d" % ids[-1])], ids[:-1], "before")
+    eq([c[0] for c in contents(query="?after=%d" % ids[0])], ids[1:], "after")
+    # A reader who lost access gets no page, read before or not.
+    srv.patch("/api/chat/rooms/%d/" % rid, {"is_private": True}, token=alice.token).expect(200)
+    srv.get("/api/chat/rooms/%d/messages/" % rid, token=bob.token).expect(404)
+    eq(page(srv, alice, rid), (ids, False), "the owner still reads it")
 
 
 def test_concurrent_posts(srv):
