@@ -18,9 +18,7 @@
 DB_SQL(q_msg_by_id_any, "SELECT " DB_MSG_SELECT("m", "u") MSG_FROM " WHERE m.id = ?");
 DB_SQL(q_msg_by_id_live,
        "SELECT " DB_MSG_SELECT("m", "u") MSG_FROM " WHERE m.id = ? AND m.deleted_at IS NULL");
-#define IDS64 "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?," \
-              "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?"
-DB_SQL(q_msg_by_ids, "SELECT " DB_MSG_SELECT("m", "u") MSG_FROM " WHERE m.id IN (" IDS64 ")");
+DB_SQL(q_msg_by_ids, "SELECT " DB_MSG_SELECT("m", "u") MSG_FROM " WHERE m.id IN (" DB_IDS64 ")");
 DB_SQL(q_msg_client, "SELECT id, created_at >= UTC_TIMESTAMP(3) - " CLIENT_ID_WINDOW
                      " FROM messages WHERE sender_id = ? AND client_id = ? FOR UPDATE");
 DB_SQL(q_msg_client_clear, "UPDATE messages SET client_id = NULL WHERE id = ?");

@@ -13,10 +13,7 @@ DB_SQL(q_user_by_id, "SELECT id, username, password_hash, is_active, created_at 
                      "FROM users WHERE id = ?");
 DB_SQL(q_user_by_name, "SELECT id, username, password_hash, is_active, created_at "
                        "FROM users WHERE username = ?");
-/* 64 slots; unused ones are bound to 0, which is never an id. */
-#define IDS64 "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?," \
-              "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?"
-DB_SQL(q_users_by_ids, "SELECT id, username FROM users WHERE id IN (" IDS64 ") ORDER BY id");
+DB_SQL(q_users_by_ids, "SELECT id, username FROM users WHERE id IN (" DB_IDS64 ") ORDER BY id");
 
 chat_err chat_dal_user_create(chat_db *db, const char *username, const char *password_hash,
                               int64_t *id_out)
