@@ -429,12 +429,22 @@ static void auth_presence(chat_db *db, int64_t inst, relay_job **jobs, relay_res
 		for (size_t k = 0; k < m; k++)
 			res[idx[k]]->err = e;
 	} else {
+		bool gone = false;
 		for (size_t k = 0; k < m; k++) {
 			relay_result *r = res[idx[k]];
 			r->err = chat_dal_presence_add(db, inst, req[k].room_id, req[k].user_id,
 			                               &r->presence_id);
 			note(r->err, db, "presence add");
+			gone |= r->err == CHAT_ERR_NOT_FOUND;
 		}
+		/* NOT_FOUND is a room deleted meanwhile, or this relay's instance
+		 * reaped by another relay (a heartbeat too late under load; the
+		 * next heartbeat registers again). The latter is not the client's
+		 * room: tell it to come back instead. */
+		if (gone && chat_dal_instance_heartbeat(db, inst) == CHAT_ERR_NOT_FOUND)
+			for (size_t k = 0; k < m; k++)
+				if (res[idx[k]]->err == CHAT_ERR_NOT_FOUND)
+					res[idx[k]]->err = CHAT_ERR_UNAVAILABLE;
 	}
 	wake_relays();
 }
@@ -977,11 +987,18 @@ int relay_db_submit(relay_job *j)
 		return -1;
 	}
 	j->next = NULL;
-	if (q->tail)
-		q->tail->next = j;
-	else
+	if (j->kind == JOB_HEARTBEAT && q->head) {
+		/* Ahead of everything: behind a backlog of connects it would
+		 * come too late, and other relays would reap this one. */
+		j->next = q->head;
 		q->head = j;
-	q->tail = j;
+	} else {
+		if (q->tail)
+			q->tail->next = j;
+		else
+			q->head = j;
+		q->tail = j;
+	}
 	q->n++;
 	pthread_cond_signal(&q->cv);
 	pthread_mutex_unlock(&q->mu);
