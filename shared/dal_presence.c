@@ -206,11 +206,13 @@ chat_err chat_dal_instance_unregister(chat_db *db, int64_t instance_id)
 	chat_err e = db_query(db, &q_inst_rows, a, DB_NARGS(a), "i", id_row, &v);
 	if (e != CHAT_OK)
 		goto out;
-	/* One small transaction per connection: each writes its
-	 * presence_leave (when last) in its room's order. */
-	for (size_t i = 0; i < v.n; i++) {
-		e = chat_dal_presence_remove(db, ((int64_t *)v.v)[i]);
-		if (e != CHAT_OK && e != CHAT_ERR_NOT_FOUND)
+	/* Transactions of up to 256 rows (rooms locked in order, each
+	 * presence_leave written in its room's order): a relay that held
+	 * 20,000 connections leaves in seconds, not one commit per row. */
+	for (size_t off = 0; off < v.n; off += 256) {
+		size_t m = v.n - off < 256 ? v.n - off : 256;
+		e = chat_dal_presence_remove_many(db, (int64_t *)v.v + off, m, NULL);
+		if (e != CHAT_OK)
 			goto out;
 	}
 	e = db_exec(db, &q_inst_delete, a, DB_NARGS(a), NULL, NULL);
