@@ -548,6 +548,8 @@ static bool rate_ok(relay_session *s)
 
 static void on_receive(relay_session *s, struct lws *wsi, const void *in, size_t len)
 {
+	if (s->state == RS_CLOSING)
+		return; /* read only to reach the client's close; never acknowledged */
 	size_t max = (size_t)relay_g->cfg->relay.max_frame_size;
 	if (lws_is_first_fragment(wsi)) {
 		s->rx_len = 0;
@@ -753,6 +755,11 @@ static void close_one(relay_session *s, void *arg)
 	relay_sendq_free(&s->q);
 	s->q = keep;
 	relay_session_close(s, 1001, NULL, arg);
+	/* Read again (and drop) what the client sent since the pause, so the
+	 * close handshake completes: a socket closed with unread input is
+	 * reset, and the reset can overtake the close frame (the client then
+	 * sees 1006, not 1001). */
+	lws_rx_flow_control(s->wsi, 1);
 }
 
 void relay_session_close_all(int code, const char *reason)
