@@ -486,6 +486,15 @@ static void job_auth_batch(chat_db *db, relay_job **jobs, size_t n)
 					res[i]->err = CHAT_ERR_UNAVAILABLE;
 		}
 	}
+	if (reg) {
+		/* Before the connections it opens: the loop must know its
+		 * instance id before their first typing event (its origin). */
+		relay_result *ri = result_new(RES_INSTANCE, 0);
+		if (ri) {
+			ri->instance_id = inst;
+			relay_post(ri);
+		}
+	}
 	size_t live = 0;
 	relay_result *present[AUTH_BATCH];
 	relay_job *pjobs[AUTH_BATCH];
@@ -521,6 +530,7 @@ static void job_auth_batch(chat_db *db, relay_job **jobs, size_t n)
 		relay_job *j = jobs[i];
 		if (!r)
 			continue;
+		r->instance_id = inst;
 		if (r->err != CHAT_OK)
 			goto post;
 		room_online *ro = rooms;
@@ -550,13 +560,6 @@ static void job_auth_batch(chat_db *db, relay_job **jobs, size_t n)
 	}
 	for (size_t x = 0; x < n_rooms; x++)
 		free(rooms[x].users);
-	if (reg) {
-		relay_result *ri = result_new(RES_INSTANCE, 0);
-		if (ri) {
-			ri->instance_id = inst;
-			relay_post(ri);
-		}
-	}
 }
 
 static void job_replay(chat_db *db, relay_job *j)

@@ -215,7 +215,7 @@ typedef struct relay_result {
 	bool has_replay;
 	/* INSERT: duplicate (created=false) -> stored message frame */
 	relay_frame *frame;        /* also RES_EVENT */
-	/* INSTANCE */
+	/* INSTANCE, AUTH: the relay's instance id */
 	int64_t instance_id;
 	bool reregistered;
 } relay_result;

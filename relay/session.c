@@ -366,6 +366,10 @@ static void send_replay(relay_session *s, relay_result *r)
 
 static void on_auth(relay_result *r)
 {
+	/* The instance this connection's presence row hangs off: known here
+	 * before its first typing event, whichever result came first. */
+	if (r->instance_id && !relay_g->instance_id)
+		relay_g->instance_id = r->instance_id;
 	relay_session *s = relay_conns_find(r->conn_id);
 	if (!s || s->state != RS_AUTH) {
 		closing_job(r->presence_id); /* it went away meanwhile */
