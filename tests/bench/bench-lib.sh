@@ -1,5 +1,5 @@
-# Helpers shared by tests/bench/smoke.sh and tests/bench/run-bench.sh
-# (sourced, after tests/harness/mariadb.sh). They start only processes they
+# Helpers shared by tests/bench/smoke.sh, tests/bench/run-bench.sh and
+# tests/soak/run-soak.sh (sourced, after tests/harness/mariadb.sh). They start only processes they
 # remember by PID and stop only those.
 
 BENCH_PIDS=
@@ -128,4 +128,36 @@ line = [l for l in open(sys.argv[1]) if l.startswith("{")][-1]
 j = json.loads(line)
 print(eval(sys.argv[2], {"j": j}))
 EOF
+}
+
+# bench_start_lighttpd DIR PORT CHAT_API RELAY_PORT MAX_CONNECTIONS TRIES:
+# lighttpd ($LIGHTTPD) on 127.0.0.1:PORT with the shipped site
+# (deploy/lighttpd/chat.conf.in) spawning CHAT_API (a command line) with
+# DIR/chat.conf; files in DIR. Sets LIGHTTPD_PID; returns 0 once the API
+# answers /api/chat/health/ through it (TRIES checks 0.2 s apart), 1 if not.
+bench_start_lighttpd() {
+	_ld=$1 _lp=$2 _la=$3 _lr=$4 _lm=$5 _lt=$6
+	mkdir -p "$_ld/www"
+	sh "$top_srcdir/deploy/render" "$top_srcdir/deploy/lighttpd/chat.conf.in" \
+		HTTP_LISTEN="127.0.0.1:$_lp" WWW_DIR="$_ld/www" CHAT_API="$_la" \
+		CHAT_CONF="$_ld/chat.conf" LIGHTTPD_SOCKET_DIR="$_ld" RELAY_HOST=127.0.0.1 \
+		RELAY_PORT="$_lr" >"$_ld/lighttpd-chat.conf"
+	cat >"$_ld/lighttpd.conf" <<EOC
+server.modules = ( "mod_indexfile", "mod_staticfile" )
+server.bind = "127.0.0.1"
+server.port = $_lp
+server.document-root = "$_ld/www"
+server.errorlog = "$_ld/lighttpd.log"
+server.upload-dirs = ( "$_ld" )
+server.max-connections = $_lm
+include "$_ld/lighttpd-chat.conf"
+EOC
+	"$LIGHTTPD" -D -f "$_ld/lighttpd.conf" >>"$_ld/lighttpd.log" 2>&1 &
+	LIGHTTPD_PID=$!
+	for _ in $(seq 1 "$_lt"); do
+		curl -fs -o /dev/null "http://127.0.0.1:$_lp/api/chat/health/" && return 0
+		kill -0 "$LIGHTTPD_PID" 2>/dev/null || return 1
+		sleep 0.2
+	done
+	return 1
 }

@@ -243,30 +243,7 @@ dir = $CHAT_NOTIFY_DIR
 [log]
 level = warning
 EOF
-	mkdir -p "$work/www"
-	sh "$top_srcdir/deploy/render" "$top_srcdir/deploy/lighttpd/chat.conf.in" \
-		HTTP_LISTEN="127.0.0.1:$HTTP_PORT" WWW_DIR="$work/www" CHAT_API="$top_builddir/api/chat-api" \
-		CHAT_CONF="$work/chat.conf" LIGHTTPD_SOCKET_DIR="$work" RELAY_HOST=127.0.0.1 \
-		RELAY_PORT=1 >"$work/lighttpd-chat.conf"
-	cat >"$work/lighttpd.conf" <<EOF
-server.modules = ( "mod_indexfile", "mod_staticfile" )
-server.bind = "127.0.0.1"
-server.port = $HTTP_PORT
-server.document-root = "$work/www"
-server.errorlog = "$work/lighttpd.log"
-server.upload-dirs = ( "$work" )
-server.max-connections = 4096
-include "$work/lighttpd-chat.conf"
-EOF
-	"$LIGHTTPD" -D -f "$work/lighttpd.conf" >>"$work/lighttpd.log" 2>&1 &
-	LIGHTTPD_PID=$!
-	up=
-	for _ in $(seq 1 100); do
-		if python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$HTTP_PORT/api/chat/health/', timeout=2)" 2>/dev/null; then up=1; break; fi
-		kill -0 "$LIGHTTPD_PID" 2>/dev/null || break
-		sleep 0.2
-	done
-	if [ -n "$up" ]; then
+	if bench_start_lighttpd "$work" "$HTTP_PORT" "$top_builddir/api/chat-api" 1 4096 100; then
 		tok=$(head -n 1 "$work/tokens")
 		seed_room=$(chat_test_sql "SELECT MIN(id) FROM rooms WHERE name LIKE 'seed%'")
 		cat >"$work/post.lua" <<'EOF'

@@ -142,30 +142,8 @@ CHAT_API="$top_builddir/api/chat-api"
 # lighttpd splits bin-path on blanks (no shell): valgrind's options are
 # single words, so the command line can be given as it is.
 [ -n "$VG" ] && CHAT_API="$(command -v valgrind) $VGOPTS --log-file=$work/valgrind-api.%p.log $CHAT_API"
-mkdir -p "$work/www"
-sh "$top_srcdir/deploy/render" "$top_srcdir/deploy/lighttpd/chat.conf.in" \
-	HTTP_LISTEN="127.0.0.1:$HTTP_PORT" WWW_DIR="$work/www" CHAT_API="$CHAT_API" \
-	CHAT_CONF="$work/chat.conf" LIGHTTPD_SOCKET_DIR="$work" RELAY_HOST=127.0.0.1 \
-	RELAY_PORT="$RELAY_PORT" >"$work/lighttpd-chat.conf"
-cat >"$work/lighttpd.conf" <<EOC
-server.modules = ( "mod_indexfile", "mod_staticfile" )
-server.bind = "127.0.0.1"
-server.port = $HTTP_PORT
-server.document-root = "$work/www"
-server.errorlog = "$work/lighttpd.log"
-server.upload-dirs = ( "$work" )
-server.max-connections = 1024
-include "$work/lighttpd-chat.conf"
-EOC
-"$LIGHTTPD" -D -f "$work/lighttpd.conf" >>"$work/lighttpd.log" 2>&1 &
-LIGHTTPD_PID=$!
-up=
-for _ in $(seq 1 600); do
-	if curl -fs -o /dev/null "http://127.0.0.1:$HTTP_PORT/api/chat/health/"; then up=1; break; fi
-	kill -0 "$LIGHTTPD_PID" 2>/dev/null || break
-	sleep 0.2
-done
-[ -n "$up" ] || { echo "run-soak: the API did not answer through lighttpd" >&2; tail -n 20 "$work/lighttpd.log" >&2; exit 1; }
+bench_start_lighttpd "$work" "$HTTP_PORT" "$CHAT_API" "$RELAY_PORT" 1024 600 ||
+	{ echo "run-soak: the API did not answer through lighttpd" >&2; tail -n 20 "$work/lighttpd.log" >&2; exit 1; }
 API_PIDS0=$(cat "/proc/$LIGHTTPD_PID/task/$LIGHTTPD_PID/children")
 
 T0=$(date +%s)
