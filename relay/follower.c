@@ -32,7 +32,7 @@
 
 #define READ_LIMIT 1000
 #define MAX_ROUNDS 20          /* reads per cycle before checking for stop */
-#define MAX_MISSING 4096
+#define MAX_GAPS 65536          /* missing id ranges watched (1.5 MiB) */
 #define MAX_IN_FLIGHT 20000    /* event frames posted, not yet fanned out */
 
 static relay *R;
@@ -89,7 +89,10 @@ static relay_frame *live_frame(const chat_event_row *row)
 	switch (row->ev.kind) {
 	case CHAT_EV_MESSAGE_CREATED:
 	case CHAT_EV_MESSAGE_UPDATED:
-		if (!row->has_message)
+		/* The row is read now, not as it was: a message deleted since
+		 * (gone, or deleted_at set) sends nothing; its message_deleted
+		 * event follows. Its content never leaves after the deletion. */
+		if (!row->has_message || row->message.deleted_ms)
 			return NULL;
 		return relay_frame_from_json(chat_json_frame_message(msgtype, &row->message));
 	case CHAT_EV_MESSAGE_DELETED:
@@ -206,7 +209,7 @@ static void *follower_main(void *arg)
 			int64_t start = 0;
 			e = chat_dal_events_max_id(db, &start);
 			if (e == CHAT_OK) {
-				o = chat_outbox_create(start, R->cfg->relay.gap_timeout_ms, MAX_MISSING);
+				o = chat_outbox_create(start, R->cfg->relay.gap_timeout_ms, MAX_GAPS);
 				if (o)
 					chat_log_info("following chat_events after id %lld", (long long)start);
 			} else if (chat_time_mono_ms() - last_warn >= 5000) {

@@ -156,6 +156,22 @@ typedef struct chat_id_range {
 } chat_id_range;
 chat_err chat_dal_events_in_ranges(chat_db *db, const chat_id_range *r, size_t n_ranges,
                                    chat_event_row **out, size_t *n);
+/* A room's events with after < id <= upto, for up to CHAT_SPANS_PER_QUERY
+ * rooms at once (ix_chat_events_room: each span is one index range),
+ * ascending. */
+#define CHAT_SPANS_PER_QUERY 16
+typedef struct chat_room_span {
+	int64_t room_id, after, upto;
+} chat_room_span;
+chat_err chat_dal_events_room_spans(chat_db *db, const chat_room_span *s, size_t n_spans,
+                                    chat_event_row **out, size_t *n);
+/* How many events exist in each of CHAT_BUCKETS buckets of width ids from
+ * lo (bucket b: lo + b*width .. lo + (b+1)*width - 1), counting only ids
+ * <= hi. counts[] is filled (zeros for empty buckets). One range scan of
+ * the primary key, no rows sent but the counts. */
+#define CHAT_BUCKETS 256
+chat_err chat_dal_events_bucket_counts(chat_db *db, int64_t lo, int64_t width, int64_t hi,
+                                       int64_t *counts);
 /* Write an ephemeral event (typing, explicit user_join/user_leave) for a
  * room, taking the room lock like every other writer. No such room:
  * CHAT_ERR_NOT_FOUND. id_out may be NULL. */
