@@ -112,21 +112,24 @@ static chat_err watch(const chat_follow_source *src, chat_outbox *o, rowbuf *mor
 typedef struct spans {
 	chat_room_span s[MAX_SPANS];
 	size_t n;
-	int64_t bound; /* events of a room above its mark up to here may be unseen */
 } spans;
 
-/* false: the room needs a span and none is left. */
-static bool want_room(spans *sp, chat_outbox *o, int64_t room_id)
+/* The room's events after its mark up to upto may be unseen: give it a
+ * span (or widen its span). false: it needs one and none is left. */
+static bool want_room(spans *sp, chat_outbox *o, int64_t room_id, int64_t upto)
 {
 	int64_t after = chat_outbox_after(o, room_id);
-	if (after >= sp->bound)
+	if (after >= upto)
 		return true;
 	for (size_t i = 0; i < sp->n; i++)
-		if (sp->s[i].room_id == room_id)
+		if (sp->s[i].room_id == room_id) {
+			if (sp->s[i].upto < upto)
+				sp->s[i].upto = upto;
 			return true;
+		}
 	if (sp->n == MAX_SPANS)
 		return false;
-	sp->s[sp->n++] = (chat_room_span){ room_id, after, sp->bound };
+	sp->s[sp->n++] = (chat_room_span){ room_id, after, upto };
 	return true;
 }
 
@@ -177,29 +180,33 @@ chat_err chat_follow_read_from(const chat_follow_source *src, chat_outbox *o, in
 	e = watch(src, o, &more, &unsafe_hi);
 	if (e != CHAT_OK)
 		goto out;
-	*full = limit > 0 && n == (size_t)limit;
+	/* more late buckets than one read takes: go round again at once */
+	*full = (limit > 0 && n == (size_t)limit) || unsafe_hi != 0;
 
-	/* Which rooms to catch up: those whose mark is below a passed-over id
-	 * or an unread late bucket. A watched row whose room gets no span is
-	 * left (its id stays missing, the next read finds it again); rows of
-	 * read 1 are kept up to the first whose room gets none (read 1
-	 * resumes there). */
+	/* Which rooms to catch up, and how far. A room of read 1: up to the
+	 * highest passed-over id or unread late bucket (the counts came after
+	 * read 1, so every older event of the room is either seen, fetched by
+	 * 2, or there). A room of 2: up to the old max_seen (an older event of
+	 * it may have committed between the counts and the fetch). A watched
+	 * row whose room gets no span is left (its id stays missing, the next
+	 * read finds it again); rows of read 1 are kept up to the first whose
+	 * room gets none (read 1 resumes there). */
 	e = CHAT_ERR_NOMEM;
 	sp = malloc(sizeof(*sp));
 	keep = malloc((more.n ? more.n : 1) * sizeof(*keep));
 	if (!sp || !keep)
 		goto out;
 	sp->n = 0;
-	sp->bound = chat_outbox_passed_hi(o) > unsafe_hi ? chat_outbox_passed_hi(o) : unsafe_hi;
-	if (sp->bound > max_seen)
-		sp->bound = max_seen;
+	int64_t bound = chat_outbox_passed_hi(o) > unsafe_hi ? chat_outbox_passed_hi(o) : unsafe_hi;
+	if (bound > max_seen)
+		bound = max_seen;
 	size_t kept_more = 0;
 	for (size_t i = 0; i < more.n; i++) {
-		keep[i] = want_room(sp, o, more.v[i].ev.room_id);
+		keep[i] = want_room(sp, o, more.v[i].ev.room_id, max_seen);
 		kept_more += keep[i];
 	}
 	size_t kept = 0;
-	while (kept < n && want_room(sp, o, rows[kept].ev.room_id))
+	while (kept < n && want_room(sp, o, rows[kept].ev.room_id, bound))
 		kept++;
 	if (kept < n || kept_more < more.n)
 		*full = true; /* left for the next read: go round again at once */

@@ -26,7 +26,7 @@ typedef struct room_hw {
 } room_hw;
 
 struct chat_outbox {
-	int64_t start_id; /* history: never delivered */
+	int64_t start_id; /* a room with no mark has nothing to deliver at or below */
 	int64_t max_seen;
 	int gap_timeout_ms;
 	size_t max_ranges;
@@ -45,6 +45,9 @@ chat_outbox *chat_outbox_create(int64_t start_id, int gap_timeout_ms, size_t max
 		return NULL;
 	o->max_seen = start_id > 0 ? start_id : 0;
 	o->start_id = o->max_seen;
+	/* From a saved position, a room whose mark is below the start may
+	 * still have events below it that commit late: as if passed over. */
+	o->passed_hi = o->start_id;
 	o->gap_timeout_ms = gap_timeout_ms > 0 ? gap_timeout_ms : 0;
 	o->max_ranges = max_ranges ? max_ranges : DEFAULT_MAX_RANGES;
 	o->caprooms = 64;
@@ -234,8 +237,8 @@ void chat_outbox_feed(chat_outbox *o, const chat_event *evs, size_t n, int64_t n
 	for (size_t k = 0; k < n; k++) {
 		size_t i = sorted ? ord[k].idx : k;
 		const chat_event *e = &evs[i];
-		if (e->id <= o->start_id || e->room_id <= 0)
-			continue; /* history, or not a row of chat_events */
+		if (e->room_id <= 0)
+			continue; /* not a row of chat_events */
 		if (e->id > o->max_seen) {
 			miss_add_range(o, o->max_seen, e->id, now_ms);
 			o->max_seen = e->id;
@@ -245,7 +248,7 @@ void chat_outbox_feed(chat_outbox *o, const chat_event *evs, size_t n, int64_t n
 		room_hw *r = room_get(o, e->room_id);
 		if (!r)
 			continue; /* OOM: never deliver without the duplicate guard */
-		if (e->id > r->hw) {
+		if (e->id > (r->hw ? r->hw : o->start_id)) {
 			r->hw = e->id;
 			deliver[i] = true;
 		}
@@ -318,7 +321,18 @@ uint64_t chat_outbox_missing_in(const chat_outbox *o, int64_t lo, int64_t hi, in
 int64_t chat_outbox_after(chat_outbox *o, int64_t room_id)
 {
 	room_hw *r = room_slot(o->rooms, o->caprooms, room_id);
-	return r->room_id && r->hw > o->start_id ? r->hw : o->start_id;
+	return r->room_id && r->hw ? r->hw : o->start_id;
+}
+
+int64_t chat_outbox_history(const chat_outbox *o)
+{
+	return o->start_id;
+}
+
+void chat_outbox_set_history(chat_outbox *o, int64_t history_id)
+{
+	if (history_id >= 0 && history_id < o->start_id)
+		o->start_id = history_id;
 }
 
 int64_t chat_outbox_passed_hi(const chat_outbox *o)

@@ -24,7 +24,8 @@
 
 typedef struct chat_outbox chat_outbox;
 
-/* Start after start_id (events <= start_id are history). max_ranges caps
+/* Start after start_id (events <= start_id are history; see below for a
+ * start from a saved position). max_ranges caps
  * the missing ranges kept (the oldest are passed over beyond it; 0: a
  * default). */
 chat_outbox *chat_outbox_create(int64_t start_id, int gap_timeout_ms, size_t max_ranges);
@@ -57,8 +58,14 @@ uint64_t chat_outbox_missing_in(const chat_outbox *o, int64_t lo, int64_t hi, in
 int64_t chat_outbox_after(chat_outbox *o, int64_t room_id);
 int64_t chat_outbox_passed_hi(const chat_outbox *o);
 
-/* Per-room marks, to save a position (with chat_outbox_low_water) and
- * start a new outbox from it without duplicates. */
+/* A saved position: the low-water mark, the history id (the start id of
+ * the first outbox) and the rooms' marks. Restored with
+ * chat_outbox_create(low_water), chat_outbox_set_history(history) and
+ * chat_outbox_set_mark for each room: nothing seen before is delivered
+ * again, and an event that commits late below the low-water mark is
+ * still delivered (a room without a mark saw nothing above history). */
+int64_t chat_outbox_history(const chat_outbox *o);
+void chat_outbox_set_history(chat_outbox *o, int64_t history_id);
 int64_t chat_outbox_mark(chat_outbox *o, int64_t room_id);
 int chat_outbox_set_mark(chat_outbox *o, int64_t room_id, int64_t mark);
 void chat_outbox_each_mark(const chat_outbox *o, void (*fn)(void *arg, int64_t room, int64_t mark),
