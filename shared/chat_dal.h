@@ -201,7 +201,11 @@ chat_err chat_dal_instance_heartbeat(chat_db *db, int64_t instance_id);
 /* Remove instances (and their presence rows, so presence_leave events
  * are written) whose heartbeat is older than max_age_s. */
 chat_err chat_dal_instances_reap(chat_db *db, int max_age_s, int *reaped);
-/* Remove this instance and all its presence rows (clean shutdown). */
+/* Remove this instance and all its presence rows (clean shutdown, or a
+ * reap), each row with its presence_leave: the instance row goes last,
+ * only once no row is left (locked against new ones), so the foreign
+ * key's cascade (which fires no trigger) never removes one. A relay still
+ * adding rows after several rounds: CHAT_ERR_CONFLICT, the instance stays. */
 chat_err chat_dal_instance_unregister(chat_db *db, int64_t instance_id);
 /* A live connection opened/closed. The schema's triggers write
  * presence_join on a user's first row in a room and presence_leave when

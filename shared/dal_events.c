@@ -37,7 +37,7 @@ DB_SQL(q_ev_after, EV_SELECT " WHERE e.id > ? ORDER BY e.id LIMIT ?");
 DB_SQL(q_ev_ranges, EV_SELECT " WHERE " RANGES8 " ORDER BY e.id");
 DB_SQL(q_ev_spans, EV_SELECT " WHERE " SPANS16 " ORDER BY e.id");
 DB_SQL(q_ev_buckets, "SELECT (id - ?) DIV ?, COUNT(*) FROM chat_events"
-                     " WHERE id BETWEEN ? AND ? GROUP BY 1");
+                     " WHERE id BETWEEN ? AND ? GROUP BY 1 ORDER BY NULL");
 DB_SQL(q_ev_insert, "INSERT INTO chat_events (room_id, kind, ref_id, user_id, created_at) "
                     "VALUES (?, ?, ?, ?, UTC_TIMESTAMP(3))");
 DB_SQL(q_ev_anchor, "SELECT id FROM chat_events "
