@@ -129,5 +129,37 @@ async def t_deleted_before_read(fx):
     R.check(not leaked, f"the deleted message's content was sent: {R._brief(leaked)}")
 
 
+@R.timeout(60)
+async def t_commit_after_gap_timeout(fx):
+    """A transaction that commits after the gap timeout (an operator's open
+    session): its id was passed over, yet it is delivered, in its room's
+    order, no later than the room's next event."""
+    relay = fx.relay(CHAT_RELAY_GAP_TIMEOUT_MS="1000")
+    u = fx.user("operator")
+    room, busy = fx.room(u), fx.room(u)
+    c = await relay.connect(room, u)
+    hold = 3
+    sql = (f"BEGIN; INSERT INTO messages (room_id, sender_id, content) VALUES "
+           f"({room}, {u.id}, 'committed late'); SELECT SLEEP({hold}); COMMIT;")
+    proc = await asyncio.create_subprocess_exec(
+        fx.db.cli, "--no-defaults", f"--socket={fx.db.socket}", "-uroot", fx.db.name,
+        "-e", sql, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    await R.async_wait_until(lambda: fx.db.scalar(
+        "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+        "WHERE INFO LIKE 'SELECT SLEEP(%'") not in (None, "0"), 10, "the open transaction")
+    # ids above the open one commit: it becomes a gap, passed over after 1 s
+    await run_sql(fx, "".join(f"INSERT INTO messages (room_id, sender_id, content) VALUES "
+                              f"({busy}, {u.id}, 'busy #{i}');" for i in range(5)))
+    _, err = await proc.communicate()
+    R.eq(proc.returncode, 0, f"the late transaction ({err.decode(errors='replace')})")
+    await run_sql(fx, f"INSERT INTO messages (room_id, sender_id, content) VALUES "
+                      f"({room}, {u.id}, 'next');")
+    await c.next("chat_message", 10, where=lambda f: f["message"]["content"] == "next")
+    got = [m["content"] for m in received(c)]
+    R.eq(got, ["committed late", "next"], "messages of the room, in order")
+    relay.stop()
+
+
 if __name__ == "__main__":
-    R.main([t_deleted_before_read, t_stride_three, t_thousands_of_rollbacks], setup)
+    R.main([t_deleted_before_read, t_stride_three, t_thousands_of_rollbacks,
+            t_commit_after_gap_timeout], setup)
