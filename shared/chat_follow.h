@@ -16,21 +16,25 @@
  *      bucket holding more events than the outbox has seen there holds a
  *      late commit, and up to 8 such buckets (their missing part) are read
  *      in one more query;
- *   3. catch up: for each room of 1 and 2 that may have events the
- *      follower has not seen (some id above its mark was missing or passed
- *      over), its events after its mark up to the old max_seen, 16 rooms per
- *      query, at most 4 queries (rows of 1 from the 65th such room on are
- *      left for the next read, which follows at once);
+ *   3. catch up: a room of 1 whose mark is below the highest id ever
+ *      passed over (or below a late bucket left unread), and a room of 2,
+ *      may have older events never seen: its events after its mark (up to
+ *      that bound for a room of 1, up to the old max_seen for a room of
+ *      2), 16 rooms per query, at most 4 queries (rows of 1 from the 65th
+ *      such room on are left for the next read, which follows at once);
  *   4. feed everything to the outbox in ONE call and hand the events to
  *      deliver to fn in ascending id order.
- * Why 3 makes order safe: when 1 or 2 shows an event of a room, every
- * older event of that room committed before it, so the later query 3 sees
- * all of them, and they are fed with it: a room's mark never moves past
- * an event that will still appear. This holds however many ids are
- * missing and however long ago they were passed over, so the gap timeout
- * only bounds how long 2 watches for a late commit that nothing newer in
- * its room reveals. Queries per read: at most 1 + 2 + 4, whatever the
- * stride, offset or rollbacks; delivery never waits for a gap.
+ * Why this keeps each room in order: when 1 or 2 shows an event of a
+ * room, every older event of that room committed before it. 2 runs after
+ * 1, so a bucket that counted nothing new hides nothing older than a row
+ * of 1, and 3 reads the rest (what was passed over, unread buckets, and
+ * for a row of 2 whatever committed between the count and the fetch).
+ * All of it is fed together, so a room's mark never moves past an event
+ * that will still appear, however many ids are missing and however long
+ * ago they were passed over. The gap timeout only bounds how long 2
+ * watches for a late commit that nothing newer in its room reveals.
+ * Queries per read: at most 1 + 2 + 4, whatever the stride, offset or
+ * rollbacks; delivery never waits for a gap.
  * If any query fails, nothing is fed: the next read does the same again. */
 #ifndef CHAT_FOLLOW_H
 #define CHAT_FOLLOW_H

@@ -79,6 +79,29 @@ async def t_stride_three(fx):
     R.log(f"stride 3: {n} messages, last delivered {got:.2f}s after the last commit")
 
 
+@R.timeout(90)
+async def t_writers_on_three_offsets(fx):
+    """Galera multi-writer: each node allocates its own residue. Three
+    sessions with offsets 1, 2, 3 write to two rooms at once."""
+    u = fx.user("nodes")
+    rooms = [fx.room(u), fx.room(u)]
+    cs = [await S["relay"].connect(r, u) for r in rooms]
+    n = 60
+
+    def script(off):
+        return (f"SET SESSION auto_increment_offset = {off};" +
+                "".join(f"INSERT INTO messages (room_id, sender_id, content) VALUES "
+                        f"({rooms[i % 2]}, {u.id}, 'node {off} #{i}');" for i in range(n)))
+    await asyncio.gather(*(run_sql(fx, script(off)) for off in (1, 2, 3)))
+    t_end = time.monotonic()
+    res = [int(r[0]) % 3 for r in fx.db.sql(
+        "SELECT DISTINCT id % 3 FROM chat_events WHERE room_id IN "
+        f"({rooms[0]}, {rooms[1]})")]
+    R.eq(sorted(res), [0, 1, 2], "residues of the event ids")
+    for c, room in zip(cs, rooms):
+        await wait_all(fx, c, room, 3 * n // 2, t_end)
+
+
 @R.timeout(120)
 async def t_thousands_of_rollbacks(fx):
     """3,000 rolled-back transactions scattered between 150 committed
@@ -161,5 +184,6 @@ async def t_commit_after_gap_timeout(fx):
 
 
 if __name__ == "__main__":
-    R.main([t_deleted_before_read, t_stride_three, t_thousands_of_rollbacks,
+    R.main([t_deleted_before_read, t_stride_three, t_writers_on_three_offsets,
+            t_thousands_of_rollbacks,
             t_commit_after_gap_timeout], setup)
