@@ -169,7 +169,7 @@ chat_err chat_dal_events_room_spans(chat_db *db, const chat_room_span *s, size_t
  * lo (bucket b: lo + b*width .. lo + (b+1)*width - 1), counting only ids
  * <= hi. counts[] is filled (zeros for empty buckets). One range scan of
  * the primary key, no rows sent but the counts. */
-#define CHAT_BUCKETS 256
+#define CHAT_BUCKETS 1024
 chat_err chat_dal_events_bucket_counts(chat_db *db, int64_t lo, int64_t width, int64_t hi,
                                        int64_t *counts);
 /* Write an ephemeral event (typing, explicit user_join/user_leave) for a

@@ -11,7 +11,7 @@
  *
  * Each read:
  *   1. new: the events after max_seen (at most limit), one query;
- *   2. watch: if ids are missing, one query counts the events in 256
+ *   2. watch: if ids are missing, one query counts the events in 1024
  *      buckets of the missing window (lowest to highest missing id); a
  *      bucket holding more events than the outbox has seen there holds a
  *      late commit, and up to 8 such buckets (their missing part) are read
