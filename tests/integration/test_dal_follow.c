@@ -5,9 +5,9 @@
  * the others commit higher ids, so a commit arrives out of id order; one
  * rolls a transaction back, leaving a hole that must be passed over after
  * the gap timeout. A reader follows chat_events the way the relay does
- * (chat_dal_events_after from max_seen, chat_dal_events_by_ids for the
- * missing ids, chat_outbox to decide) and must deliver every event of
- * those rooms exactly once, each room in ascending order. */
+ * (chat_follow_read: the events after max_seen, the watch of the missing
+ * ids, the catch-up of rooms; chat_outbox decides) and must deliver every
+ * event of those rooms exactly once, each room in ascending order. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
