@@ -161,10 +161,13 @@ static void miss_add_range(chat_outbox *o, int64_t from, int64_t to, int64_t now
 	if (to - from <= 1)
 		return;
 	miss m = { from + 1, to - 1, now };
-	if (o->nmiss == o->max_ranges) {
-		pass_over(o, &o->miss[0]);
-		memmove(&o->miss[0], &o->miss[1], (o->nmiss - 1) * sizeof(miss));
-		o->nmiss--;
+	if (o->nmiss >= o->max_ranges) {
+		/* an eighth at once: one move per many ranges, not per range */
+		size_t drop = o->max_ranges / 8 ? o->max_ranges / 8 : 1;
+		for (size_t i = 0; i < drop; i++)
+			pass_over(o, &o->miss[i]);
+		memmove(&o->miss[0], &o->miss[drop], (o->nmiss - drop) * sizeof(miss));
+		o->nmiss -= drop;
 	}
 	if (miss_reserve(o, 1) != 0) {
 		pass_over(o, &m); /* cannot track them: passed over (counted) */
@@ -188,7 +191,6 @@ static void miss_remove(chat_outbox *o, int64_t id)
 	} else if (m->last == id) {
 		m->last--;
 	} else if (miss_reserve(o, 1) == 0) {
-		m = &o->miss[i];
 		memmove(&o->miss[i + 1], &o->miss[i], (o->nmiss - i) * sizeof(miss));
 		o->nmiss++;
 		o->miss[i].last = id - 1;
