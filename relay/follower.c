@@ -3,9 +3,10 @@
  * It sleeps on the wake-up socket (datagrams from any writer on this host)
  * and on an eventfd kicked by this process's own writer, with
  * relay.poll_interval_ms as a safety net (wake-ups are best effort and do
- * not cross hosts). Each cycle reads the events after its cursor plus the
- * ids still missing, lets chat_outbox decide what is new (ids commit out of
- * order), builds each delivered event's frame once, and posts it to the
+ * not cross hosts). Each cycle reads the events after its cursor, watches
+ * the ids still missing and catches rooms up (chat_follow.h), lets
+ * chat_outbox decide what is new (ids commit out of order, or never),
+ * builds each delivered event's frame once, and posts it to the
  * loop, which fans it out to the room. Delivery to clients happens only
  * here, so every connection on every relay sees a room's events in id
  * order, once. */
