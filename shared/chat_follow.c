@@ -36,7 +36,7 @@ static chat_err db_bucket_counts(void *ctx, int64_t lo, int64_t width, int64_t h
 
 chat_follow_source chat_follow_db_source(chat_db *db)
 {
-	return (chat_follow_source){ db, db_after, db_in_ranges, db_room_spans, db_bucket_counts };
+	return (chat_follow_source){ db, db_after, db_in_ranges, db_room_spans, db_bucket_counts, 0 };
 }
 
 /* ---- rows gathered by one read ------------------------------------------ */
@@ -65,24 +65,17 @@ static chat_err take(rowbuf *b, chat_event_row *part, size_t np)
 	return CHAT_OK;
 }
 
-/* 2: count the events in buckets of the missing window; read the missing
- * part of the first WATCH_RANGES buckets that hold more than the outbox
- * has seen. *unsafe_hi: the top of the highest such bucket left unread
- * (events of any room may hide there), else 0. */
-static chat_err watch(const chat_follow_source *src, chat_outbox *o, rowbuf *more,
-                      int64_t *unsafe_hi)
+/* 2, on [lo, hi]: count the events in buckets; note the missing part of
+ * each bucket that holds more than the outbox has seen there, up to
+ * WATCH_RANGES in all; the top of a further one raises *unsafe_hi. */
+static chat_err count_part(const chat_follow_source *src, chat_outbox *o, int64_t lo, int64_t hi,
+                           chat_id_range *rg, size_t *k, int64_t *unsafe_hi)
 {
-	int64_t lo, hi;
-	*unsafe_hi = 0;
-	if (!chat_outbox_window(o, &lo, &hi))
-		return CHAT_OK;
 	int64_t width = (hi - lo) / CHAT_BUCKETS + 1;
 	int64_t counts[CHAT_BUCKETS];
 	chat_err e = src->bucket_counts(src->ctx, lo, width, hi, counts);
 	if (e != CHAT_OK)
 		return e;
-	chat_id_range rg[WATCH_RANGES];
-	size_t k = 0;
 	for (int64_t b = 0; b < CHAT_BUCKETS; b++) {
 		int64_t blo = lo + b * width;
 		if (blo > hi)
@@ -92,14 +85,52 @@ static chat_err watch(const chat_follow_source *src, chat_outbox *o, rowbuf *mor
 		uint64_t miss = chat_outbox_missing_in(o, blo, bhi, &first, &last);
 		if (!miss || (uint64_t)counts[b] <= (uint64_t)(bhi - blo + 1) - miss)
 			continue;
-		if (k == WATCH_RANGES) {
-			*unsafe_hi = bhi; /* the highest left: the loop goes on */
+		if (*k == WATCH_RANGES) {
+			if (bhi > *unsafe_hi)
+				*unsafe_hi = bhi;
 			continue;
 		}
-		rg[k++] = (chat_id_range){ first, last };
+		rg[(*k)++] = (chat_id_range){ first, last };
 	}
-	if (!k)
+	return CHAT_OK;
+}
+
+/* 2: the watch of the missing window, lowest to highest missing id. A
+ * window wider than watch_ids is counted in two parts per read: its top
+ * watch_ids (where rooms still active have their marks), and one slice of
+ * the rest, in turn (the outbox keeps the place). *unsafe_hi: the top of
+ * what this read did not cover (a late bucket left unread, or the rest of
+ * a wide window): events of any room may hide there. */
+static chat_err watch(const chat_follow_source *src, chat_outbox *o, rowbuf *more,
+                      int64_t *unsafe_hi)
+{
+	int64_t lo, hi;
+	*unsafe_hi = 0;
+	if (!chat_outbox_window(o, &lo, &hi))
 		return CHAT_OK;
+	int64_t w = src->watch_ids > 0 ? src->watch_ids : CHAT_FOLLOW_WATCH_IDS;
+	chat_id_range rg[WATCH_RANGES];
+	size_t k = 0;
+	chat_err e;
+	if (hi - lo < w) {
+		e = count_part(src, o, lo, hi, rg, &k, unsafe_hi);
+	} else {
+		int64_t cold_hi = hi - w; /* [lo, cold_hi]: in slices, in turn */
+		int64_t c = chat_outbox_watch_cursor(o);
+		if (c < lo || c > cold_hi)
+			c = lo;
+		int64_t c_hi = c + w - 1 < cold_hi ? c + w - 1 : cold_hi;
+		e = count_part(src, o, cold_hi + 1, hi, rg, &k, unsafe_hi);
+		if (e == CHAT_OK)
+			e = count_part(src, o, c, c_hi, rg, &k, unsafe_hi);
+		if (e == CHAT_OK) {
+			chat_outbox_set_watch_cursor(o, c_hi + 1);
+			if (c > lo || c_hi < cold_hi)
+				*unsafe_hi = *unsafe_hi > cold_hi ? *unsafe_hi : cold_hi;
+		}
+	}
+	if (e != CHAT_OK || !k)
+		return e;
 	chat_event_row *part = NULL;
 	size_t np = 0;
 	e = src->in_ranges(src->ctx, rg, k, &part, &np);

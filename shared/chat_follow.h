@@ -15,7 +15,10 @@
  *      buckets of the missing window (lowest to highest missing id); a
  *      bucket holding more events than the outbox has seen there holds a
  *      late commit, and up to 8 such buckets (their missing part) are read
- *      in one more query;
+ *      in one more query. A window wider than CHAT_FOLLOW_WATCH_IDS ids
+ *      (a stride at thousands of events a second) costs two counts: its
+ *      top part, and one slice of the rest in turn, so no read scans more
+ *      than twice that many ids; the rest counts as not covered (3);
  *   3. catch up: a room of 1 whose mark is below the highest id ever
  *      passed over (or below a late bucket left unread), and a room of 2,
  *      may have older events never seen: its events after its mark (up to
@@ -33,7 +36,7 @@
  * that will still appear, however many ids are missing and however long
  * ago they were passed over. The gap timeout only bounds how long 2
  * watches for a late commit that nothing newer in its room reveals.
- * Queries per read: at most 1 + 2 + 4, whatever the stride, offset or
+ * Queries per read: at most 1 + 3 + 4, whatever the stride, offset or
  * rollbacks; delivery never waits for a gap.
  * If any query fails, nothing is fed: the next read does the same again. */
 #ifndef CHAT_FOLLOW_H
@@ -57,7 +60,11 @@ typedef struct chat_follow_source {
 	                       chat_event_row **out, size_t *n);
 	chat_err (*bucket_counts)(void *ctx, int64_t lo, int64_t width, int64_t hi,
 	                          int64_t *counts);
+	int64_t watch_ids; /* ids one count covers at most (0: CHAT_FOLLOW_WATCH_IDS) */
 } chat_follow_source;
+
+/* A wider missing window is counted in two parts per read (see 2). */
+#define CHAT_FOLLOW_WATCH_IDS 131072
 
 chat_follow_source chat_follow_db_source(chat_db *db);
 

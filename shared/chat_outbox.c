@@ -31,6 +31,7 @@ struct chat_outbox {
 	int gap_timeout_ms;
 	size_t max_ranges;
 	int64_t passed_hi; /* the highest id passed over */
+	int64_t watch_cursor;
 	miss *miss; /* ascending id, disjoint */
 	size_t nmiss, capmiss;
 	room_hw *rooms; /* open addressing, power-of-two size */
@@ -363,6 +364,16 @@ void chat_outbox_each_mark(const chat_outbox *o, void (*fn)(void *arg, int64_t r
 	for (size_t i = 0; i < o->caprooms; i++)
 		if (o->rooms[i].room_id)
 			fn(arg, o->rooms[i].room_id, o->rooms[i].hw);
+}
+
+int64_t chat_outbox_watch_cursor(const chat_outbox *o)
+{
+	return o->watch_cursor;
+}
+
+void chat_outbox_set_watch_cursor(chat_outbox *o, int64_t id)
+{
+	o->watch_cursor = id;
 }
 
 uint64_t chat_outbox_passed_over(const chat_outbox *o)

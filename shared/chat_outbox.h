@@ -71,6 +71,10 @@ int chat_outbox_set_mark(chat_outbox *o, int64_t room_id, int64_t mark);
 void chat_outbox_each_mark(const chat_outbox *o, void (*fn)(void *arg, int64_t room, int64_t mark),
                            void *arg);
 
+/* Where the follower's watch of a wide window goes on (chat_follow.c). */
+int64_t chat_outbox_watch_cursor(const chat_outbox *o);
+void chat_outbox_set_watch_cursor(chat_outbox *o, int64_t id);
+
 /* Counters for /metrics. */
 uint64_t chat_outbox_passed_over(const chat_outbox *o);
 
