@@ -29,6 +29,7 @@ void test_presence_many(void **state);
 void test_reap_late_row(void **state);
 void test_outbox_follow(void **state);
 void test_outbox_follow_many_gaps(void **state);
+void test_follow_queries(void **state);
 void test_counters_consistent(void **state);
 void test_txn_deadlock_retried(void **state);
 void test_txn_connection_lost(void **state);
@@ -44,6 +45,7 @@ void test_txn_connection_lost(void **state);
 	cmocka_unit_test(test_reap_late_row),     \
 	cmocka_unit_test(test_outbox_follow),     \
 	cmocka_unit_test(test_outbox_follow_many_gaps), \
+	cmocka_unit_test(test_follow_queries),    \
 	cmocka_unit_test(test_txn_deadlock_retried), \
 	cmocka_unit_test(test_txn_connection_lost), \
 	cmocka_unit_test(test_counters_consistent),
