@@ -69,7 +69,7 @@ static chat_err take(rowbuf *b, chat_event_row *part, size_t np)
  * each bucket that holds more than the outbox has seen there, up to
  * WATCH_RANGES in all; the top of a further one raises *unsafe_hi. */
 static chat_err count_part(const chat_follow_source *src, chat_outbox *o, int64_t lo, int64_t hi,
-                           chat_id_range *rg, size_t *k, int64_t *unsafe_hi)
+                           chat_id_range *rg, size_t *k, int64_t *unsafe_hi, bool *again)
 {
 	int64_t width = (hi - lo) / CHAT_BUCKETS + 1;
 	int64_t counts[CHAT_BUCKETS];
@@ -88,6 +88,7 @@ static chat_err count_part(const chat_follow_source *src, chat_outbox *o, int64_
 		if (*k == WATCH_RANGES) {
 			if (bhi > *unsafe_hi)
 				*unsafe_hi = bhi;
+			*again = true;
 			continue;
 		}
 		rg[(*k)++] = (chat_id_range){ first, last };
@@ -100,12 +101,14 @@ static chat_err count_part(const chat_follow_source *src, chat_outbox *o, int64_
  * watch_ids (where rooms still active have their marks), and one slice of
  * the rest, in turn (the outbox keeps the place). *unsafe_hi: the top of
  * what this read did not cover (a late bucket left unread, or the rest of
- * a wide window): events of any room may hide there. */
+ * a wide window): events of any room may hide there. *again: late buckets
+ * were left unread (the next read should follow at once). */
 static chat_err watch(const chat_follow_source *src, chat_outbox *o, rowbuf *more,
-                      int64_t *unsafe_hi)
+                      int64_t *unsafe_hi, bool *again)
 {
 	int64_t lo, hi;
 	*unsafe_hi = 0;
+	*again = false;
 	if (!chat_outbox_window(o, &lo, &hi))
 		return CHAT_OK;
 	int64_t w = src->watch_ids > 0 ? src->watch_ids : CHAT_FOLLOW_WATCH_IDS;
@@ -113,16 +116,16 @@ static chat_err watch(const chat_follow_source *src, chat_outbox *o, rowbuf *mor
 	size_t k = 0;
 	chat_err e;
 	if (hi - lo < w) {
-		e = count_part(src, o, lo, hi, rg, &k, unsafe_hi);
+		e = count_part(src, o, lo, hi, rg, &k, unsafe_hi, again);
 	} else {
 		int64_t cold_hi = hi - w; /* [lo, cold_hi]: in slices, in turn */
 		int64_t c = chat_outbox_watch_cursor(o);
 		if (c < lo || c > cold_hi)
 			c = lo;
 		int64_t c_hi = c + w - 1 < cold_hi ? c + w - 1 : cold_hi;
-		e = count_part(src, o, cold_hi + 1, hi, rg, &k, unsafe_hi);
+		e = count_part(src, o, cold_hi + 1, hi, rg, &k, unsafe_hi, again);
 		if (e == CHAT_OK)
-			e = count_part(src, o, c, c_hi, rg, &k, unsafe_hi);
+			e = count_part(src, o, c, c_hi, rg, &k, unsafe_hi, again);
 		if (e == CHAT_OK) {
 			chat_outbox_set_watch_cursor(o, c_hi + 1);
 			if (c > lo || c_hi < cold_hi)
@@ -208,11 +211,12 @@ chat_err chat_follow_read_from(const chat_follow_source *src, chat_outbox *o, in
 	if (e != CHAT_OK)
 		return e;
 	int64_t unsafe_hi = 0;
-	e = watch(src, o, &more, &unsafe_hi);
+	bool again = false;
+	e = watch(src, o, &more, &unsafe_hi, &again);
 	if (e != CHAT_OK)
 		goto out;
 	/* more late buckets than one read takes: go round again at once */
-	*full = (limit > 0 && n == (size_t)limit) || unsafe_hi != 0;
+	*full = (limit > 0 && n == (size_t)limit) || again;
 
 	/* Which rooms to catch up, and how far. A room of read 1: up to the
 	 * highest passed-over id or unread late bucket (the counts came after

@@ -352,8 +352,9 @@ static void save_mark(void *arg, int64_t room, int64_t mark)
 }
 
 /* Reads until caught up, as relay/follower.c's cycle does, then expire. */
-static void cycle(chat_outbox *o, int limit, int64_t watch_ids)
+static int cycle(chat_outbox *o, int limit, int64_t watch_ids)
 {
+	int reads = 0;
 	chat_follow_source src = { NULL, m_after, m_in_ranges, m_room_spans, m_bucket_counts,
 		                   watch_ids };
 	for (int round = 0; round < 50 && !M.fail; round++) {
@@ -361,12 +362,14 @@ static void cycle(chat_outbox *o, int limit, int64_t watch_ids)
 		M.queries = 0;
 		if (chat_follow_read_from(&src, o, limit, M.now, deliver, NULL, &full) != CHAT_OK)
 			failf("read failed at %" PRId64 " ms", M.now);
+		reads++;
 		if (M.queries > MAX_QUERIES)
 			failf("a read made %d queries (at most %d)", M.queries, MAX_QUERIES);
 		if (!full)
 			break;
 	}
 	chat_outbox_expire(o, M.now);
+	return reads;
 }
 
 static int run(uint64_t seed, int steps)
@@ -429,7 +432,9 @@ static int run(uint64_t seed, int steps)
 	}
 	for (int k = 0; k < 10 && !M.fail; k++) {
 		M.now += POLL_MS;
-		cycle(o, limit, watch);
+		int reads = cycle(o, limit, watch);
+		if (k >= 5 && reads > 1) /* nothing new: no reason to read again */
+			failf("an idle cycle made %d reads", reads);
 	}
 
 	/* Every committed event: once, and in time when it was prompt. */
