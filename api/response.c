@@ -36,6 +36,7 @@ int api_status_of(chat_err e)
 	switch (e) {
 	case CHAT_OK: return 200;
 	case CHAT_ERR_NOT_FOUND: return 404;
+	case CHAT_ERR_GONE: return 404;
 	case CHAT_ERR_DUPLICATE: return 409;
 	case CHAT_ERR_CONFLICT: return 409;
 	case CHAT_ERR_FORBIDDEN: return 403;
@@ -52,6 +53,7 @@ static const char *default_detail(chat_err e)
 {
 	switch (e) {
 	case CHAT_ERR_NOT_FOUND: return "Not found.";
+	case CHAT_ERR_GONE: return "This message has been deleted.";
 	case CHAT_ERR_DUPLICATE: return "already exists";
 	case CHAT_ERR_CONFLICT: return "conflict with the current state";
 	case CHAT_ERR_FORBIDDEN: return "You do not have permission to perform this action.";

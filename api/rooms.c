@@ -202,8 +202,8 @@ void api_h_room_join(api_req *r)
 	chat_role role = room.role;
 	chat_room_clear(&room);
 	if (role == CHAT_ROLE_NONE) {
-		/* Only a public room is visible to a non-member. */
-		chat_err e = chat_dal_member_add(r->db, r->id, r->user.id, CHAT_ROLE_MEMBER);
+		/* Only a public room: decided again under the room's lock. */
+		chat_err e = chat_dal_room_join(r->db, r->id, r->user.id);
 		if (e != CHAT_OK) {
 			api_respond_chat_err(r, e, NULL);
 			return;

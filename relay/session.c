@@ -440,7 +440,14 @@ static void on_insert(relay_result *r)
 		                    "unavailable");
 		break;
 	case CHAT_ERR_NOT_FOUND:
-		relay_session_error(s, "Room not found", "room_not_found");
+		/* The room is gone, or became private and the sender is not a
+		 * member (the DAL checks under the room lock): as the access
+		 * recheck does. */
+		relay_session_close(s, 4404, "room_not_found",
+		                    "You no longer have access to this room");
+		break;
+	case CHAT_ERR_GONE:
+		relay_session_error(s, "That message has been deleted", "not_found");
 		break;
 	case CHAT_ERR_INVALID:
 		relay_session_error(s, "Invalid message", "invalid_field");

@@ -70,6 +70,10 @@ chat_err chat_dal_member_role(chat_db *db, int64_t room_id, int64_t user_id, cha
 /* Add as role; already a member: CHAT_OK, role unchanged. No such room or
  * user: CHAT_ERR_NOT_FOUND. */
 chat_err chat_dal_member_add(chat_db *db, int64_t room_id, int64_t user_id, chat_role role);
+/* Join a public room (a member already: nothing to do). Private and not a
+ * member, or no such room: CHAT_ERR_NOT_FOUND. Decided under the room's
+ * lock, so a room made private meanwhile refuses. */
+chat_err chat_dal_room_join(chat_db *db, int64_t room_id, int64_t user_id);
 /* Not a member: CHAT_ERR_NOT_FOUND. Owner: CHAT_ERR_CONFLICT. */
 chat_err chat_dal_member_remove(chat_db *db, int64_t room_id, int64_t user_id);
 /* Members by join order, with the online flag from live presence. */
@@ -85,20 +89,22 @@ typedef struct chat_new_message {
 	const char *client_id;    /* NULL or "" = none */
 } chat_new_message;
 
-/* Store one message; the sender becomes a member of the room if it was
- * not one. With a client_id already used by this sender within the last
- * day (in any room, even if since deleted), nothing is stored:
- * *created = false and out is the stored message. Else *created = true.
- * No such room or sender: CHAT_ERR_NOT_FOUND; unknown message_type:
- * CHAT_ERR_INVALID. out is always cleared first; free with
+/* Store one message. The sender must be a member of a private room
+ * (checked under the room's lock; else CHAT_ERR_NOT_FOUND, and nothing is
+ * stored, retries included); in a public room it becomes a member if it
+ * was not one. With a client_id already used by this sender in this room
+ * within the last day, nothing is stored: *created = false and out is the
+ * stored message, or CHAT_ERR_GONE if that message has been deleted. Else
+ * *created = true. No such room or sender: CHAT_ERR_NOT_FOUND; unknown
+ * message_type: CHAT_ERR_INVALID. out is always cleared first; free with
  * chat_message_clear(). */
 chat_err chat_dal_message_insert(chat_db *db, const chat_new_message *in, chat_message *out,
                                  bool *created);
 /* Store n messages in one transaction (the relay's batches). results[i]
  * and created[i] as for chat_dal_message_insert (a client_id repeated
- * inside the batch yields the first one's message); on error nothing is
- * stored and every result is left cleared. The batch's rooms are locked
- * in ascending id order first. */
+ * inside the batch yields the first one's message); on error (one refused
+ * message refuses the batch) nothing is stored and every result is left
+ * cleared. The batch's rooms are locked in ascending id order first. */
 chat_err chat_dal_messages_insert_batch(chat_db *db, const chat_new_message *in, size_t n,
                                         chat_message *results, bool *created);
 /* A message that is not deleted. CHAT_ERR_NOT_FOUND otherwise. */
@@ -118,8 +124,10 @@ chat_err chat_dal_message_delete(chat_db *db, int64_t id);
 
 /* Record user_id's receipt for the message (first read time kept), move
  * its read position in the room up to at least this id, and make it a
- * member of the room if it was not. Message absent or deleted, or no such
- * user: CHAT_ERR_NOT_FOUND. A repeated receipt writes no second event. */
+ * member of a public room if it was not. Message absent or deleted, room
+ * private and user_id not a member (decided under the room's lock), or no
+ * such user: CHAT_ERR_NOT_FOUND. A repeated receipt writes no second
+ * event. */
 chat_err chat_dal_message_mark_read(chat_db *db, int64_t message_id, int64_t user_id);
 /* Receipts of a message, oldest first. */
 chat_err chat_dal_message_reads(chat_db *db, int64_t message_id, chat_read **out, size_t *n);

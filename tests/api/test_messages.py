@@ -50,6 +50,49 @@ def test_client_id_retry(srv):
     srv.post(path, {"content": "n", "client_id": None}, token=alice.token).expect(201)
 
 
+def test_client_id_is_per_room(srv):
+    # A client_id names one message of one sender in one room: reusing it
+    # in another room stores a new message there and never answers with
+    # the first room's message (which the sender may no longer read).
+    alice, bob = srv.user(), srv.user()
+    private = srv.room(alice, private=True)
+    public = srv.room(alice)
+    srv.post("/api/chat/rooms/%d/members/" % private["id"], {"user_id": bob.id},
+             token=alice.token).expect(201)
+    cid = "0b9e4b7a-3c57-4a8e-9f0e-5d1a2c3b4e5f"
+    secret = srv.post("/api/chat/rooms/%d/messages/" % private["id"],
+                      {"content": "room-2 secret", "client_id": cid}, token=bob.token).expect(201)
+    srv.post("/api/chat/rooms/%d/leave/" % private["id"], token=bob.token).expect(200)
+    r = srv.post("/api/chat/rooms/%d/messages/" % public["id"],
+                 {"content": "hello room 1", "client_id": cid}, token=bob.token).expect(201)
+    eq(r.json["content"], "hello room 1", "the new message, not the other room's")
+    check(r.json["id"] != secret.json["id"], "a new id")
+    eq(r.json["client_id"], cid)
+    ids, _ = page(srv, alice, public["id"])
+    eq(ids, [r.json["id"]], "stored in room 1")
+    # And a retry in room 1 finds the room-1 message.
+    again = srv.post("/api/chat/rooms/%d/messages/" % public["id"],
+                     {"content": "hello room 1", "client_id": cid}, token=bob.token).expect(200)
+    eq(again.json, r.json)
+    eq(sql("SELECT COUNT(*) FROM messages WHERE client_id = '%s'" % cid), [["2"]])
+
+
+def test_client_id_retry_of_deleted_message(srv):
+    # A deleted message's content leaves the server through no path: a
+    # client_id retry answers 404 and stores nothing new.
+    alice = srv.user()
+    room = srv.room(alice)
+    path = "/api/chat/rooms/%d/messages/" % room["id"]
+    cid = "d3l3t3d0-0000-4000-8000-000000000001"
+    m = srv.post(path, {"content": "regretted", "client_id": cid}, token=alice.token).expect(201)
+    srv.delete("/api/chat/messages/%d/" % m.json["id"], token=alice.token).expect(204)
+    r = srv.post(path, {"content": "regretted", "client_id": cid}, token=alice.token).expect(404)
+    eq(set(r.json), {"detail"}, "an error body")
+    check("regretted" not in r.body.decode(), "no content in the answer")
+    eq(page(srv, alice, room["id"]), ([], False), "nothing stored")
+    eq(sql("SELECT COUNT(*) FROM messages WHERE room_id = %d" % room["id"]), [["1"]])
+
+
 def test_validation(srv):
     alice = srv.user()
     room = srv.room(alice)

@@ -7,6 +7,7 @@
 RELAY_TESTS = \
 	tests/relay/test_open.py \
 	tests/relay/test_messages.py \
+	tests/relay/test_write_access.py \
 	tests/relay/test_rooms_isolation.py \
 	tests/relay/test_external_writers.py \
 	tests/relay/test_presence_typing.py \
