@@ -31,6 +31,8 @@ void test_outbox_follow_many_gaps(void **state);
 void test_counters_consistent(void **state);
 void test_txn_deadlock_retried(void **state);
 void test_txn_connection_lost(void **state);
+void test_txn_conflict_burst(void **state);
+void test_txn_deadlock_in_batch(void **state);
 
 #define ITEST_MORE_TESTS                          \
 	cmocka_unit_test(test_reads_unread),      \
@@ -44,6 +46,8 @@ void test_txn_connection_lost(void **state);
 	cmocka_unit_test(test_outbox_follow_many_gaps), \
 	cmocka_unit_test(test_txn_deadlock_retried), \
 	cmocka_unit_test(test_txn_connection_lost), \
+	cmocka_unit_test(test_txn_conflict_burst), \
+	cmocka_unit_test(test_txn_deadlock_in_batch), \
 	cmocka_unit_test(test_counters_consistent),
 
 #endif
