@@ -8,6 +8,7 @@ private, starts the request, waits until the server reports the request
 waiting for that lock, then commits."""
 
 import os
+import select
 import shutil
 import subprocess
 import threading
@@ -23,16 +24,15 @@ class PrivateInFlight:
         cli = shutil.which("mariadb") or shutil.which("mysql")
         self.proc = subprocess.Popen(
             [cli, "--no-defaults", "--socket=" + os.environ["CHAT_DATABASE_SOCKET"], "-uroot",
-             "-N", "-B", os.environ.get("CHAT_DATABASE_NAME", "chat_test")],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+             "-N", "-B", "--unbuffered", os.environ.get("CHAT_DATABASE_NAME", "chat_test")],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.proc.stdin.write("START TRANSACTION;\n"
-                              "UPDATE rooms SET is_private = 1 WHERE id = %d;\n" % room_id)
+                              "UPDATE rooms SET is_private = 1 WHERE id = %d;\n"
+                              "SELECT 'held';\n" % room_id)
         self.proc.stdin.flush()
-        self._wait(lambda: self._trx("trx_rows_locked > 0") >= 1, "the UPDATE to hold its lock")
-
-    @staticmethod
-    def _trx(where):
-        return int(sql("SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE " + where)[0][0])
+        ready, _, _ = select.select([self.proc.stdout], [], [], 20)
+        if not ready or self.proc.stdout.readline().strip() != "held":
+            raise Failure("the SQL session did not take the lock: " + self.proc.stderr.read())
 
     def _wait(self, pred, what):
         deadline = time.monotonic() + 20
@@ -44,8 +44,13 @@ class PrivateInFlight:
             time.sleep(0.02)
 
     def wait_for_waiter(self):
-        self._wait(lambda: self._trx("trx_state = 'LOCK WAIT'") >= 1,
-                   "the request to wait for the room lock")
+        # A statement on rooms running in another connection: the request
+        # waiting for the row (a locking read of a transaction that changed
+        # nothing yet is not listed in INNODB_TRX as waiting).
+        q = ("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE command IN "
+             "('Query', 'Execute') AND (info LIKE '%FROM rooms WHERE id%FOR UPDATE' "
+             "OR info LIKE 'UPDATE rooms SET last_event_at%')")
+        self._wait(lambda: int(sql(q)[0][0]) >= 1, "the request to wait for the room lock")
 
     def commit(self):
         self.proc.stdin.write("COMMIT;\n")
