@@ -22,7 +22,8 @@ DB_SQL(q_msg_by_ids, "SELECT " DB_MSG_SELECT("m", "u") MSG_FROM " WHERE m.id IN 
 /* Step 1 of a batch: its rooms locked (ascending: the ordering rule),
  * is_private read under the lock. */
 DB_SQL(q_msg_lock_rooms,
-       "SELECT id, is_private FROM rooms WHERE id IN (" DB_IDS64 ") ORDER BY id FOR UPDATE");
+       "SELECT id, is_private, @@auto_increment_increment FROM rooms WHERE id IN (" DB_IDS64
+       ") ORDER BY id FOR UPDATE");
 /* Step 2: which of 64 senders are members of which of 64 rooms. */
 DB_SQL(q_msg_members, "SELECT room_id, user_id FROM room_members WHERE room_id IN (" DB_IDS64
                       ") AND user_id IN (" DB_IDS64 ")");
@@ -40,8 +41,22 @@ DB_SQL(q_msg_client_clear, "UPDATE messages SET client_id = NULL WHERE id = ?");
  * trigger would touch the room row for nothing. */
 DB_SQL(q_msg_member, "INSERT INTO room_members (room_id, user_id, role, joined_at) "
                      "VALUES (?, ?, 'member', UTC_TIMESTAMP(3))");
-DB_SQL(q_msg_insert, "INSERT INTO messages (room_id, sender_id, content, message_type, "
-                     "client_id, created_at) VALUES (?, ?, ?, ?, ?, UTC_TIMESTAMP(3))");
+/* Step 5: the new messages, 16, 8, 4, 2 or 1 rows a statement. A
+ * statement's ids are one block (a simple INSERT reserves as many as it has
+ * rows), first + k * auto_increment_increment, in row order; step 6 checks
+ * every row it reads back against what was sent. All the batch's rooms are
+ * locked already, so a statement spanning rooms keeps the ordering rule. */
+#define INS_HEAD "INSERT INTO messages (room_id, sender_id, content, message_type, client_id, " \
+                 "created_at) VALUES "
+#define INS1 "(?, ?, ?, ?, ?, UTC_TIMESTAMP(3))"
+#define INS2 INS1 "," INS1
+#define INS4 INS2 "," INS2
+#define INS8 INS4 "," INS4
+DB_SQL(q_msg_insert1, INS_HEAD INS1);
+DB_SQL(q_msg_insert2, INS_HEAD INS2);
+DB_SQL(q_msg_insert4, INS_HEAD INS4);
+DB_SQL(q_msg_insert8, INS_HEAD INS8);
+DB_SQL(q_msg_insert16, INS_HEAD INS8 "," INS8);
 DB_SQL(q_msg_room_live, "SELECT room_id FROM messages WHERE id = ? AND deleted_at IS NULL");
 DB_SQL(q_msg_edit, "UPDATE messages SET content = ?, edited_at = UTC_TIMESTAMP(3) "
                    "WHERE id = ? AND deleted_at IS NULL");
@@ -105,8 +120,8 @@ chat_err chat_dal_message_get(chat_db *db, int64_t id, chat_message *out)
  *
  * One transaction, a fixed number of statements per batch rather than per
  * message (the rooms of 64 messages locked by one statement, their
- * memberships read by one, their client_ids by one), then one INSERT per
- * new message and one read of what was stored:
+ * memberships read by one, their client_ids by one, up to 16 new messages
+ * by one INSERT) and one read of what was stored:
  *
  * 1. lock every room of the batch, ascending (the ordering rule), reading
  *    is_private under that lock;
@@ -117,8 +132,8 @@ chat_err chat_dal_message_get(chat_db *db, int64_t id, chat_message *out)
  *    within the window answers the retry, a deleted one refuses it
  *    (CHAT_ERR_GONE: its content is gone), an older one frees the key;
  * 4. make the senders of new messages in public rooms members;
- * 5. insert the new messages, in batch order;
- * 6. read the results back.
+ * 5. insert the new messages, in batch order, 16 rows a statement;
+ * 6. read the results back (and check them against what was sent).
  * Membership and is_private change only under the room lock, which this
  * transaction holds from step 1 to its commit. */
 
@@ -139,6 +154,7 @@ typedef struct batch_st {
 	bool *created;
 	room_st *rooms;
 	size_t n_rooms;
+	int64_t id_step; /* @@auto_increment_increment, read with the locks */
 	pair_st *pairs;
 	size_t n_pairs;
 	int64_t *users;
@@ -270,7 +286,9 @@ static void ids64(db_arg *a, const int64_t *v, size_t n, size_t off)
 
 static chat_err lock_row(void *ctx, const db_row *r)
 {
-	room_st *rs = room_find(ctx, db_int(r, 0));
+	batch_st *b = ctx;
+	b->id_step = db_int(r, 2);
+	room_st *rs = room_find(b, db_int(r, 0));
 	if (rs) {
 		rs->found = true;
 		rs->is_private = db_int(r, 1) != 0;
@@ -285,7 +303,7 @@ static chat_err lock_rooms(chat_db *db, batch_st *b)
 		db_arg a[64];
 		for (size_t k = 0; k < 64; k++)
 			a[k] = DBI(off + k < b->n_rooms ? b->rooms[off + k].id : 0);
-		chat_err e = db_query(db, &q_msg_lock_rooms, a, 64, "ii", lock_row, b);
+		chat_err e = db_query(db, &q_msg_lock_rooms, a, 64, "iii", lock_row, b);
 		if (e != CHAT_OK)
 			return e;
 	}
@@ -409,27 +427,73 @@ static chat_err plan(chat_db *db, batch_st *b)
 	return CHAT_OK;
 }
 
-/* Step 5, in batch order. A repeat of a client_id earlier in the batch, or
- * of a stored one, takes that message's id and stores nothing. */
+/* Step 5, in batch order: the new messages (16 rows a statement at most),
+ * then the repeats, which take the id of the message they repeat. */
 static chat_err insert_new(chat_db *db, batch_st *b)
 {
-	for (size_t i = 0; i < b->n; i++) {
-		const chat_new_message *in = &b->in[i];
-		size_t lead = b->lead[i];
-		if (b->hit_state[lead] == 1 || lead != i) {
-			b->results[i].id = lead != i ? b->results[lead].id : b->hit_id[i];
-			continue;
+	static db_sql *const by_rows[] = { &q_msg_insert16, &q_msg_insert8, &q_msg_insert4,
+		                           &q_msg_insert2, &q_msg_insert1 };
+	size_t *todo = malloc(b->n * sizeof(*todo));
+	if (!todo)
+		return CHAT_ERR_NOMEM;
+	size_t n_todo = 0;
+	for (size_t i = 0; i < b->n; i++)
+		if (b->lead[i] == i && b->hit_state[i] == 0)
+			todo[n_todo++] = i;
+	int64_t step = b->id_step > 0 ? b->id_step : 1;
+	chat_err e = CHAT_OK;
+	for (size_t k = 0; e == CHAT_OK && k < n_todo;) {
+		size_t rows = 16, v = 0;
+		while (rows > n_todo - k)
+			rows /= 2;
+		while ((size_t)16 >> v != rows)
+			v++;
+		db_arg a[16 * 5];
+		for (size_t r = 0; r < rows; r++) {
+			const chat_new_message *in = &b->in[todo[k + r]];
+			a[5 * r] = DBI(in->room_id);
+			a[5 * r + 1] = DBI(in->sender_id);
+			a[5 * r + 2] = DBS(in->content ? in->content : "");
+			a[5 * r + 3] = DBS(in->message_type && in->message_type[0] ? in->message_type
+			                                                          : "text");
+			a[5 * r + 4] = DBS(cid_of(in));
 		}
+		int64_t first = 0;
+		e = db_exec(db, by_rows[v], a, rows * 5, NULL, &first);
+		for (size_t r = 0; e == CHAT_OK && r < rows; r++) {
+			b->created[todo[k + r]] = true;
+			b->results[todo[k + r]].id = first + (int64_t)r * step;
+		}
+		k += rows;
+	}
+	free(todo);
+	if (e != CHAT_OK)
+		return e;
+	for (size_t i = 0; i < b->n; i++) {
+		size_t lead = b->lead[i];
+		if (b->hit_state[lead] == 1)
+			b->results[i].id = b->hit_id[lead];
+		else if (lead != i)
+			b->results[i].id = b->results[lead].id;
+	}
+	return CHAT_OK;
+}
+
+/* Step 6's check: each stored message read back is the one sent (an id
+ * block that was not what step 5 assumed is an error, never a wrong
+ * answer). */
+static chat_err check_stored(const batch_st *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		if (!b->created[i])
+			continue;
+		const chat_new_message *in = &b->in[i];
+		const chat_message *m = &b->results[i];
 		const char *cid = cid_of(in);
-		db_arg a[] = { DBI(in->room_id), DBI(in->sender_id), DBS(in->content ? in->content : ""),
-			       DBS(in->message_type && in->message_type[0] ? in->message_type : "text"),
-			       DBS(cid) };
-		int64_t id = 0;
-		chat_err e = db_exec(db, &q_msg_insert, a, DB_NARGS(a), NULL, &id);
-		if (e != CHAT_OK)
-			return e;
-		b->created[i] = true;
-		b->results[i].id = id;
+		if (m->room_id != in->room_id || m->sender.id != in->sender_id ||
+		    strcmp(m->content, in->content ? in->content : "") != 0 ||
+		    strcmp(m->client_id, cid ? cid : "") != 0)
+			return CHAT_ERR_INTERNAL;
 	}
 	return CHAT_OK;
 }
@@ -512,6 +576,8 @@ static chat_err batch_txn(chat_db *db, void *arg)
 		e = insert_new(db, &b);
 	if (e == CHAT_OK)
 		e = load_results(db, b.results, b.n);
+	if (e == CHAT_OK)
+		e = check_stored(&b);
 	batch_free(&b);
 	return e;
 }

@@ -20,6 +20,7 @@
 #include "itest.h"
 
 DB_SQL(q_conn_id, "SELECT CONNECTION_ID()");
+DB_SQL(q_id_stride, "SET SESSION auto_increment_increment = 3, auto_increment_offset = 2");
 DB_SQL(q_lock_waits, "SELECT COUNT(*) FROM information_schema.INNODB_TRX "
                      "WHERE trx_state = 'LOCK WAIT'");
 
@@ -349,4 +350,49 @@ void test_txn_deadlock_in_batch(void **state)
 	assert_int_equal(sql_int("SELECT COUNT(*) FROM messages WHERE room_id IN (%lld, %lld)",
 	                         (long long)r.x, (long long)r.y), 4);
 	chat_db_close(mine);
+}
+
+/* A batch stores its new messages 16 rows a statement and takes their ids
+ * as one block with the session's auto_increment_increment (a Galera node
+ * runs with 3 and an offset): every result is the row stored for it. */
+void test_batch_id_stride(void **state)
+{
+	(void)state;
+	int64_t alice = mkuser("stride");
+	int64_t bob = mkuser("stride");
+	int64_t rooms[3] = { mkroom("stride-a", false, alice), mkroom("stride-b", false, alice),
+		             mkroom("stride-c", false, bob) };
+	chat_err e;
+	chat_db *d = chat_db_open(&cfg, &e);
+	assert_int_equal(e, CHAT_OK);
+	assert_int_equal(db_exec(d, &q_id_stride, NULL, 0, NULL, NULL), CHAT_OK);
+	enum { N = 37 };
+	chat_new_message in[N];
+	chat_message res[N];
+	bool created[N];
+	char text[N][32], cid[N][16];
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < N; i++) {
+			snprintf(text[i], sizeof(text[i]), "stride %d.%d", round, i);
+			snprintf(cid[i], sizeof(cid[i]), "s-%d-%d", round, i);
+			in[i] = (chat_new_message){ rooms[(i * 7 + round) % 3], i % 2 ? alice : bob,
+				                    text[i], i % 5 ? NULL : "file",
+				                    i % 3 ? cid[i] : NULL };
+		}
+		assert_int_equal(chat_dal_messages_insert_batch(d, in, N, res, created), CHAT_OK);
+		for (int i = 0; i < N; i++) {
+			assert_true(created[i]);
+			assert_int_equal(res[i].id % 3, 2);
+			assert_true(i == 0 || res[i].id > res[i - 1].id);
+			assert_string_equal(res[i].content, text[i]);
+			assert_int_equal(res[i].room_id, in[i].room_id);
+			assert_int_equal(res[i].sender.id, in[i].sender_id);
+			assert_int_equal(sql_int("SELECT COUNT(*) FROM messages WHERE id = %lld AND "
+			                         "content = '%s' AND room_id = %lld",
+			                         (long long)res[i].id, text[i],
+			                         (long long)in[i].room_id), 1);
+			chat_message_clear(&res[i]);
+		}
+	}
+	chat_db_close(d);
 }
