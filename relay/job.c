@@ -1,6 +1,6 @@
 /* Database jobs: what a session asks the worker threads to do. Created on
  * the service thread, owned by the worker queue once submitted, freed by
- * whoever handles the result. Kept apart from dbworker.c so the frame
+ * whoever handles the result. Kept apart from workq.c so the frame
  * handler (frames.c) links without the worker threads (the fuzz target). */
 #include <stdlib.h>
 

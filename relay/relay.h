@@ -150,7 +150,7 @@ typedef struct relay_session {
 	int http_status;
 } relay_session;
 
-/* ---- jobs and results (dbworker.c) -------------------------------------- */
+/* ---- jobs and results (workq.c, results.c) ----------------------------------- */
 
 typedef enum relay_job_kind {
 	JOB_AUTH = 1,       /* user + room + presence + online (+ replay) */
@@ -350,7 +350,7 @@ void relay_conns_each(void (*fn)(relay_session *s, void *arg), void *arg);
  * member_left. Consumes the result's frame. */
 void relay_rooms_dispatch(relay_frame *f);
 
-/* dbworker.c */
+/* workq.c (queues and threads), results.c (relay_post), dbstate.c */
 int relay_db_start(relay *r);
 /* Stop the threads after their queues drain. */
 void relay_db_stop(void);
@@ -389,7 +389,7 @@ uint64_t relay_follower_cycles(void);
 /* Build the body of an HTTP GET; returns the status (200/503/404) and a
  * malloc'd body in *body. */
 int relay_metrics_http(const char *path, char **body, size_t *len, const char **ctype);
-/* dbworker.c: writer batch statistics (any thread). */
+/* job_write.c: writer batch statistics (any thread). */
 uint64_t relay_db_batches(void);
 uint64_t relay_db_batch_rows(void);
 uint64_t relay_db_batch_bucket(int i);
