@@ -23,3 +23,15 @@ void relay_job_free(relay_job *j)
 	free(j->content);
 	free(j);
 }
+
+size_t relay_replay_page_bytes(const chat_config *cfg)
+{
+	size_t b = (size_t)cfg->relay.send_queue_max_bytes / 4;
+	return b < 65536 ? b : 65536;
+}
+
+int relay_replay_page_rows(const chat_config *cfg)
+{
+	int r = cfg->relay.send_queue_max_frames / 4;
+	return r < 1 ? 1 : r > 128 ? 128 : r;
+}

@@ -195,8 +195,6 @@ void relay_job_auth_batch(chat_db *db, relay_job **jobs, size_t n)
 			r->snap_n = ro->n;
 			qsort(r->snap_ids, r->snap_n, sizeof(int64_t), cmp_id);
 		}
-		if (j->last_id >= 0)
-			r->err = relay_replay_fill(db, r, j->room_id, j->last_id);
 	post:
 		relay_post(r);
 	}

@@ -3,7 +3,7 @@
  * Files and who calls whom (no circles):
  *   workq.c        queues and threads; calls the job kinds below
  *   job_open.c     connections opened / closed (user, room, presence)
- *   job_replay.c   resume: the frames of a replay
+ *   job_replay.c   resume: a replay's pages
  *   job_room.c     typing and join/leave events, access rechecks,
  *                  presence re-added after the instance was reaped
  *   job_instance.c the relay instance: register, heartbeat, reap, leave
@@ -39,10 +39,8 @@ void relay_job_unregister(chat_db *db);
 void relay_job_auth_batch(chat_db *db, relay_job **jobs, size_t n);
 void relay_job_close_batch(chat_db *db, relay_job **jobs, size_t n);
 
-/* job_replay.c */
+/* job_replay.c: plan (first page) or the next page of a replay. */
 void relay_job_replay(chat_db *db, relay_job *j);
-/* Fill r with the replay of room after message last_id. */
-chat_err relay_replay_fill(chat_db *db, relay_result *r, int64_t room_id, int64_t last_id);
 
 /* job_room.c */
 void relay_job_emit(chat_db *db, relay_job *j);

@@ -4,7 +4,8 @@
  * lws_cancel_service(), the only lws call allowed off the service thread;
  * the loop takes the whole list in LWS_CALLBACK_EVENT_WAIT_CANCELLED.
  * The context to wake is set once the loop exists and cleared before it is
- * destroyed (server.c stops every posting thread first). */
+ * destroyed; server.c stops and joins every posting thread before that, so
+ * no post can race lws_context_destroy(). */
 #include "config.h"
 
 #include <pthread.h>
@@ -16,6 +17,12 @@
 
 static pthread_mutex_t res_mu = PTHREAD_MUTEX_INITIALIZER;
 static relay_result *res_head, *res_tail;
+static _Atomic(struct lws_context *) wake_ctx;
+
+void relay_post_wake(struct lws_context *ctx)
+{
+	atomic_store(&wake_ctx, ctx);
+}
 
 void relay_result_free(relay_result *r)
 {
@@ -40,8 +47,9 @@ void relay_post(relay_result *r)
 		res_head = r;
 	res_tail = r;
 	pthread_mutex_unlock(&res_mu);
-	if (relay_g && relay_g->ctx)
-		lws_cancel_service(relay_g->ctx);
+	struct lws_context *ctx = atomic_load(&wake_ctx);
+	if (ctx)
+		lws_cancel_service(ctx);
 }
 
 relay_result *relay_take_results(void)

@@ -4,6 +4,9 @@
 #include "config.h"
 
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +24,7 @@ relay *relay_g;
 enum { SD_NONE = 0, SD_DRAIN_WRITES, SD_FLUSH_EVENTS, SD_CLOSING, SD_UNREGISTER };
 
 #define SHUTDOWN_STEP_MS 5000
+#define TRIM_AFTER_BYTES (4u << 20)
 
 int64_t relay_now_ms(void)
 {
@@ -103,6 +107,20 @@ static void shutdown_step(relay *r)
 	}
 }
 
+/* Return freed memory to the system once a lot of queued output was
+ * dropped (slow clients cut off, connections closed): glibc keeps freed
+ * chunks in its arenas (one per thread that allocated them; replay frames
+ * come from the replay threads) until trimmed. */
+static void give_back_memory(relay *r)
+{
+	if (r->freed_bytes < TRIM_AFTER_BYTES)
+		return;
+	r->freed_bytes = 0;
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+}
+
 static void tick_cb(lws_sorted_usec_list_t *sul)
 {
 	relay *r = relay_g;
@@ -119,6 +137,7 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
 	}
 	if (r->shutting_down)
 		shutdown_step(r);
+	give_back_memory(r);
 	lws_sul_schedule(r->ctx, 0, sul, tick_cb,
 	                 (r->shutting_down ? 100 : 1000) * LWS_US_PER_MS);
 }
@@ -193,6 +212,7 @@ int relay_server_run(const chat_config *cfg, int listen_fd, int metrics_fd)
 		goto out;
 	}
 
+	relay_post_wake(r->ctx);
 	if (relay_db_start(r) < 0 || relay_follower_start(r) < 0)
 		goto out;
 
@@ -221,13 +241,20 @@ int relay_server_run(const chat_config *cfg, int listen_fd, int metrics_fd)
 	chat_log_info("stopped");
 
 out:
+	/* Every thread that posts is stopped and joined before the context
+	 * goes: a post during lws_context_destroy() would wake freed memory.
+	 * The connections closed by the destroy then find the queues stopped
+	 * (relay_db_submit refuses). */
 	relay_follower_stop();
+	relay_db_stop();
+	relay_post_wake(NULL);
 	if (r->ctx) {
-		lws_sul_schedule(r->ctx, 0, &r->tick, NULL, LWS_SET_TIMER_USEC_CANCEL);
+		/* Cancel with the real callback: libwebsockets 4.3 asserts a
+		 * callback even to cancel; lws_sul_cancel() is not in 4.0. */
+		lws_sul_schedule(r->ctx, 0, &r->tick, tick_cb, LWS_SET_TIMER_USEC_CANCEL);
 		lws_context_destroy(r->ctx);
 		r->ctx = NULL;
 	}
-	relay_db_stop();
 	relay_typing_free();
 	relay_rooms_free();
 	if (r->notify_fd >= 0)

@@ -1,7 +1,8 @@
 /* Database work off the event loop: the worker queues and threads (the
  * job kinds are in job_*.c, see jobs.h).
  *
- * relay.db_workers worker threads and as many writer threads, each with its
+ * relay.db_workers worker threads, as many writer threads and as many
+ * replay threads (replay pages only), each with its
  * own chat_db and its own locked job queue. Jobs of one connection always
  * go to the same worker (conn_id modulo the count), so they run in the
  * order the loop submitted them (open, typing, close). chat_message inserts
@@ -38,6 +39,9 @@ typedef struct wqueue {
 static wqueue *workers;
 static int n_workers;
 static wqueue *writers; /* as many as workers; a connection's inserts go to one */
+/* As many again for replay pages: a backlog of replays never delays
+ * opens, closes and heartbeats behind it. */
+static wqueue *replayers;
 
 static void run_job(chat_db *db, relay_job *j)
 {
@@ -180,6 +184,12 @@ int relay_db_start(relay *r)
 	for (int i = 0; i < n_workers; i++)
 		if (queue_start(&writers[i], -1) < 0)
 			return -1;
+	replayers = calloc((size_t)n_workers, sizeof(*replayers));
+	if (!replayers)
+		return -1;
+	for (int i = 0; i < n_workers; i++)
+		if (queue_start(&replayers[i], i) < 0)
+			return -1;
 	return 0;
 }
 
@@ -193,6 +203,10 @@ void relay_db_stop(void)
 		queue_stop(&workers[i]);
 	free(workers);
 	workers = NULL;
+	for (int i = 0; replayers && i < n_workers; i++)
+		queue_stop(&replayers[i]);
+	free(replayers);
+	replayers = NULL;
 	relay_result *r = relay_take_results();
 	while (r) {
 		relay_result *next = r->next;
@@ -203,8 +217,14 @@ void relay_db_stop(void)
 
 int relay_db_submit(relay_job *j)
 {
+	if (!workers || !writers || !replayers) { /* not started, or stopped */
+		relay_job_free(j);
+		return -1;
+	}
 	size_t w = j->conn_id ? (size_t)(j->conn_id % (uint64_t)n_workers) : 0;
-	wqueue *q = j->kind == JOB_INSERT ? &writers[w] : &workers[w];
+	wqueue *q = j->kind == JOB_INSERT   ? &writers[w]
+	            : j->kind == JOB_REPLAY ? &replayers[w]
+	                                    : &workers[w];
 	pthread_mutex_lock(&q->mu);
 	if (q->stop || !q->started || q->n >= QUEUE_MAX) {
 		pthread_mutex_unlock(&q->mu);
