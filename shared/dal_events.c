@@ -8,7 +8,6 @@
 
 #define EVENTS_LIMIT_MAX 10000
 #define EVENTS_LIMIT_DEFAULT 500
-#define REPLAY_LIMIT_MAX 10000
 #define PURGE_CHUNK 10000
 
 /* Column layout of every event query: the event (6), the message it
@@ -38,25 +37,6 @@ DB_SQL(q_ev_anchor, "SELECT id FROM chat_events "
 DB_SQL(q_ev_anchor_next, "SELECT id FROM chat_events "
                          "WHERE room_id = ? AND kind = 'message_created' AND ref_id > ? "
                          "ORDER BY ref_id LIMIT 1");
-DB_SQL(q_ev_newer_msg, "SELECT id FROM messages WHERE room_id = ? AND id > ? LIMIT 1");
-/* Walk the room's events in id order and stop at the limit (the optimizer
- * would otherwise pick the kind index and sort every event of the room). */
-DB_SQL(q_ev_replay, EV_SELECT_FROM(" FORCE INDEX (ix_chat_events_room)")
-                              " WHERE e.room_id = ? AND e.id > ? AND e.kind IN"
-                              " ('message_created', 'message_updated', 'message_deleted')"
-                              " ORDER BY e.id LIMIT ?");
-/* The newest live messages as message_created rows (event id 0 if that
- * event was purged). */
-DB_SQL(q_ev_replay_newest,
-       "SELECT COALESCE(e.id, 0), m.room_id, 'message_created', m.id, m.sender_id,"
-       " COALESCE(e.created_at, m.created_at), " DB_MSG_SELECT("m", "mu") ", mu.id, mu.username"
-       " FROM (SELECT id FROM messages WHERE room_id = ? AND deleted_at IS NULL"
-       "       ORDER BY id DESC LIMIT ?) t"
-       " JOIN messages m ON m.id = t.id"
-       " JOIN users mu ON mu.id = m.sender_id"
-       " LEFT JOIN chat_events e ON e.room_id = m.room_id AND e.kind = 'message_created'"
-       "   AND e.ref_id = m.id"
-       " ORDER BY m.id");
 /* Paged resume (chat_dal_replay_*). */
 #define MSG_KINDS "('message_created', 'message_updated', 'message_deleted')"
 DB_SQL(q_rp_room_newest, "SELECT COALESCE(MAX(id), 0) FROM messages "
@@ -193,65 +173,6 @@ chat_err chat_dal_event_emit(chat_db *db, int64_t room_id, chat_event_kind kind,
 	return e;
 }
 
-chat_err chat_dal_room_replay(chat_db *db, int64_t room_id, int64_t last_id, int limit,
-                              chat_event_row **out, size_t *n, bool *truncated)
-{
-	chat_event_row *rows = NULL;
-	size_t nrows = 0;
-	int64_t anchor = 0;
-	chat_err e;
-
-	if (limit <= 0)
-		limit = 1000;
-	if (limit > REPLAY_LIMIT_MAX)
-		limit = REPLAY_LIMIT_MAX;
-	*truncated = false;
-
-	/* The event of message last_id's creation is where the client stands. */
-	db_arg a[] = { DBI(room_id), DBI(last_id > 0 ? last_id : 0) };
-	e = db_query_int(db, &q_ev_anchor, a, DB_NARGS(a), &anchor);
-	if (e == CHAT_ERR_NOT_FOUND) {
-		/* Unknown to this room (or purged): start before the first
-		 * message newer than last_id. */
-		int64_t next = 0;
-		e = db_query_int(db, &q_ev_anchor_next, a, DB_NARGS(a), &next);
-		if (e == CHAT_OK) {
-			anchor = next - 1;
-		} else if (e == CHAT_ERR_NOT_FOUND) {
-			/* No logged creation after last_id. Newer messages whose
-			 * events were purged cannot be replayed in order: send the
-			 * newest ones and let the client reload the rest. */
-			int64_t newer = 0;
-			e = db_query_int(db, &q_ev_newer_msg, a, DB_NARGS(a), &newer);
-			if (e == CHAT_ERR_NOT_FOUND) {
-				*out = NULL;
-				*n = 0;
-				return CHAT_OK;
-			}
-			if (e != CHAT_OK)
-				return e;
-			goto newest;
-		}
-	}
-	if (e != CHAT_OK)
-		return e;
-
-	db_arg b[] = { DBI(room_id), DBI(anchor), DBI(limit + 1) };
-	e = events_query(db, &q_ev_replay, b, DB_NARGS(b), &rows, &nrows);
-	if (e != CHAT_OK)
-		return e;
-	if (nrows <= (size_t)limit) {
-		*out = rows;
-		*n = nrows;
-		return CHAT_OK;
-	}
-	chat_event_rows_free(rows, nrows);
-newest:
-	*truncated = true;
-	db_arg c[] = { DBI(room_id), DBI(limit) };
-	return events_query(db, &q_ev_replay_newest, c, DB_NARGS(c), out, n);
-}
-
 typedef struct count_max {
 	int64_t count, max;
 } count_max;
@@ -330,7 +251,7 @@ chat_err chat_dal_replay_plan(chat_db *db, int64_t room_id, int64_t last_id, int
 	if (e != CHAT_OK)
 		goto out;
 	if (cm.count > limit) { /* too much missing: the newest limit messages */
-		e = plan_messages(db, room_id, last_id, limit, &p);
+		e = plan_messages(db, room_id, 0, limit, &p);
 		p.truncated = true; /* even if fewer are still live */
 		goto out;
 	}
