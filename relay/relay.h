@@ -77,6 +77,11 @@ relay_frame *relay_sendq_peek(const relay_sendq *q);
 relay_frame *relay_sendq_pop(relay_sendq *q);
 /* Drop every frame; returns how many were dropped. */
 size_t relay_sendq_clear(relay_sendq *q);
+/* An empty queue gives back a ring grown by a backlog (idle connections
+ * would otherwise keep the ring of their busiest moment). */
+void relay_sendq_shrink(relay_sendq *q);
+/* Bytes of frames freed since start (any thread). */
+size_t relay_frames_freed_bytes(void);
 void relay_sendq_free(relay_sendq *q);
 
 /* ---- sessions (session.c) ------------------------------------------------ */
@@ -283,7 +288,8 @@ typedef struct relay {
 	size_t n_rooms;
 	int64_t instance_id;        /* as known by the loop */
 	size_t pending_inserts;     /* submitted, not yet acknowledged */
-	size_t freed_bytes;         /* queued output dropped since the last malloc_trim */
+	size_t trimmed_at_bytes;    /* relay_frames_freed_bytes() at the last malloc_trim */
+	int64_t trimmed_at_ms;
 	relay_session *typing_head;
 	relay_metrics m;
 

@@ -25,6 +25,7 @@ enum { SD_NONE = 0, SD_DRAIN_WRITES, SD_FLUSH_EVENTS, SD_CLOSING, SD_UNREGISTER 
 
 #define SHUTDOWN_STEP_MS 5000
 #define TRIM_AFTER_BYTES (4u << 20)
+#define TRIM_EVERY_MS 5000
 
 int64_t relay_now_ms(void)
 {
@@ -107,15 +108,19 @@ static void shutdown_step(relay *r)
 	}
 }
 
-/* Return freed memory to the system once a lot of queued output was
- * dropped (slow clients cut off, connections closed): glibc keeps freed
- * chunks in its arenas (one per thread that allocated them; replay frames
- * come from the replay threads) until trimmed. */
-static void give_back_memory(relay *r)
+/* Give freed memory back to the system once many frames were freed
+ * (a burst of traffic or of opening frames, slow clients cut off,
+ * connections closed), at most every few seconds: glibc keeps freed chunks
+ * in its arenas (one per thread that allocated them: frames come from the
+ * worker, replay and follower threads) and returns only the top of each
+ * heap by itself. */
+static void give_back_memory(relay *r, int64_t now)
 {
-	if (r->freed_bytes < TRIM_AFTER_BYTES)
+	size_t freed = relay_frames_freed_bytes();
+	if (freed - r->trimmed_at_bytes < TRIM_AFTER_BYTES || now - r->trimmed_at_ms < TRIM_EVERY_MS)
 		return;
-	r->freed_bytes = 0;
+	r->trimmed_at_bytes = freed;
+	r->trimmed_at_ms = now;
 #ifdef __GLIBC__
 	malloc_trim(0);
 #endif
@@ -137,7 +142,7 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
 	}
 	if (r->shutting_down)
 		shutdown_step(r);
-	give_back_memory(r);
+	give_back_memory(r, now);
 	lws_sul_schedule(r->ctx, 0, sul, tick_cb,
 	                 (r->shutting_down ? 100 : 1000) * LWS_US_PER_MS);
 }

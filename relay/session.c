@@ -61,7 +61,6 @@ static int push(relay_session *s, relay_frame *f)
 
 static void cut_off_slow(relay_session *s)
 {
-	relay_g->freed_bytes += s->q.bytes + s->held.bytes;
 	size_t dropped = relay_sendq_clear(&s->q) + relay_sendq_clear(&s->held);
 	relay_g->m.frames_dropped_total += dropped + 1;
 	relay_g->m.slow_clients_closed_total++;
@@ -145,6 +144,7 @@ static int on_writeable(relay_session *s)
 		return -1;
 	relay_g->m.frames_out_total++;
 	s->stalled_since_ms = s->q.count ? relay_now_ms() : 0;
+	relay_sendq_shrink(&s->q);
 	replay_more(s);
 	if (s->q.count || s->state == RS_CLOSING)
 		lws_callback_on_writable(s->wsi);
@@ -180,13 +180,28 @@ static bool wanted(const relay_session *s, const relay_frame *f)
 	    f->origin == relay_origin_of(relay_g->instance_id, s->conn_id))
 		return false; /* the typer's own connection */
 	if ((f->kind == CHAT_EV_PRESENCE_JOIN || f->kind == CHAT_EV_PRESENCE_LEAVE) &&
-	    f->ev_id <= s->snap_floor) {
+	    f->ev_id <= s->snap_floor && s->snap_ids) {
 		/* Older than the "online" list the newcomer got: pass on only
-		 * what that list does not already say. */
+		 * what that list does not already say. (Without the list, every
+		 * one: a join twice is harmless, a lost leave is not.) */
 		bool known = in_snapshot(s, f->user_id);
 		return f->kind == CHAT_EV_PRESENCE_JOIN ? !known : known;
 	}
 	return true;
+}
+
+/* The presence snapshot is needed only for events at or below its floor.
+ * Events reach a room in ascending id order (the follower's outbox): once
+ * one above the floor was judged, none below it can follow, so the
+ * snapshot (8 bytes per user online at open: a large room's biggest cost
+ * per connection) goes. */
+static void drop_snapshot_past(relay_session *s, const relay_frame *f)
+{
+	if (s->snap_ids && !s->holding && s->state == RS_OPEN && f->ev_id > s->snap_floor) {
+		free(s->snap_ids);
+		s->snap_ids = NULL;
+		s->snap_n = 0;
+	}
 }
 
 void relay_session_deliver(relay_session *s, relay_frame *f)
@@ -200,6 +215,7 @@ void relay_session_deliver(relay_session *s, relay_frame *f)
 	}
 	if (wanted(s, f))
 		relay_session_send(s, f);
+	drop_snapshot_past(s, f);
 }
 
 /* Move held frames to the send queue, through the same filters as live
@@ -213,9 +229,11 @@ static void release_held(relay_session *s)
 	while (s->state != RS_CLOSING && (f = relay_sendq_pop(&s->held))) {
 		if (wanted(s, f))
 			relay_session_send(s, f);
+		drop_snapshot_past(s, f);
 		relay_frame_unref(f);
 	}
 	relay_sendq_clear(&s->held);
+	relay_sendq_shrink(&s->held);
 }
 
 /* ---- replay ---------------------------------------------------------------- */
@@ -815,7 +833,6 @@ static void on_closed(relay_session *s)
 	}
 	s->conn_id = 0;
 free_bufs:
-	relay_g->freed_bytes += s->q.bytes + s->held.bytes;
 	relay_sendq_free(&s->q);
 	relay_sendq_free(&s->held);
 	free(s->rx);
