@@ -89,6 +89,13 @@ class Watch:
         return v
 
 
+def sanitized(relay):
+    """AddressSanitizer's allocator keeps what is freed (its quarantine,
+    no malloc_trim): whether memory comes back is checked without it."""
+    with open(relay.binary, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 async def settle_rss(relay, base, timeout=10):
     """RSS once the relay has let go of a closed attack (polls: frees and
     trims happen on the loop)."""
@@ -136,8 +143,9 @@ async def t_sync_flood_without_reading(fx):
     R.eq(code, 4408, f"close code of a client that never read its replay ({frames} frames "
                      f"read afterwards, {n} syncs sent)")
     after = await settle_rss(relay, w.base)
-    R.check(after - w.base < 16 * MIB, f"memory not returned after the client was closed: "
-                                       f"{w.base // MIB} -> {after // MIB} MiB")
+    R.check(after - w.base < 16 * MIB or sanitized(relay),
+            f"memory not returned after the client was closed: "
+            f"{w.base // MIB} -> {after // MIB} MiB")
 
 
 @R.timeout(120)
@@ -183,8 +191,9 @@ async def t_many_nonreaders_last_id_0(fx):
     R.check(grown < 96, f"relay RSS grew by {grown} MiB ({w.base // MIB} -> {w.peak // MIB} "
                         f"MiB) with 150 non-reading replays")
     R.eq(codes, [4408] * 5, "close codes of non-reading connections")
-    R.check(after - w.base < 16 * MIB, f"memory not returned after the non-readers went: "
-                                       f"{w.base // MIB} -> {after // MIB} MiB")
+    R.check(after - w.base < 16 * MIB or sanitized(relay),
+            f"memory not returned after the non-readers went: "
+            f"{w.base // MIB} -> {after // MIB} MiB")
 
 
 if __name__ == "__main__":
