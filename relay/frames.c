@@ -164,22 +164,9 @@ static void on_sync(relay_session *s, json_object *o)
 		relay_session_error(s, "A sync is already in progress", "sync_in_progress");
 		return;
 	}
-	relay_job *j = relay_job_new(JOB_REPLAY);
-	if (!j)
-		return;
-	j->conn_id = s->conn_id;
-	j->room_id = s->room_id;
-	j->last_id = json_object_get_int64(v);
-	/* Hold live events from now on: they follow the replay, without
-	 * duplicates (session.c release_held). */
-	s->holding = true;
-	s->replay_pending = true;
-	if (relay_db_submit(j) < 0) {
-		s->replay_pending = false;
-		if (!s->recheck_pending)
-			s->holding = false; /* nothing was held before this sync */
-		relay_session_error(s, "Service busy, try again later", "unavailable");
-	}
+	/* Live events are held from now on: they follow the replay, without
+	 * duplicates (session.c). */
+	relay_session_replay(s, json_object_get_int64(v));
 }
 
 void relay_frames_handle(relay_session *s, const char *data, size_t len)

@@ -10,7 +10,15 @@ relay_chat_relay_SOURCES = \
 	relay/job.c \
 	relay/rooms.c \
 	relay/sendq.c \
-	relay/dbworker.c \
+	relay/jobs.h \
+	relay/workq.c \
+	relay/results.c \
+	relay/dbstate.c \
+	relay/job_open.c \
+	relay/job_replay.c \
+	relay/job_room.c \
+	relay/job_instance.c \
+	relay/job_write.c \
 	relay/follower.c \
 	relay/metrics.c \
 	relay/typing.c

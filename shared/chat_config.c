@@ -90,6 +90,7 @@ static const struct key_def keys[] = {
 	LIST(relay, allowed_origins, "Origin values allowed to open a WebSocket (comma or space separated); empty = any"),
 	INT(relay, send_queue_max_bytes, 1024, INT_MAX, 1048576, "bytes queued for one slow client before it is closed with 4408"),
 	INT(relay, send_queue_max_frames, 1, 10000000, 1024, "frames queued for one slow client before it is closed with 4408"),
+	INT(relay, send_timeout, 1, 86400, 30, "seconds a client may leave queued frames unread before it is closed with 4408"),
 	INT(relay, replay_limit, 1, 1000000, 1000, "most messages replayed on resume (?last_id=); more missing = resync_required"),
 	INT(relay, poll_interval_ms, 10, 600000, 500, "milliseconds between polls of the event log (wake-ups come sooner)"),
 	INT(relay, typing_timeout, 1, 3600, 10, "seconds after which an unrenewed typing indicator is cleared"),

@@ -56,6 +56,7 @@ typedef struct chat_config {
 		char *allowed_origins[CHAT_CONFIG_LIST_MAX]; /* NULL-terminated; empty = any */
 		int send_queue_max_bytes;
 		int send_queue_max_frames;
+		int send_timeout;          /* seconds with output queued and none written */
 		int replay_limit;          /* default 1000 */
 		int poll_interval_ms;      /* safety-net poll of chat_events */
 		int typing_timeout;        /* seconds, default 10 */

@@ -169,16 +169,41 @@ chat_err chat_dal_events_in_ranges(chat_db *db, const chat_id_range *r, size_t n
  * CHAT_ERR_NOT_FOUND. id_out may be NULL. */
 chat_err chat_dal_event_emit(chat_db *db, int64_t room_id, chat_event_kind kind, int64_t ref_id,
                              int64_t user_id, int64_t *id_out);
-/* Resume: the room's message_created/updated/deleted events logged after
- * message last_id was stored, oldest first, at most limit. When more than
- * limit are missing, *truncated = true and out holds instead the
- * message_created events of the room's newest `limit` live messages
- * (ascending; ev.id is 0 for one whose event was purged). If last_id's own
- * event was purged, the replay starts before the first logged creation of
- * a newer message; if no newer creation is logged but newer messages
- * exist, the answer is truncated. limit <= 0: 1000. */
-chat_err chat_dal_room_replay(chat_db *db, int64_t room_id, int64_t last_id, int limit,
-                              chat_event_row **out, size_t *n, bool *truncated);
+/* Paged resume (the relay). chat_dal_replay_plan decides once what a
+ * resume after message last_id sends, as chat_dal_room_replay does, and
+ * fixes its upper bound; the pages are then read with
+ * chat_dal_replay_events / chat_dal_replay_messages as the client drains
+ * them, `after` moving to the last key read. What is planned: the room's
+ * message_created/updated/deleted events logged after message last_id was
+ * stored (from just before the first logged creation after it if its own
+ * was purged), in log order; when the log no longer covers the gap (a
+ * newer live message without its creation event), or last_id is 0, the
+ * live messages after last_id from the messages table in their current
+ * state; more than limit missing: truncated, the newest limit live
+ * messages. */
+typedef enum chat_replay_mode {
+	CHAT_REPLAY_NONE = 0,  /* nothing is missing */
+	CHAT_REPLAY_EVENTS,    /* the event log: keys are chat_events ids */
+	CHAT_REPLAY_MESSAGES,  /* live messages in their current state: keys are message ids */
+} chat_replay_mode;
+typedef struct chat_replay_plan {
+	chat_replay_mode mode;
+	int64_t after, upto;   /* the keys to send: after < key <= upto */
+	bool truncated;        /* more than limit missing: the newest limit messages */
+	int64_t max_ev;        /* the room's message events at or below this are covered */
+	int64_t room_newest;   /* the room's newest live message when planned (0: none) */
+} chat_replay_plan;
+/* last_id 0 = everything; limit (1..1000000) is the only cap. */
+chat_err chat_dal_replay_plan(chat_db *db, int64_t room_id, int64_t last_id, int limit,
+                              chat_replay_plan *out);
+/* The room's message_created/updated/deleted events after < id <= upto,
+ * ascending, at most limit (capped at 1000). */
+chat_err chat_dal_replay_events(chat_db *db, int64_t room_id, int64_t after, int64_t upto,
+                                int limit, chat_event_row **out, size_t *n);
+/* The room's live messages after < id <= upto, ascending, at most limit
+ * (capped at 1000). */
+chat_err chat_dal_replay_messages(chat_db *db, int64_t room_id, int64_t after, int64_t upto,
+                                  int limit, chat_message **out, size_t *n);
 /* Delete events older than max_age_s seconds; *deleted gets the count. */
 chat_err chat_dal_events_purge(chat_db *db, int max_age_s, int64_t *deleted);
 

@@ -68,6 +68,7 @@ static void test_defaults(void **state)
 	assert_null(c.relay.allowed_origins[0]);
 	assert_int_equal(c.relay.send_queue_max_bytes, 1048576);
 	assert_int_equal(c.relay.send_queue_max_frames, 1024);
+	assert_int_equal(c.relay.send_timeout, 30);
 	assert_int_equal(c.relay.replay_limit, 1000);
 	assert_int_equal(c.relay.poll_interval_ms, 500);
 	assert_int_equal(c.relay.typing_timeout, 10);
