@@ -9,6 +9,8 @@
  *
  * Everything here runs on the one service thread of the worker; the only
  * state shared with the parent is the pair of pipes. */
+#include "config.h"
+
 #include "bench.h"
 
 #include <errno.h>
@@ -773,7 +775,9 @@ int bench_worker_run(const bench_opts *o, unsigned worker, int ctl_fd, int res_f
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.protocols = protocols;
 	info.max_http_header_pool = 1024;
-	info.connect_timeout_secs = 30;
+#ifdef HAVE_STRUCT_LWS_CONTEXT_CREATION_INFO_CONNECT_TIMEOUT_SECS
+	info.connect_timeout_secs = 30; /* lws 4.1+; 4.0 uses timeout_secs */
+#endif
 	info.timeout_secs = 30;
 	/* lws's own loop is poll(): it scans every fd on each wake-up, which
 	 * costs more than the work itself with thousands of connections.
