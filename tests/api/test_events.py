@@ -156,7 +156,7 @@ def test_http_message_reaches_websocket(srv):
 
         async def flow():
             url = "ws://127.0.0.1:%d/ws/chat/%d/?token=%s" % (port, rid, bob.token)
-            async with websockets.connect(url, open_timeout=10) as ws:
+            async with websockets.connect(url) as ws:
                 first = json.loads(await asyncio.wait_for(ws.recv(), 10))
                 eq(first["type"], "connection_established", "first frame")
                 posted = srv.post("/api/chat/rooms/%d/messages/" % rid,

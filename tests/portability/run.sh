@@ -40,8 +40,8 @@ trixie) VER=13 ;;
 *) die "usage: $PROG bullseye|bookworm|trixie [TARBALL]" ;;
 esac
 [ "$(id -u)" = 0 ] || die "needs root (debootstrap, chroot)"
-for t in debootstrap unshare chroot tar; do
-	command -v "$t" >/dev/null 2>&1 || die "$t not found (apt-get install debootstrap util-linux)"
+for t in debootstrap unshare chroot tar ip; do
+	command -v "$t" >/dev/null 2>&1 || die "$t not found (apt-get install debootstrap util-linux iproute2)"
 done
 
 TARBALL=${2:-}
@@ -160,11 +160,13 @@ cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
 mkdir -p "$ROOT/build"
 cp "$TARBALL" "$ROOT/build/"
 
-# What runs inside: packages, then the administrator's steps.
-cat >"$ROOT/build/inside.sh" <<EOF
+# What runs inside: the packages (with the network), then the
+# administrator's steps (without: loopback only).
+ENV='export DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+cat >"$ROOT/build/install.sh" <<EOF
 #!/bin/sh
 set -e
-export DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+$ENV
 cd /build
 echo "==> $REL: apt-get install$PKGS"
 apt-get update -q >apt.log 2>&1 || { tail -20 apt.log; exit 1; }
@@ -182,6 +184,12 @@ for t in autoconf automake libtoolize aclocal; do
 done
 dpkg-query -W -f '\${Package} \${Version}\n' gcc libwebsockets-dev libjwt-dev libjson-c-dev \
 	libjansson-dev libmariadb-dev mariadb-server python3 python3-websockets 2>/dev/null >versions.txt || true
+EOF
+cat >"$ROOT/build/build.sh" <<EOF
+#!/bin/sh
+set -e
+$ENV
+cd /build
 tar xf $(basename "$TARBALL")
 cd $(basename "$TARBALL" .tar.gz)
 echo "==> $REL: ./configure --enable-werror"
@@ -198,14 +206,14 @@ fi
 cp test-suite.log /build/ 2>/dev/null || true
 exit \${st:-0}
 EOF
-chmod +x "$ROOT/build/inside.sh"
+chmod +x "$ROOT/build/install.sh" "$ROOT/build/build.sh"
 
 # The namespace: private mounts (a fresh /dev, /proc, /dev/pts, /dev/shm,
-# the package cache), a PID namespace, then chroot.
+# the package cache), a PID namespace, then chroot and run $3.
 cat >"$ROOT/build/enter.sh" <<'EOF'
 #!/bin/sh
 set -e
-R=$1 DEBS=$2
+R=$1 DEBS=$2 CMD=$3
 mount -t proc proc "$R/proc"
 mount -t tmpfs -o mode=755,size=64k dev "$R/dev"
 for d in null:1:3 zero:1:5 full:1:7 random:1:8 urandom:1:9 tty:5:0; do
@@ -219,17 +227,29 @@ ln -s /proc/self/fd "$R/dev/fd"
 mount -t tmpfs -o mode=1777 shm "$R/dev/shm"
 mount -t tmpfs -o mode=1777 tmp "$R/tmp"
 mount --bind "$DEBS" "$R/var/cache/apt/archives"
-exec chroot "$R" /build/inside.sh
+exec chroot "$R" "$CMD"
 EOF
 chmod +x "$ROOT/build/enter.sh"
 
 say "$REL: packages from docs/deploy.md:$PKGS"
+# in_namespace [unshare options] PROGRAM ARGS...: in new mount and PID
+# namespaces (killing NS_PID ends everything in them).
+in_namespace() {
+	local st=0
+	unshare --mount --propagation private --pid --fork --kill-child "$@" \
+		> >(tee -a "$RESULTS/run.log") 2>&1 &
+	NS_PID=$!
+	wait "$NS_PID" || st=$?
+	NS_PID=
+	return "$st"
+}
 st=0
-unshare --mount --propagation private --pid --fork --kill-child \
-	"$ROOT/build/enter.sh" "$ROOT" "$DEBS" > >(tee "$RESULTS/run.log") 2>&1 &
-NS_PID=$!
-wait "$NS_PID" || st=$?
-NS_PID=
+in_namespace "$ROOT/build/enter.sh" "$ROOT" "$DEBS" /build/install.sh || st=$?
+# The build and the tests: a network namespace with only loopback up (no
+# route out, no DNS) and a host name of its own.
+[ "$st" != 0 ] || in_namespace --net --uts /bin/sh -c \
+	'ip link set lo up && hostname chat-portability && exec "$0" "$@"' \
+	"$ROOT/build/enter.sh" "$ROOT" "$DEBS" /build/build.sh || st=$?
 
 # Results: the logs of the run and of each failed test.
 for f in apt.log versions.txt configure.log make.log check.log test-suite.log; do
