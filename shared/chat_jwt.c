@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "chat_file.h"
 #include "chat_jwt.h"
@@ -294,6 +295,13 @@ chat_err chat_jwt_verify(const chat_jwt *j, const char *token, chat_token_type e
 		goto out;
 	}
 	if (jwt_decode(&jwt, token, j->verify_key, (int)j->verify_len) != 0 || !jwt) {
+		reason = "invalid token";
+		goto out;
+	}
+	/* libjwt up to 1.16 refused a typ other than JWT while decoding; 1.17
+	 * (Debian 13) does not look at it. */
+	const char *typ = jwt_get_header(jwt, "typ");
+	if (typ && strcasecmp(typ, "JWT") != 0) {
 		reason = "invalid token";
 		goto out;
 	}

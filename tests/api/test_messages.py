@@ -1,6 +1,7 @@
 """HTTP API: messages (history pages, posting with client_id retries,
 validation, edit and delete rules, deleted messages gone everywhere)."""
 
+import json
 import time
 
 from apitest import check, eq, run, sql, tests_of
@@ -31,6 +32,45 @@ def test_post_message_shape(srv):
     # Every message type is accepted.
     for t in ("text", "image", "file", "system"):
         eq(srv.send(alice, room["id"], "x", message_type=t)["message_type"], t)
+
+
+# Chinese (with a 4-byte CJK Extension B character), emoji (a ZWJ family, a
+# skin tone, a flag), right-to-left Hebrew and Arabic with direction marks,
+# combining accents.
+WORLD_TEXT = ("你好，世界 \U00020BB7 " "\U0001F468\u200D\U0001F469\u200D\U0001F467 "
+              "\U0001F44D\U0001F3FD \U0001F1F9\U0001F1FC "
+              "\u05E9\u05DC\u05D5\u05DD \u200F\u0645\u0631\u062D\u0628\u0627\u200E "
+              "e\u0301 n\u0303")
+
+
+def test_world_text_byte_exact(srv):
+    """Posted as raw UTF-8 and as \\u escapes, edited, stored and read
+    back: the same bytes each time (json-c 0.18's strict mode refused
+    every byte >= 0x80)."""
+    alice = srv.user()
+    rid = srv.room(alice)["id"]
+    path = "/api/chat/rooms/%d/messages/" % rid
+    raw = json.dumps({"content": WORLD_TEXT}, ensure_ascii=False).encode("utf-8")
+    check(any(b >= 0x80 for b in raw), "the request body carries raw UTF-8")
+    ids = []
+    for body in (raw, json.dumps({"content": WORLD_TEXT}).encode()):
+        m = srv.post(path, token=alice.token, body=body,
+                     content_type="application/json").expect(201).json
+        eq(m["content"].encode("utf-8"), WORLD_TEXT.encode("utf-8"), "content answered")
+        ids.append(m["id"])
+    for mid in ids:
+        eq(sql("SELECT HEX(content) FROM messages WHERE id = %d" % mid)[0][0],
+           WORLD_TEXT.encode("utf-8").hex().upper(), "bytes stored")
+        eq(srv.get("/api/chat/messages/%d/" % mid, token=alice.token).expect(200)
+           .json["content"], WORLD_TEXT, "content read back")
+    listed = srv.get(path, token=alice.token).expect(200).json["results"]
+    eq([m["content"] for m in listed if m["id"] in ids], [WORLD_TEXT] * 2, "content listed")
+    edited = WORLD_TEXT[::-1].replace("\u200D", "")  # still valid text, other bytes
+    eq(srv.patch("/api/chat/messages/%d/" % ids[0], token=alice.token, content_type="application/json",
+                 body=json.dumps({"content": edited}, ensure_ascii=False).encode("utf-8"))
+       .expect(200).json["content"], edited, "content edited")
+    eq(sql("SELECT HEX(content) FROM messages WHERE id = %d" % ids[0])[0][0],
+       edited.encode("utf-8").hex().upper(), "edited bytes stored")
 
 
 def test_client_id_retry(srv):

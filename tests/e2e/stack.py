@@ -494,8 +494,9 @@ class Client:
 
     @classmethod
     async def open(cls, name, url):
-        ws = await websockets.connect(url, open_timeout=10, close_timeout=2,
-                                      max_size=2 ** 20)
+        # wait_for, not open_timeout: websockets 8.1 (Debian 11) lacks it
+        ws = await asyncio.wait_for(
+            websockets.connect(url, close_timeout=2, max_size=2 ** 20), 10)
         return cls(name, ws)
 
     async def send(self, obj):

@@ -6,6 +6,7 @@ refresh token used as an access token."""
 
 import json
 import os
+import shutil
 import time
 
 import seclib
@@ -63,6 +64,9 @@ async def t_alg_none(fx):
 
 
 async def t_rs256_hs256_confusion(fx):
+    if not shutil.which("openssl"):  # it signs the RS256 tokens
+        R.log("openssl not found (apt-get install openssl): RS256 tokens not checked")
+        return
     a = fx.user("conf")
     room = fx.room(a)
     claims = R.simplejwt_claims(a.id)

@@ -137,6 +137,20 @@ static void refuse(const chat_jwt *j, const char *tok, chat_token_type type, con
 	assert_int_equal(id, -1);
 }
 
+/* Refused for one of two reasons (the check that catches it differs
+ * between libjwt versions). */
+static void refuse_either(const chat_jwt *j, const char *tok, const char *r1, const char *r2)
+{
+	int64_t id = -1;
+	const char *why = NULL;
+
+	assert_int_equal(chat_jwt_verify(j, tok, CHAT_TOKEN_ACCESS, NOW, &id, &why), CHAT_ERR_AUTH);
+	assert_non_null(why);
+	if (strcmp(why, r1) != 0)
+		assert_string_equal(why, r2);
+	assert_int_equal(id, -1);
+}
+
 static void test_simplejwt_accepted(void **state)
 {
 	chat_jwt *j = make(NULL);
@@ -180,9 +194,11 @@ static void test_wrong_algorithm(void **state)
 	/* Claiming HS512 over an HS256 signature does not help either. */
 	refuse(j, mint_with("{\"alg\":\"HS512\",\"typ\":\"JWT\"}", p, SIG_HS256, SECRET, strlen(SECRET)),
 	       CHAT_TOKEN_ACCESS, NULL);
-	/* libjwt reads alg case-insensitively; we do not. */
-	refuse(j, mint_with("{\"alg\":\"hs256\",\"typ\":\"JWT\"}", p, SIG_HS256, SECRET, strlen(SECRET)),
-	       CHAT_TOKEN_ACCESS, "wrong token algorithm");
+	/* libjwt up to 1.16 reads alg case-insensitively, so our own check
+	 * refuses it; 1.17 (Debian 13) refuses it while decoding. */
+	refuse_either(j, mint_with("{\"alg\":\"hs256\",\"typ\":\"JWT\"}", p, SIG_HS256, SECRET,
+	                           strlen(SECRET)),
+	              "wrong token algorithm", "invalid token");
 	refuse(j, mint_with("{\"alg\":\"HS256\",\"typ\":\"JWE\"}", p, SIG_HS256, SECRET, strlen(SECRET)),
 	       CHAT_TOKEN_ACCESS, "invalid token");
 	chat_jwt_free(j);
