@@ -96,7 +96,7 @@ static const struct key_def keys[] = {
 	INT(relay, typing_timeout, 1, 3600, 10, "seconds after which an unrenewed typing indicator is cleared"),
 	INT(relay, db_workers, 1, 64, 2, "database worker threads per relay process"),
 	INT(relay, batch_max, 1, 100000, 256, "most messages stored in one transaction"),
-	INT(relay, gap_timeout_ms, 100, 3600000, 10000, "milliseconds after which a missing event id counts as rolled back"),
+	INT(relay, gap_timeout_ms, 100, 3600000, 10000, "milliseconds a missing event id is watched for a late commit"),
 	INT(relay, heartbeat_interval, 1, 3600, 10, "seconds between presence heartbeats of a relay process"),
 	STR(relay, metrics_listen, "", "address serving /healthz and /metrics; empty = off"),
 	INT(relay, metrics_port, 0, 65535, 0, "port of /healthz and /metrics"),

@@ -164,6 +164,22 @@ typedef struct chat_id_range {
 } chat_id_range;
 chat_err chat_dal_events_in_ranges(chat_db *db, const chat_id_range *r, size_t n_ranges,
                                    chat_event_row **out, size_t *n);
+/* A room's events with after < id <= upto, for up to CHAT_SPANS_PER_QUERY
+ * rooms at once (ix_chat_events_room: each span is one index range),
+ * ascending. */
+#define CHAT_SPANS_PER_QUERY 16
+typedef struct chat_room_span {
+	int64_t room_id, after, upto;
+} chat_room_span;
+chat_err chat_dal_events_room_spans(chat_db *db, const chat_room_span *s, size_t n_spans,
+                                    chat_event_row **out, size_t *n);
+/* How many events exist in each of CHAT_BUCKETS buckets of width ids from
+ * lo (bucket b: lo + b*width .. lo + (b+1)*width - 1), counting only ids
+ * <= hi. counts[] is filled (zeros for empty buckets). One range scan of
+ * the primary key, no rows sent but the counts. */
+#define CHAT_BUCKETS 1024
+chat_err chat_dal_events_bucket_counts(chat_db *db, int64_t lo, int64_t width, int64_t hi,
+                                       int64_t *counts);
 /* Write an ephemeral event (typing, explicit user_join/user_leave) for a
  * room, taking the room lock like every other writer. No such room:
  * CHAT_ERR_NOT_FOUND. id_out may be NULL. */
@@ -218,7 +234,11 @@ chat_err chat_dal_instance_heartbeat(chat_db *db, int64_t instance_id);
 /* Remove instances (and their presence rows, so presence_leave events
  * are written) whose heartbeat is older than max_age_s. */
 chat_err chat_dal_instances_reap(chat_db *db, int max_age_s, int *reaped);
-/* Remove this instance and all its presence rows (clean shutdown). */
+/* Remove this instance and all its presence rows (clean shutdown, or a
+ * reap), each row with its presence_leave: the instance row goes last,
+ * only once no row is left (locked against new ones), so the foreign
+ * key's cascade (which fires no trigger) never removes one. A relay still
+ * adding rows after several rounds: CHAT_ERR_CONFLICT, the instance stays. */
 chat_err chat_dal_instance_unregister(chat_db *db, int64_t instance_id);
 /* A live connection opened/closed. The schema's triggers write
  * presence_join on a user's first row in a room and presence_leave when

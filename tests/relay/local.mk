@@ -16,6 +16,8 @@ RELAY_TESTS = \
 	tests/relay/test_limits.py \
 	tests/relay/test_shutdown.py \
 	tests/relay/test_db_outage.py \
-	tests/relay/test_seed_python_client.py
+	tests/relay/test_seed_python_client.py \
+	tests/relay/test_follow_gaps.py \
+	tests/relay/test_reap_presence.py
 TESTS += $(RELAY_TESTS)
 EXTRA_DIST += tests/relay/relaylib.py $(RELAY_TESTS)

@@ -6,7 +6,8 @@ UNIT_TESTS = \
 	tests/unit/test_validate \
 	tests/unit/test_json \
 	tests/unit/test_jwt \
-	tests/unit/test_notify
+	tests/unit/test_notify \
+	tests/unit/test_follow_model
 
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
@@ -90,3 +91,9 @@ EXTRA_DIST += tests/unit/fuzz_main.c
 # Throwaway keys for test_jwt.
 EXTRA_DIST += tests/unit/data/README tests/unit/data/rsa-public.pem \
 	tests/unit/data/rsa-private.pem tests/unit/data/ec-public.pem tests/unit/data/ec-private.pem
+
+# chat_follow against a model of chat_events (pure, randomized; a fixed
+# seed here, random seeds and longer runs under make faults).
+tests_unit_test_follow_model_SOURCES = tests/unit/test_follow_model.c
+tests_unit_test_follow_model_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_follow_model_LDADD = $(UNIT_LIBS)
