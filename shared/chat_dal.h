@@ -105,8 +105,10 @@ chat_err chat_dal_messages_insert_batch(chat_db *db, const chat_new_message *in,
 chat_err chat_dal_message_get(chat_db *db, int64_t id, chat_message *out);
 /* Page of a room's live messages in ascending id. before > 0: the newest
  * `limit` with id < before; after > 0: the oldest `limit` with id > after;
+ * after == CHAT_PAGE_FROM_OLDEST: the oldest `limit` of the room;
  * neither: the newest `limit`. has_more: more exist beyond the page in the
  * direction of travel (older for newest/before, newer for after). */
+#define CHAT_PAGE_FROM_OLDEST ((int64_t)-1)
 chat_err chat_dal_messages_page(chat_db *db, int64_t room_id, int64_t before, int64_t after,
                                 int limit, chat_message **out, size_t *n, bool *has_more);
 /* Replace the content, set edited_at. Fills out with the new state. */

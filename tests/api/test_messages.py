@@ -105,13 +105,40 @@ def test_pages(srv):
     eq(page(srv, alice, rid, "?after=%d" % ids[-1]), ([], False), "after the last")
     eq(page(srv, alice, rid, "?limit=200"), (ids, False), "max limit")
     eq(page(srv, alice, rid, "?limit=1"), (ids[-1:], True), "limit 1")
-    for bad in ("limit=201", "limit=0", "limit=-1", "limit=abc", "limit=", "limit=1.5",
+    for bad in ("limit=0", "limit=-1", "limit=abc", "limit=", "limit=1.5", "limit=-1000",
                 "before=abc", "before=0", "after=-2", "after=", "before=%d&after=%d" % (ids[5], ids[1])):
         r = srv.get("/api/chat/rooms/%d/messages/?%s" % (rid, bad), token=alice.token)
         r.expect(400, bad)
         check(r.detail(), "detail for " + bad)
     # Unknown parameters are ignored.
     eq(page(srv, alice, rid, "?foo=bar&limit=2"), (ids[5:], True), "unknown parameter")
+
+
+def test_after_zero_is_from_the_oldest(srv):
+    # A client tracking the last id it has seen starts at 0 (issue: it
+    # was answered 400).
+    alice = srv.user()
+    rid = srv.room(alice)["id"]
+    eq(page(srv, alice, rid, "?after=0"), ([], False), "empty room, after=0")
+    ids = [srv.send(alice, rid, "z%d" % i)["id"] for i in range(5)]
+    eq(page(srv, alice, rid, "?after=0"), (ids, False), "after=0")
+    eq(page(srv, alice, rid, "?after=0&limit=2"), (ids[:2], True), "after=0, oldest first")
+    eq(page(srv, alice, rid, "?limit=2&after=0"), (ids[:2], True), "after=0, any order")
+    # before=0 stays refused.
+    srv.get("/api/chat/rooms/%d/messages/?before=0" % rid, token=alice.token).expect(400)
+
+
+def test_limit_over_the_max_is_capped(srv):
+    # "max 200" is a cap: a larger limit answers the first 200 and
+    # has_more (it was answered 400).
+    alice = srv.user()
+    rid = srv.room(alice)["id"]
+    ids = [srv.send(alice, rid, "c%d" % i)["id"] for i in range(203)]
+    eq(page(srv, alice, rid, "?limit=1000"), (ids[3:], True), "newest, limit=1000")
+    eq(page(srv, alice, rid, "?limit=201"), (ids[3:], True), "newest, limit=201")
+    eq(page(srv, alice, rid, "?after=0&limit=1000"), (ids[:200], True), "oldest, limit=1000")
+    eq(page(srv, alice, rid, "?limit=99999999999999999999999"), (ids[3:], True),
+       "a limit too large for any integer type")
 
 
 def test_default_limit_is_50(srv):
