@@ -144,6 +144,8 @@ void api_respond_empty(api_req *r, int status);
 void api_respond_body(api_req *r, int status, const char *json, size_t len);
 /* {"detail": detail} */
 void api_respond_error(api_req *r, int status, const char *detail);
+/* 429 with Retry-After: wait (seconds, >= 1) and a detail saying so. */
+void api_respond_429(api_req *r, int wait);
 /* Map a DAL error to its status; detail NULL takes the default wording. */
 void api_respond_chat_err(api_req *r, chat_err e, const char *detail);
 /* The HTTP status a chat_err maps to. */
@@ -178,11 +180,17 @@ int api_authenticate(api_req *r);
 /* ---- ratelimit.c ------------------------------------------------------ */
 
 /* A fixed-window limiter over a fixed-size table (bounded memory):
- * `limit` hits per `window_s` seconds per key. limit <= 0 disables it. */
+ * `limit` hits per `window_s` seconds per key. limit <= 0 disables it.
+ * A key keeps its slot until its window ends; when a new key finds no
+ * free slot the hit is refused (the table is full: refuse, not forget). */
 api_ratelimit *api_ratelimit_create(size_t slots, int limit, int window_s);
 void api_ratelimit_free(api_ratelimit *rl);
-/* Count one hit for key at now_s. Returns 0 when allowed, else the
- * seconds until the window ends (the Retry-After value, >= 1). */
+/* Count one hit for each of keys[0..n) (n <= 4) at now_s, all or
+ * nothing. Returns 0 when allowed (every key counted), else the seconds
+ * to wait (the Retry-After value, >= 1) and nothing is counted nor
+ * stored: some key is at its limit, or a new key found the table full. */
+int api_ratelimit_hit_all(api_ratelimit *rl, const char *const *keys, size_t n, int64_t now_s);
+/* api_ratelimit_hit_all for one key. */
 int api_ratelimit_hit(api_ratelimit *rl, const char *key, int64_t now_s);
 /* Seconds until key may try again without counting a hit (0 = now). */
 int api_ratelimit_peek(api_ratelimit *rl, const char *key, int64_t now_s);

@@ -82,41 +82,30 @@ int api_authenticate(api_req *r)
 	return 0;
 }
 
-/* Count a login/registration attempt against the user name and the
- * client address. Returns 0, or -1 after answering 429. */
+/* Count a login/registration attempt against the client address and the
+ * user name together: either at its limit refuses the attempt, which then
+ * counts against neither (and takes no slot). Returns 0, or -1 after
+ * answering 429. */
 static int rate_limit(api_req *r, const char *username, size_t ulen)
 {
 	api_ratelimit *rl = r->srv->login_limit;
-	int64_t now = (int64_t)time(NULL);
-	char key[256];
-	int wait = 0, w;
+	char akey[96], nkey[256];
+	const char *keys[2] = { akey, nkey };
 
 	if (!rl)
 		return 0;
 	const char *addr = api_param(r, "REMOTE_ADDR");
-	snprintf(key, sizeof(key), "a:%s", addr ? addr : "-");
-	wait = api_ratelimit_hit(rl, key, now);
-	if (username && ulen) {
-		/* Names compare case-insensitively; bound the key. */
-		size_t n = ulen < sizeof(key) - 3 ? ulen : sizeof(key) - 3;
-		key[0] = 'n';
-		key[1] = ':';
-		for (size_t i = 0; i < n; i++)
-			key[2 + i] = (char)tolower((unsigned char)username[i]);
-		key[2 + n] = '\0';
-		w = api_ratelimit_hit(rl, key, now);
-		if (w > wait)
-			wait = w;
-	}
+	snprintf(akey, sizeof(akey), "a:%.80s", addr ? addr : "-");
+	/* Names compare case-insensitively; bound the key. */
+	size_t n = ulen < sizeof(nkey) - 3 ? ulen : sizeof(nkey) - 3;
+	nkey[0] = 'n';
+	nkey[1] = ':';
+	for (size_t i = 0; username && i < n; i++)
+		nkey[2 + i] = (char)tolower((unsigned char)username[i]);
+	nkey[2 + (username ? n : 0)] = '\0';
+	int wait = api_ratelimit_hit_all(rl, keys, username && ulen ? 2 : 1, (int64_t)time(NULL));
 	if (wait > 0) {
-		char v[16];
-		snprintf(v, sizeof(v), "%d", wait);
-		api_add_header(r, "Retry-After", v);
-		char detail[96];
-		snprintf(detail, sizeof(detail),
-		         "Request was throttled. Expected available in %d second%s.", wait,
-		         wait == 1 ? "" : "s");
-		api_respond_error(r, 429, detail);
+		api_respond_429(r, wait);
 		return -1;
 	}
 	return 0;

@@ -23,8 +23,6 @@
 #include "chat_log.h"
 #include "chat_password.h"
 
-#define RATE_SLOTS 4096
-
 static void usage(FILE *out)
 {
 	fprintf(out,
@@ -145,7 +143,8 @@ int main(int argc, char **argv)
 	if (!srv.jwt)
 		goto out;
 	if (cfg.auth.login_rate_limit > 0) {
-		srv.login_limit = api_ratelimit_create(RATE_SLOTS, cfg.auth.login_rate_limit,
+		srv.login_limit = api_ratelimit_create((size_t)cfg.auth.login_rate_table_size,
+		                                       cfg.auth.login_rate_limit,
 		                                       cfg.auth.login_rate_window);
 		if (!srv.login_limit) {
 			chat_log_error("out of memory");

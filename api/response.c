@@ -169,6 +169,16 @@ void api_respond_error(api_req *r, int status, const char *detail)
 	api_respond_json(r, status, o);
 }
 
+void api_respond_429(api_req *r, int wait)
+{
+	char v[16], detail[96];
+	snprintf(v, sizeof(v), "%d", wait);
+	api_add_header(r, "Retry-After", v);
+	snprintf(detail, sizeof(detail), "Request was throttled. Expected available in %d second%s.",
+	         wait, wait == 1 ? "" : "s");
+	api_respond_error(r, 429, detail);
+}
+
 void api_respond_chat_err(api_req *r, chat_err e, const char *detail)
 {
 	if (e == CHAT_ERR_UNAVAILABLE || e == CHAT_ERR_INTERNAL)
