@@ -111,8 +111,9 @@ const char *api_param(const api_req *r, const char *name);
  * (413), the content type (415), the depth limit and the syntax (400).
  * Returns 0 with r->body set, or -1 after writing the error response. */
 int api_read_body(api_req *r);
-/* Parse buf[0..len) as one JSON object (strict syntax, valid UTF-8,
- * depth <= API_JSON_MAX_DEPTH, only white space around it). Returns 0
+/* Parse buf[0..len) as one JSON object (chat_json_parse: strict RFC
+ * 8259, valid UTF-8, depth <= API_JSON_MAX_DEPTH, only white space
+ * around it). Returns 0
  * with *out (owned by the caller), or -1 with a sentence in detail. */
 int api_json_parse(const char *buf, size_t len, json_object **out, char *detail,
                    size_t detail_sz);
