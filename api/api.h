@@ -209,6 +209,7 @@ int api_message_load(api_req *r, int64_t message_id, chat_message *msg, chat_roo
 void api_h_register(api_req *r);
 void api_h_token(api_req *r);
 void api_h_token_refresh(api_req *r);
+void api_h_logout(api_req *r);
 void api_h_me(api_req *r);
 void api_h_root(api_req *r);
 void api_h_health(api_req *r);

@@ -216,18 +216,44 @@ out:
 	free(refresh);
 }
 
-void api_h_token_refresh(api_req *r)
+/* Verify the body's refresh token (signature, claims; not revocation).
+ * Returns 0 with *uid, *exp and its id set, or -1 after answering 400 or
+ * 401. */
+static int refresh_token(api_req *r, int64_t *uid, int64_t *exp, char id[CHAT_JWT_ID_LEN + 1])
 {
 	const char *tok = NULL, *why = NULL;
 	size_t len = 0;
-	int64_t uid = 0;
-	chat_user u;
 
 	if (api_field_string(r, "refresh", true, &tok, &len) < 0)
-		return;
+		return -1;
 	if (len == 0 || len > API_TOKEN_MAX || strlen(tok) != len ||
-	    chat_jwt_verify(r->srv->jwt, tok, CHAT_TOKEN_REFRESH, time(NULL), &uid, &why) != CHAT_OK) {
+	    chat_jwt_verify_exp(r->srv->jwt, tok, CHAT_TOKEN_REFRESH, time(NULL), uid, exp, &why) !=
+	        CHAT_OK) {
 		chat_log_debug("refresh token refused: %s", why ? why : "malformed");
+		respond_401(r, "Token is invalid or expired");
+		return -1;
+	}
+	chat_jwt_token_id(tok, id);
+	return 0;
+}
+
+void api_h_token_refresh(api_req *r)
+{
+	int64_t uid = 0, exp = 0;
+	char id[CHAT_JWT_ID_LEN + 1];
+	chat_user u;
+
+	bool revoked = false;
+
+	if (refresh_token(r, &uid, &exp, id) != 0)
+		return;
+	chat_err e = chat_dal_token_is_revoked(r->db, id, &revoked);
+	if (e != CHAT_OK) {
+		api_respond_chat_err(r, e, NULL);
+		return;
+	}
+	if (revoked) {
+		chat_log_debug("refresh token refused: revoked by a logout");
 		respond_401(r, "Token is invalid or expired");
 		return;
 	}
@@ -240,6 +266,31 @@ void api_h_token_refresh(api_req *r)
 	if (o)
 		json_object_object_add(o, "access", json_object_new_string(access));
 	free(access);
+	api_respond_json(r, 200, o);
+}
+
+/* Revoke the body's refresh token: it cannot be refreshed again, here
+ * or in any other process (the database keeps it until its exp). The
+ * access tokens issued from it run out on their own (short-lived). A
+ * token already revoked answers 200 too. */
+void api_h_logout(api_req *r)
+{
+	int64_t uid = 0, exp = 0;
+	char id[CHAT_JWT_ID_LEN + 1];
+
+	/* Revoking twice is fine: no revocation check here. */
+	if (refresh_token(r, &uid, &exp, id) != 0)
+		return;
+	/* Keep the row until the token could no longer pass (leeway too). */
+	chat_err e = chat_dal_token_revoke(r->db, id, uid, exp + r->srv->cfg->auth.jwt_leeway,
+	                                   (int64_t)time(NULL));
+	if (e != CHAT_OK) {
+		api_respond_chat_err(r, e, NULL);
+		return;
+	}
+	json_object *o = json_object_new_object();
+	if (o)
+		json_object_object_add(o, "status", json_object_new_string("ok"));
 	api_respond_json(r, 200, o);
 }
 

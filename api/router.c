@@ -19,6 +19,7 @@ static const api_route routes[] = {
 	{"POST", "/api/auth/register/", api_h_register, PUB | BODY},
 	{"POST", "/api/auth/token/", api_h_token, PUB | BODY},
 	{"POST", "/api/auth/token/refresh/", api_h_token_refresh, PUB | BODY},
+	{"POST", "/api/auth/logout/", api_h_logout, PUB | BODY},
 	{"GET", "/api/auth/me/", api_h_me, 0},
 	{"GET", "/api/chat/", api_h_root, PUB},
 	{"GET", "/api/chat/health/", api_h_health, PUB},

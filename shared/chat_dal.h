@@ -38,6 +38,16 @@ chat_err chat_dal_user_authenticate(chat_db *db, const char *username, const cha
 chat_err chat_dal_users_by_ids(chat_db *db, const int64_t *ids, size_t n, chat_user_ref **out,
                                size_t *nout);
 
+/* ---- revoked refresh tokens (logout) ---------------------------------- */
+
+/* Record token_id (chat_jwt_token_id) of user_id's token valid until
+ * expires_s as revoked; already revoked: CHAT_OK. Also deletes a few rows
+ * of tokens expired before now_s. */
+chat_err chat_dal_token_revoke(chat_db *db, const char *token_id, int64_t user_id,
+                               int64_t expires_s, int64_t now_s);
+/* *revoked: whether token_id was revoked. */
+chat_err chat_dal_token_is_revoked(chat_db *db, const char *token_id, bool *revoked);
+
 /* ---- rooms and membership -------------------------------------------- */
 
 /* Create a room and make owner_id its owner, in one transaction. Fills

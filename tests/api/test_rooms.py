@@ -33,6 +33,23 @@ def test_create_and_owner(srv):
     eq(plain["description"], "")
 
 
+def test_is_member(srv):
+    # Every room object says whether the caller is a member.
+    alice, bob = srv.user(), srv.user()
+    room = srv.room(alice)
+    eq(room["is_member"], True, "creator, POST")
+    eq(srv.get("/api/chat/rooms/%d/" % room["id"], token=alice.token).json["is_member"], True)
+    listed = by_id(srv.get("/api/chat/rooms/", token=bob.token).expect(200).json, room["id"])
+    eq(listed["is_member"], False, "outsider, list")
+    eq(srv.get("/api/chat/rooms/%d/" % room["id"], token=bob.token).json["is_member"], False)
+    r = srv.post("/api/chat/rooms/%d/join/" % room["id"], token=bob.token).expect(200)
+    eq(r.json["is_member"], True, "after join")
+    listed = by_id(srv.get("/api/chat/rooms/", token=bob.token).expect(200).json, room["id"])
+    eq(listed["is_member"], True, "member, list")
+    srv.post("/api/chat/rooms/%d/leave/" % room["id"], token=bob.token).expect(200)
+    eq(srv.get("/api/chat/rooms/%d/" % room["id"], token=bob.token).json["is_member"], False)
+
+
 def test_create_invalid(srv):
     alice = srv.user()
     cases = [
