@@ -34,7 +34,9 @@ typedef struct api_ratelimit api_ratelimit;
 typedef struct api_server {
 	const chat_config *cfg;
 	chat_jwt *jwt;
-	api_ratelimit *login_limit; /* register and token attempts */
+	api_ratelimit *login_limit;   /* register and token attempts */
+	api_ratelimit *message_limit; /* messages posted, per user */
+	api_ratelimit *room_limit;    /* rooms created, per user */
 } api_server;
 
 typedef struct api_req api_req;
@@ -44,6 +46,8 @@ typedef void (*api_handler)(api_req *r);
 enum {
 	API_ROUTE_PUBLIC = 1 << 0, /* no token needed (and none looked at) */
 	API_ROUTE_BODY = 1 << 1,   /* needs a JSON object body */
+	API_ROUTE_MESSAGE_RATE = 1 << 2, /* counts against the caller's message rate */
+	API_ROUTE_ROOM_RATE = 1 << 3,    /* counts against the caller's room creation rate */
 };
 
 typedef struct api_route {

@@ -23,6 +23,11 @@
 #include "chat_log.h"
 #include "chat_password.h"
 
+/* Slots of each per-user limiter: users posting (or creating rooms)
+ * within one window, per process. A full table refuses (api/ratelimit.c);
+ * 16384 slots take about 3.6 MB. */
+#define USER_SLOTS 16384
+
 static void usage(FILE *out)
 {
 	fprintf(out,
@@ -151,6 +156,23 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	/* Per-user limits: a slot per user active in the window. */
+	if (cfg.api.message_rate_limit > 0) {
+		srv.message_limit = api_ratelimit_create(USER_SLOTS, cfg.api.message_rate_limit,
+		                                         cfg.api.message_rate_window);
+		if (!srv.message_limit) {
+			chat_log_error("out of memory");
+			goto out;
+		}
+	}
+	if (cfg.api.room_create_limit > 0) {
+		srv.room_limit = api_ratelimit_create(USER_SLOTS, cfg.api.room_create_limit,
+		                                      cfg.api.room_create_window);
+		if (!srv.room_limit) {
+			chat_log_error("out of memory");
+			goto out;
+		}
+	}
 	if (chat_db_library_init() != 0) {
 		chat_log_error("cannot initialise the MariaDB client library");
 		goto out;
@@ -172,6 +194,8 @@ out_db:
 	chat_db_library_end();
 out:
 	api_ratelimit_free(srv.login_limit);
+	api_ratelimit_free(srv.message_limit);
+	api_ratelimit_free(srv.room_limit);
 	chat_jwt_free(srv.jwt);
 	chat_log_close();
 	chat_config_free(&cfg);

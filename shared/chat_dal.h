@@ -68,6 +68,12 @@ chat_err chat_dal_room_view(chat_db *db, int64_t room_id, int64_t viewer_id, cha
  * message) and last_message (newest live one). Two statements plus one per
  * 32 rooms that have a read position. */
 chat_err chat_dal_rooms_list(chat_db *db, int64_t user_id, chat_room **out, size_t *n);
+/* Like chat_dal_rooms_list, one page: rooms with id > after_id whose
+ * name contains search (NULL or "": any; case-insensitive, LIKE's
+ * metacharacters taken literally), at most limit of them (limit <= 0:
+ * no limit). *has_more: more such rooms follow the page. */
+chat_err chat_dal_rooms_page(chat_db *db, int64_t user_id, int64_t after_id, const char *search,
+                             int limit, chat_room **out, size_t *n, bool *has_more);
 /* Change fields: NULL name/description and is_private < 0 leave them. */
 chat_err chat_dal_room_update(chat_db *db, int64_t room_id, const char *name,
                               const char *description, int is_private);

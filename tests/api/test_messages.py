@@ -3,7 +3,7 @@ validation, edit and delete rules, deleted messages gone everywhere)."""
 
 import time
 
-from apitest import check, eq, run, sql, tests_of
+from apitest import Server, check, eq, run, sql, tests_of
 
 MSG_KEYS = {"id", "content", "message_type", "timestamp", "sender"}
 
@@ -139,6 +139,37 @@ def test_limit_over_the_max_is_capped(srv):
     eq(page(srv, alice, rid, "?after=0&limit=1000"), (ids[:200], True), "oldest, limit=1000")
     eq(page(srv, alice, rid, "?limit=99999999999999999999999"), (ids[3:], True),
        "a limit too large for any integer type")
+
+
+def test_per_user_message_rate(srv):
+    # 1,000 messages from one user in 2.1 s went through: a per-user
+    # limit in each chat-api process now answers 429 above it.
+    limited = Server("api.message_rate_limit=5", "api.message_rate_window=60")
+    try:
+        alice, bob = limited.user(), limited.user()
+        rid = limited.room(alice)["id"]
+        limited.post("/api/chat/rooms/%d/join/" % rid, token=bob.token).expect(200)
+        for i in range(5):
+            limited.send(alice, rid, "m%d" % i)
+        for _ in range(20):
+            r = limited.post("/api/chat/rooms/%d/messages/" % rid, {"content": "flood"},
+                             token=alice.token).expect(429)
+        check(1 <= int(r.header("Retry-After")) <= 60, r.header("Retry-After"))
+        check("throttled" in r.detail(), r.detail())
+        limited.send(bob, rid, "another user")  # per user
+        # Reading is not limited; nothing refused was stored.
+        got, _ = page(limited, alice, rid)
+        eq(len(got), 6, "stored")
+        # Refused requests are logged at a bounded rate.
+        for _ in range(200):
+            limited.post("/api/chat/rooms/%d/messages/" % rid, {"content": "x"}, token=alice.token)
+        limited.get("/api/chat/rooms/", token=alice.token).expect(200)
+        log = limited.log_text()
+    finally:
+        limited.stop()
+    lines = [ln for ln in log.splitlines() if " 429 " in ln]
+    check(1 <= len(lines) <= 30, "%d log lines for 220 refused requests" % len(lines))
+    check("not logged" in log, "no count of the refused requests left out")
 
 
 def test_default_limit_is_50(srv):
