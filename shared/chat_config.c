@@ -106,9 +106,9 @@ static const struct key_def keys[] = {
 	LIST(api, cors_origins, "origins answered with CORS headers (comma or space separated); empty = no CORS"),
 	STR(api, socket, "", "standalone mode: FastCGI Unix socket path"),
 	STR(api, listen, "", "standalone mode: FastCGI TCP address host:port"),
-	INT(api, message_rate_limit, 0, 1000000, 40, "messages one user may post over HTTP per window, per chat-api process; 0 = unlimited"),
+	INT(api, message_rate_limit, 0, 1000000, 0, "messages one user may post over HTTP per window, per chat-api process (e.g. 40 per 2 s); 0 = unlimited, the default (the contract limits only login and registration by default)"),
 	INT(api, message_rate_window, 1, 86400, 2, "seconds of the message rate window"),
-	INT(api, room_create_limit, 0, 1000000, 10, "rooms one user may create per window, per chat-api process; 0 = unlimited"),
+	INT(api, room_create_limit, 0, 1000000, 0, "rooms one user may create per window, per chat-api process (e.g. 10 per 60 s); 0 = unlimited, the default"),
 	INT(api, room_create_window, 1, 86400, 60, "seconds of the room creation window"),
 
 	STR(notify, dir, RUNSTATEDIR "/chat", "directory of the relays' wake-up sockets"),

@@ -115,9 +115,6 @@ class Server:
                     "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite"] + args
         full_env = dict(os.environ)
         full_env.setdefault("CHAT_AUTH_LOGIN_RATE_LIMIT", "10000")
-        # Tests post and create rooms fast; the limits have tests of their own.
-        full_env.setdefault("CHAT_API_MESSAGE_RATE_LIMIT", "0")
-        full_env.setdefault("CHAT_API_ROOM_CREATE_LIMIT", "0")
         if env:
             full_env.update(env)
         self.log = open(self.log_path, "wb")

@@ -198,8 +198,6 @@ port = {self.relay_port}
 
 [api]
 threads = 4
-message_rate_limit = 0
-room_create_limit = 0
 
 [notify]
 dir = {notify}
