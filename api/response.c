@@ -128,7 +128,7 @@ static void write_response(api_req *r, int status, const char *body, size_t len)
 		FCGX_PutS("Access-Control-Allow-Origin: ", out);
 		FCGX_PutS(r->origin, out);
 		FCGX_PutS("\r\n", out);
-		FCGX_PutS("Access-Control-Expose-Headers: Retry-After\r\n", out);
+		FCGX_PutS("Access-Control-Expose-Headers: Retry-After, Link\r\n", out);
 	}
 	if (cors_configured(r))
 		FCGX_PutS("Vary: Origin\r\n", out);

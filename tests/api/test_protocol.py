@@ -195,6 +195,9 @@ def test_cors_configured(srv):
         eq(r.header("Access-Control-Allow-Origin"), "https://app.example")
         check("Origin" in (r.header("Vary") or ""), "Vary: Origin")
         eq(r.header("Access-Control-Allow-Credentials"), None)
+        # A browser client may read Retry-After (429) and Link (room pages).
+        exposed = [h.strip() for h in (r.header("Access-Control-Expose-Headers") or "").split(",")]
+        check("Retry-After" in exposed and "Link" in exposed, "exposed %r" % exposed)
         r = cors.request("OPTIONS", "/api/chat/rooms/", headers={
             "Origin": "https://other.example", "Access-Control-Request-Method": "POST",
             "Access-Control-Request-Headers": "authorization, content-type"})
