@@ -1,10 +1,13 @@
 /* Authentication: Bearer tokens on every non-public route, and the
  * /api/auth/ endpoints (register, token, refresh, me). Registration and
  * login are rate limited per user name and per client address
- * (REMOTE_ADDR only: X-Forwarded-For is whatever the client says). */
+ * (REMOTE_ADDR only: X-Forwarded-For is whatever the client says; IPv6
+ * by /64). */
 #include <config.h>
 
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +85,25 @@ int api_authenticate(api_req *r)
 	return 0;
 }
 
+/* The address key: an IPv4 address as is, an IPv6 address by its /64
+ * (one host usually holds a whole /64, so counting each address would
+ * let it guess 2^64 times as often). */
+static void address_key(const char *addr, char *out, size_t outsz)
+{
+	struct in6_addr a6;
+	char text[INET6_ADDRSTRLEN];
+
+	if (addr && strchr(addr, ':') && inet_pton(AF_INET6, addr, &a6) == 1 &&
+	    !IN6_IS_ADDR_V4MAPPED(&a6)) {
+		memset(a6.s6_addr + 8, 0, 8);
+		if (inet_ntop(AF_INET6, &a6, text, sizeof(text))) {
+			snprintf(out, outsz, "a:%s/64", text);
+			return;
+		}
+	}
+	snprintf(out, outsz, "a:%.80s", addr ? addr : "-");
+}
+
 /* Count a login/registration attempt against the client address and the
  * user name together: either at its limit refuses the attempt, which then
  * counts against neither (and takes no slot). Returns 0, or -1 after
@@ -94,8 +116,7 @@ static int rate_limit(api_req *r, const char *username, size_t ulen)
 
 	if (!rl)
 		return 0;
-	const char *addr = api_param(r, "REMOTE_ADDR");
-	snprintf(akey, sizeof(akey), "a:%.80s", addr ? addr : "-");
+	address_key(api_param(r, "REMOTE_ADDR"), akey, sizeof(akey));
 	/* Names compare case-insensitively; bound the key. */
 	size_t n = ulen < sizeof(nkey) - 3 ? ulen : sizeof(nkey) - 3;
 	nkey[0] = 'n';

@@ -92,6 +92,19 @@ async def t_brute_force_one_address_many_names(fx):
          "another user from another address")
 
 
+async def t_ipv6_counts_by_prefix(fx):
+    # One host holds a whole IPv6 /64: its addresses share one limit.
+    srv = S["limited"]
+    st = [login(srv, seclib.apitest.unique("v6"), "guess", f"2001:db8:5:6::{i + 1:x}").status
+          for i in range(LIMIT + 3)]
+    R.eq(st.count(401), LIMIT, f"guesses from one /64: {st}")
+    R.eq(login(srv, seclib.apitest.unique("v6"), "guess", "2001:db8:5:7::1").status, 401,
+         "another /64")
+    # IPv4 addresses, and IPv4-mapped ones, still count one by one.
+    R.eq(login(srv, seclib.apitest.unique("v4"), "guess", "::ffff:10.8.0.1").status, 401,
+         "IPv4-mapped")
+
+
 def flood(srv, addr, n, threads=3):
     """n logins with random names from addr, from several threads; the
     statuses. 401 = a real password check, 429 = refused unchecked."""
@@ -192,7 +205,8 @@ async def t_unknown_user_vs_wrong_password(fx):
 
 if __name__ == "__main__":
     seclib.main([t_brute_force_same_address, t_brute_force_one_name_many_addresses,
-                 t_brute_force_one_address_many_names, t_random_names_flood_one_address,
+                 t_brute_force_one_address_many_names, t_ipv6_counts_by_prefix,
+                 t_random_names_flood_one_address,
                  t_one_name_from_ten_addresses_with_noise, t_full_table_refuses_and_keeps_limits,
                  t_unknown_user_vs_wrong_password],
                 setup)
