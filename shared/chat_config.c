@@ -69,8 +69,9 @@ static const struct key_def keys[] = {
 	INT(auth, access_token_lifetime, 10, 31536000, 900, "seconds an issued access token is valid"),
 	INT(auth, refresh_token_lifetime, 60, 31536000, 86400, "seconds an issued refresh token is valid"),
 	BOOL(auth, allow_anonymous, false, "connections without a token act as the built-in user anonymous (id 1)"),
-	INT(auth, login_rate_limit, 0, 1000000, 10, "login and registration attempts per window, per user name and per client address; 0 = unlimited"),
+	INT(auth, login_rate_limit, 0, 1000000, 10, "login and registration attempts per window, per user name and per client address (IPv6: per /64); 0 = unlimited"),
 	INT(auth, login_rate_window, 1, 86400, 60, "seconds of the login rate window"),
+	INT(auth, login_rate_table_size, 16, 16777216, 4096, "slots of the login limiter's table per chat-api process (each key in its window holds one; when none is free a new key is refused with 429)"),
 	INT(auth, password_ops_limit, 1, 100, 2, "Argon2id passes"),
 	INT(auth, password_mem_kib, 8, 4194304, 19456, "Argon2id memory in KiB"),
 
@@ -106,6 +107,10 @@ static const struct key_def keys[] = {
 	LIST(api, cors_origins, "origins answered with CORS headers (comma or space separated); empty = no CORS"),
 	STR(api, socket, "", "standalone mode: FastCGI Unix socket path"),
 	STR(api, listen, "", "standalone mode: FastCGI TCP address host:port"),
+	INT(api, message_rate_limit, 0, 1000000, 0, "messages one user may post over HTTP per window, per chat-api process (e.g. 40 per 2 s); 0 = unlimited, the default (the contract limits only login and registration by default)"),
+	INT(api, message_rate_window, 1, 86400, 2, "seconds of the message rate window"),
+	INT(api, room_create_limit, 0, 1000000, 0, "rooms one user may create per window, per chat-api process (e.g. 10 per 60 s); 0 = unlimited, the default"),
+	INT(api, room_create_window, 1, 86400, 60, "seconds of the room creation window"),
 
 	STR(notify, dir, RUNSTATEDIR "/chat", "directory of the relays' wake-up sockets"),
 

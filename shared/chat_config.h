@@ -36,6 +36,7 @@ typedef struct chat_config {
 		bool allow_anonymous;
 		int login_rate_limit;      /* attempts per window per name and per address */
 		int login_rate_window;     /* seconds */
+		int login_rate_table_size; /* limiter slots per process */
 		int password_ops_limit;    /* Argon2id passes */
 		int password_mem_kib;      /* Argon2id memory, KiB */
 	} auth;
@@ -73,6 +74,10 @@ typedef struct chat_config {
 		char *cors_origins[CHAT_CONFIG_LIST_MAX]; /* NULL-terminated; empty = no CORS */
 		char *socket;              /* standalone: Unix socket path */
 		char *listen;              /* standalone: host:port */
+		int message_rate_limit;    /* per user per window, per process; 0 = off */
+		int message_rate_window;   /* seconds */
+		int room_create_limit;     /* per user per window, per process; 0 = off */
+		int room_create_window;    /* seconds */
 	} api;
 	struct {
 		char *dir;                 /* directory of relay wake-up sockets */

@@ -38,6 +38,16 @@ chat_err chat_dal_user_authenticate(chat_db *db, const char *username, const cha
 chat_err chat_dal_users_by_ids(chat_db *db, const int64_t *ids, size_t n, chat_user_ref **out,
                                size_t *nout);
 
+/* ---- revoked refresh tokens (logout) ---------------------------------- */
+
+/* Record token_id (chat_jwt_token_id) of user_id's token valid until
+ * expires_s as revoked; already revoked: CHAT_OK. Also deletes a few rows
+ * of tokens expired before now_s. */
+chat_err chat_dal_token_revoke(chat_db *db, const char *token_id, int64_t user_id,
+                               int64_t expires_s, int64_t now_s);
+/* *revoked: whether token_id was revoked. */
+chat_err chat_dal_token_is_revoked(chat_db *db, const char *token_id, bool *revoked);
+
 /* ---- rooms and membership -------------------------------------------- */
 
 /* Create a room and make owner_id its owner, in one transaction. Fills
@@ -58,6 +68,12 @@ chat_err chat_dal_room_view(chat_db *db, int64_t room_id, int64_t viewer_id, cha
  * message) and last_message (newest live one). Two statements plus one per
  * 32 rooms that have a read position. */
 chat_err chat_dal_rooms_list(chat_db *db, int64_t user_id, chat_room **out, size_t *n);
+/* Like chat_dal_rooms_list, one page: rooms with id > after_id whose
+ * name contains search (NULL or "": any; case-insensitive, LIKE's
+ * metacharacters taken literally), at most limit of them (limit <= 0:
+ * no limit). *has_more: more such rooms follow the page. */
+chat_err chat_dal_rooms_page(chat_db *db, int64_t user_id, int64_t after_id, const char *search,
+                             int limit, chat_room **out, size_t *n, bool *has_more);
 /* Change fields: NULL name/description and is_private < 0 leave them. */
 chat_err chat_dal_room_update(chat_db *db, int64_t room_id, const char *name,
                               const char *description, int is_private);
@@ -111,8 +127,10 @@ chat_err chat_dal_messages_insert_batch(chat_db *db, const chat_new_message *in,
 chat_err chat_dal_message_get(chat_db *db, int64_t id, chat_message *out);
 /* Page of a room's live messages in ascending id. before > 0: the newest
  * `limit` with id < before; after > 0: the oldest `limit` with id > after;
+ * after == CHAT_PAGE_FROM_OLDEST: the oldest `limit` of the room;
  * neither: the newest `limit`. has_more: more exist beyond the page in the
  * direction of travel (older for newest/before, newer for after). */
+#define CHAT_PAGE_FROM_OLDEST ((int64_t)-1)
 chat_err chat_dal_messages_page(chat_db *db, int64_t room_id, int64_t before, int64_t after,
                                 int limit, chat_message **out, size_t *n, bool *has_more);
 /* Replace the content, set edited_at. Fills out with the new state. */

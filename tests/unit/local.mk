@@ -53,7 +53,7 @@ tests_unit_test_notify_LDADD = $(UNIT_LIBS)
 # Otherwise fuzz_main.c runs each through a fixed set of deterministic
 # mutations of its seeds, as ordinary tests.
 FUZZ_TARGETS = tests/unit/fuzz_utf8 tests/unit/fuzz_jwt tests/unit/fuzz_scrub \
-	tests/unit/fuzz_config
+	tests/unit/fuzz_config tests/unit/fuzz_json
 if ENABLE_FUZZING
 noinst_PROGRAMS += $(FUZZ_TARGETS)
 FUZZ_DRIVER =
@@ -86,6 +86,10 @@ tests_unit_fuzz_config_SOURCES = tests/unit/fuzz_config.c tests/unit/fuzz.h $(FU
 tests_unit_fuzz_config_CFLAGS = $(FUZZ_CC_FLAGS)
 tests_unit_fuzz_config_LDFLAGS = $(FUZZ_LD_FLAGS)
 tests_unit_fuzz_config_LDADD = $(CHAT_LIBS)
+tests_unit_fuzz_json_SOURCES = tests/unit/fuzz_json.c tests/unit/fuzz.h $(FUZZ_DRIVER)
+tests_unit_fuzz_json_CFLAGS = $(FUZZ_CC_FLAGS)
+tests_unit_fuzz_json_LDFLAGS = $(FUZZ_LD_FLAGS)
+tests_unit_fuzz_json_LDADD = $(CHAT_LIBS)
 EXTRA_DIST += tests/unit/fuzz_main.c
 
 # Throwaway keys for test_jwt.

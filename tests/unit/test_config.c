@@ -52,6 +52,11 @@ static void test_defaults(void **state)
 	assert_false(c.auth.allow_anonymous);
 	assert_int_equal(c.auth.login_rate_limit, 10);
 	assert_int_equal(c.auth.login_rate_window, 60);
+	assert_int_equal(c.auth.login_rate_table_size, 4096);
+	assert_int_equal(c.api.message_rate_limit, 0);
+	assert_int_equal(c.api.message_rate_window, 2);
+	assert_int_equal(c.api.room_create_limit, 0);
+	assert_int_equal(c.api.room_create_window, 60);
 	assert_int_equal(c.auth.password_ops_limit, 2);
 	assert_int_equal(c.auth.password_mem_kib, 19456);
 	assert_string_equal(c.relay.listen, "127.0.0.1");
