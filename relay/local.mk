@@ -5,6 +5,7 @@ relay_chat_relay_SOURCES = \
 	relay/main.c \
 	relay/server.c \
 	relay/listener.c \
+	relay/limits.c \
 	relay/session.c \
 	relay/frames.c \
 	relay/job.c \

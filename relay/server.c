@@ -230,6 +230,7 @@ out:
 	relay_db_stop();
 	relay_typing_free();
 	relay_rooms_free();
+	relay_limits_free();
 	if (r->notify_fd >= 0)
 		close(r->notify_fd);
 	if (r->notify_path[0])

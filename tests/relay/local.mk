@@ -12,6 +12,7 @@ RELAY_TESTS = \
 	tests/relay/test_presence_typing.py \
 	tests/relay/test_resume.py \
 	tests/relay/test_limits.py \
+	tests/relay/test_abuse.py \
 	tests/relay/test_shutdown.py \
 	tests/relay/test_db_outage.py \
 	tests/relay/test_seed_python_client.py
