@@ -14,7 +14,8 @@ relay_chat_relay_SOURCES = \
 	relay/dbworker.c \
 	relay/follower.c \
 	relay/metrics.c \
-	relay/typing.c
+	relay/typing.c \
+	relay/wsguard.c
 relay_chat_relay_CFLAGS = $(AM_CFLAGS) $(CHAT_DEP_CFLAGS) $(LWS_CFLAGS)
 relay_chat_relay_LDADD = $(CHAT_LIBS) $(LWS_LIBS)
 

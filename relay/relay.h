@@ -314,6 +314,14 @@ void relay_limits_release(relay_session *s);
 bool relay_limits_user_frame(relay_session *s, int64_t now_ms);
 void relay_limits_free(void);
 
+/* wsguard.c: unmasked client frames (lws 4.1.6 accepts them). */
+int relay_wsguard_init(void);
+void relay_wsguard_free(void);
+/* Follow (or stop following) the frames read from this descriptor. */
+void relay_wsguard_watch(int fd, bool on);
+/* Loop: close the sessions that sent an unmasked frame with 1002. */
+void relay_wsguard_sweep(void);
+
 /* session.c */
 int relay_session_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                            void *in, size_t len);

@@ -225,6 +225,8 @@ static void on_open(relay_session *s, struct lws *wsi)
 	}
 	relay_g->n_sessions++;
 	relay_g->m.connections_total++;
+	if (!relay_g->cfg->relay.tls_cert[0])
+		relay_wsguard_watch(lws_get_socket_fd(wsi), true);
 
 	if (relay_g->shutting_down) {
 		relay_session_close(s, 1001, NULL, "relay shutting down");
@@ -721,6 +723,7 @@ static void on_closed(relay_session *s)
 	relay_rooms_leave(s);
 	relay_conns_remove(s);
 	relay_limits_release(s);
+	relay_wsguard_watch(lws_get_socket_fd(s->wsi), false);
 	relay_g->n_sessions--;
 	if (s->presence_id || s->typing) {
 		relay_job *j = relay_job_new(JOB_CLOSE);
@@ -838,6 +841,7 @@ int relay_session_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
 	relay_session *s = user;
 	switch (reason) {
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED: {
+		relay_wsguard_sweep();
 		relay_result *r = relay_take_results();
 		while (r) {
 			relay_result *next = r->next;

@@ -236,5 +236,5 @@ async def t_unmasked_frame(fx):
 
 
 if __name__ == "__main__":
-    R.main([t_conns_per_user, t_conns_per_address,
+    R.main([t_unmasked_frame, t_conns_per_user, t_conns_per_address,
             t_conns_per_forwarded_address, t_user_rate_across_connections], setup)
