@@ -18,6 +18,7 @@ TESTS += \
 	tests/e2e/abuse-nginx.sh \
 	tests/e2e/abuse-apache-proxy-fcgi.sh \
 	tests/e2e/abuse-apache-fcgid.sh \
+	tests/e2e/abuse-quickstart.sh \
 	tests/e2e/browser.sh
 
 EXTRA_DIST += \
@@ -35,6 +36,7 @@ EXTRA_DIST += \
 	tests/e2e/abuse-nginx.sh \
 	tests/e2e/abuse-apache-proxy-fcgi.sh \
 	tests/e2e/abuse-apache-fcgid.sh \
+	tests/e2e/abuse-quickstart.sh \
 	tests/e2e/browser.test.mjs \
 	tests/e2e/seed_client.py \
 	tests/e2e/seed_client.js \
