@@ -165,7 +165,7 @@ void relay_limits_client_address(struct lws *wsi, char *out, size_t outlen)
 {
 	/* headers are at most info.max_http_header_data (8 KiB) together */
 	static char xff[8192];
-	char peer[INET6_ADDRSTRLEN + 8];
+	char peer[INET6_ADDRSTRLEN + 8] = "";
 	const char *raw = lws_get_peer_simple(wsi, peer, sizeof(peer));
 	if (!raw || !canonical(peer, out, outlen))
 		snprintf(out, outlen, "unknown");
