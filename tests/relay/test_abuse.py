@@ -127,6 +127,25 @@ async def t_conns_per_forwarded_address(fx):
 
 
 @R.timeout(60)
+async def t_conns_per_ipv6_64(fx):
+    """IPv6 addresses count per /64: a host picking a new address from its
+    prefix for each connection is still one client address."""
+    relay = S["caps"]
+    users = [fx.user("six") for _ in range(PER_ADDR + 2)]
+    room = fx.room(users[0])
+    for i in range(PER_ADDR):
+        c = await open_from(relay, room, users[i], "127.0.0.1",
+                            forwarded=f"2001:db8:1:2:{i:x}::{i + 1:x}")
+        R.eq(await outcome(c), "ok", f"connection {i + 1} from 2001:db8:1:2::/64")
+    extra = await open_from(relay, room, users[PER_ADDR], "127.0.0.1",
+                            forwarded="2001:db8:1:2:ffff:ffff:ffff:fffe")
+    await expect_4403(extra, "one more address of the same /64")
+    c = await open_from(relay, room, users[PER_ADDR + 1], "127.0.0.1",
+                        forwarded="2001:db8:1:3::1")
+    R.eq(await outcome(c), "ok", "an address of the next /64")
+
+
+@R.timeout(60)
 async def t_user_rate_across_connections(fx):
     relay = S["rate"]
     u, reader = fx.user("multi"), fx.user("watcher")
@@ -237,4 +256,5 @@ async def t_unmasked_frame(fx):
 
 if __name__ == "__main__":
     R.main([t_unmasked_frame, t_conns_per_user, t_conns_per_address,
-            t_conns_per_forwarded_address, t_user_rate_across_connections], setup)
+            t_conns_per_forwarded_address, t_conns_per_ipv6_64,
+            t_user_rate_across_connections], setup)
