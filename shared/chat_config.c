@@ -46,6 +46,7 @@ struct key_def {
 #define STR(s, k, d, h) { #s, #k, T_STRING, 0, 0, NULL, d, h, OFF(s.k), false }
 #define SECRET(s, k, h) { #s, #k, T_STRING, 0, 0, NULL, "", h, OFF(s.k), true }
 #define LIST(s, k, h) { #s, #k, T_LIST, 0, 0, NULL, "", h, OFF(s.k), false }
+#define LIST_D(s, k, d, h) { #s, #k, T_LIST, 0, 0, NULL, d, h, OFF(s.k), false }
 #define CHOICE(s, k, c, d, h) { #s, #k, T_CHOICE, 0, 0, c, d, h, OFF(s.k), false }
 
 static const struct key_def keys[] = {
@@ -85,6 +86,11 @@ static const struct key_def keys[] = {
 	INT(relay, rate_limit, 1, 100000, 20, "client frames per second per connection"),
 	INT(relay, rate_burst, 1, 100000, 40, "burst of client frames allowed above the rate"),
 	INT(relay, max_connections, 1, 10000000, 19000, "open WebSocket connections per relay process"),
+	INT(relay, max_connections_per_user, 0, 10000000, 50, "open WebSocket connections of one user per relay process (not the anonymous user); 0 = no limit"),
+	INT(relay, max_connections_per_address, 0, 10000000, 1000, "open WebSocket connections from one client address (IPv6: one /64) per relay process; 0 = no limit"),
+	LIST_D(relay, trusted_proxies, "127.0.0.1, ::1", "peer addresses whose X-Forwarded-For (last entry) names the client address; empty = none"),
+	INT(relay, user_rate_limit, 0, 100000, 30, "client frames per second per user, over all of that user's connections to one relay process; 0 = no limit"),
+	INT(relay, user_rate_burst, 1, 100000, 60, "burst of client frames of one user allowed above user_rate_limit"),
 	INT(relay, handshake_timeout, 1, 3600, 10, "seconds to finish the WebSocket handshake"),
 	INT(relay, idle_timeout, 2, 86400, 75, "seconds without a valid pong before a connection is dropped"),
 	INT(relay, ping_interval, 1, 86400, 30, "seconds between keepalive pings"),

@@ -51,6 +51,11 @@ typedef struct chat_config {
 		int rate_limit;            /* frames per second, default 20 */
 		int rate_burst;            /* default 40 */
 		int max_connections;
+		int max_connections_per_user;    /* 0 = no limit */
+		int max_connections_per_address; /* 0 = no limit */
+		char *trusted_proxies[CHAT_CONFIG_LIST_MAX]; /* NULL-terminated; empty = none */
+		int user_rate_limit;       /* frames per second per user, 0 = no limit */
+		int user_rate_burst;
 		int handshake_timeout;     /* seconds */
 		int idle_timeout;          /* seconds without a valid pong */
 		int ping_interval;         /* seconds */

@@ -14,6 +14,7 @@ RELAY_TESTS = \
 	tests/relay/test_resume.py \
 	tests/relay/test_replay_bounds.py \
 	tests/relay/test_limits.py \
+	tests/relay/test_abuse.py \
 	tests/relay/test_shutdown.py \
 	tests/relay/test_db_outage.py \
 	tests/relay/test_seed_python_client.py \

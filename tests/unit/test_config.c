@@ -67,6 +67,13 @@ static void test_defaults(void **state)
 	assert_int_equal(c.relay.rate_limit, 20);
 	assert_int_equal(c.relay.rate_burst, 40);
 	assert_int_equal(c.relay.max_connections, 19000);
+	assert_int_equal(c.relay.max_connections_per_user, 50);
+	assert_int_equal(c.relay.max_connections_per_address, 1000);
+	assert_string_equal(c.relay.trusted_proxies[0], "127.0.0.1");
+	assert_string_equal(c.relay.trusted_proxies[1], "::1");
+	assert_null(c.relay.trusted_proxies[2]);
+	assert_int_equal(c.relay.user_rate_limit, 30);
+	assert_int_equal(c.relay.user_rate_burst, 60);
 	assert_int_equal(c.relay.handshake_timeout, 10);
 	assert_int_equal(c.relay.idle_timeout, 75);
 	assert_int_equal(c.relay.ping_interval, 30);
