@@ -572,6 +572,12 @@
 		if (!more) list.textContent = '';
 		for (const r of found) list.appendChild(directoryItem(r));
 		const moreLocal = state.dirAll && list.children.length < state.dirAll.length;
+		// A server page of rooms one has joined already shows nothing: fetch on.
+		state.dirSkips = found.length || !more ? 0 : state.dirSkips + 1;
+		if (!found.length && state.dirNext && state.dirSkips < 5) {
+			await searchDirectory(true);
+			return;
+		}
 		$('directory-more').hidden = !(state.dirNext || moreLocal);
 		$('directory-empty').hidden = list.children.length > 0;
 	}

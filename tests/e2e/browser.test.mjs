@@ -286,6 +286,7 @@ async function main() {
 		await pageA.goto(BASE + '/');
 		await pageA.locator('#login-form').waitFor();
 		await axe(pageA, 'the login view');
+		await shot(pageA, 'login.png');
 
 		// 1: a newcomer's rooms are the joined ones only, no unread badges of
 		// rooms never joined; the directory lists public rooms, searchable;
@@ -688,6 +689,7 @@ async function main() {
 		await phone.locator('#room-list').waitFor({ state: 'visible' });
 		check(await phone.locator('#room-view').isHidden(), 'the room stays over the list on a phone');
 		await phone.locator('#new-room-toggle').waitFor({ state: 'visible' });
+		await shot(phone, 'phone-rooms.png');
 		log('ok: phone: room list and room take turns, online list one tap away, every target at least 44 px');
 
 		// 8: the session: a second tab is signed in; a refused refresh token
