@@ -1423,6 +1423,11 @@
 			const away = !stick || !readerPresent();
 			const fresh = putMessage(m);
 			if (m && m.sender) setTyping(m.sender, false);
+			// Writing to a public room one previews makes one a member.
+			if (fresh && m && isMine(m) && state.room && !isMember(state.room)) {
+				state.room.is_member = true;
+				loadRooms().catch(() => {});
+			}
 			if (fresh && m && !isMine(m) && away) {
 				state.unseen++;
 				if (!state.dividerId) state.dividerId = m.id;

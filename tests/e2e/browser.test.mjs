@@ -442,6 +442,20 @@ async function main() {
 		await pageB.locator('#room-menu-btn').click();
 		await pageB.locator('#leave-btn').click();
 		await roomButton(pageB, other.name).waitFor({ state: 'detached' });
+		// Previewing a public room: a Join bar; writing there joins it.
+		const preview = rooms[21];
+		await search(pageB, preview.name);
+		await pageB.locator(`#directory-list li[data-room-id="${preview.id}"] .dir-open`).click();
+		await pageB.locator('#room-title', { hasText: preview.name }).waitFor();
+		await pageB.locator('#join-bar').waitFor();
+		check(await roomButton(pageB, preview.name).count() === 0, 'a previewed room is in "your rooms"');
+		await connected(pageB);
+		await say(pageB, 'hello from a visitor');
+		await roomButton(pageB, preview.name).waitFor();
+		await pageB.locator('#join-bar').waitFor({ state: 'hidden' });
+		await roomButton(pageB, roomName).click();
+		await pageB.locator('#room-title', { hasText: roomName }).waitFor();
+		await connected(pageB);
 		const scratch = `Scratch ${run}`;
 		await pageA.locator('#new-room-toggle').click();
 		await pageA.locator('#new-room-name').fill(scratch);
@@ -452,7 +466,7 @@ async function main() {
 		await pageA.locator('#delete-btn').click();
 		await roomButton(pageA, scratch).waitFor({ state: 'detached' });
 		check((await call(alice, 'GET', '/chat/rooms/')).data.every((r) => r.name !== scratch), 'the room was not deleted');
-		log('ok: leave and delete a room from the page');
+		log('ok: leave and delete a room from the page; a previewed public room is joined by writing in it');
 
 		// 9: a #room=N change in the open tab opens that room.
 		await pageA.evaluate((id) => { location.hash = `#room=${id}`; }, roomId);
