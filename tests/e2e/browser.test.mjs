@@ -806,6 +806,10 @@ async function scene(browser) {
 	await desk.locator('#typing', { hasText: 'tom is typing' }).waitFor();
 	await desk.mouse.move(900, 300);
 	const desktop = await shot(desk, 'chat-desktop.png');
+	await desk.emulateMedia({ colorScheme: 'dark' });
+	await shot(desk, 'chat-desktop-dark.png');
+	await axe(desk, 'the chat view in dark mode');
+	await desk.emulateMedia({ colorScheme: 'light' });
 	await mob.locator('#message-input').fill('');
 	await mob.locator('#messages-scroll').evaluate((e) => { e.scrollTop = e.scrollHeight; });
 	await shot(mob, 'chat-phone.png');
