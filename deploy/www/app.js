@@ -21,12 +21,15 @@
 	const TYPING_IDLE_MS = 4000;     // typing:false after this long without input
 	const TYPING_SHOW_MS = 12000;    // forget a typing:true nobody cleared
 	const UNREAD_POLL_MS = 30000;    // unread counts of the other rooms
-	const HEARTBEAT_IDLE_MS = 15000; // silence after which the client asks (sync)
+	const HEARTBEAT_IDLE_MS = 25000; // silence after which the client asks (sync: one relay DB query)
 	const ANSWER_MS = 6000;          // a connection that does not answer in time is dead
 	const OPEN_MS = 10000;           // connection_established must come within this
 	const GROUP_MS = 5 * 60000;      // consecutive messages of one sender group together
 	const DIRECTORY_PAGE = 30;
 	const READ_EVERY_MS = 1000;      // read receipts sent at most this often
+
+	// chat.heartbeat_ms in localStorage shortens the heartbeat (tests).
+	const heartbeatMs = Number(localStorage.getItem('chat.heartbeat_ms')) || HEARTBEAT_IDLE_MS;
 
 	const $ = (id) => document.getElementById(id);
 	const el = (tag, cls, text) => {
@@ -348,6 +351,7 @@
 		state.room = null;
 		state.rooms = [];
 		state.unread.clear();
+		readQueue.clear();
 		$('chat-view').hidden = true;
 		$('whoami').hidden = true;
 		$('login-view').hidden = false;
@@ -1070,31 +1074,41 @@
 		return !document.hidden && (!document.hasFocus || document.hasFocus());
 	}
 
-	// Mark the newest message read when the reader can see it: at most one
-	// request at a time and one a second (a busy room sends many messages).
-	let marking = false;
-	let markAgain = null;
-	async function markRead() {
+	// Mark the newest message read when the reader can see it. Receipts go
+	// out one at a time, at most one a second (a busy room sends many
+	// messages); per room only the newest waiting one is sent, also after
+	// the reader moved on to another room.
+	const readQueue = new Map(); // room id -> message id
+	let readBusy = false;
+
+	function markRead() {
 		if (!state.room || !readerPresent() || !state.newestId) return;
 		if (!isNearBottom()) return;
 		if (state.unseen) { state.unseen = 0; renderRooms(); updateJump(); }
 		if (state.newestId <= state.lastMarked || !isMember(state.room)) return;
-		if (marking) {
-			if (!markAgain) markAgain = setTimeout(() => { markAgain = null; markRead(); }, READ_EVERY_MS);
-			return;
-		}
-		const id = state.newestId;
-		const room = state.room;
-		marking = true;
-		state.lastMarked = id;
+		state.lastMarked = state.newestId;
+		readQueue.set(state.room.id, state.newestId);
+		flushReads();
+	}
+
+	async function flushReads() {
+		if (readBusy) return;
+		readBusy = true;
 		try {
-			await api('POST', `/chat/messages/${id}/read/`);
-			if (state.room === room && state.newestId === id) state.unread.delete(room.id);
-			renderRooms();
-		} catch (e) {
-			if (state.lastMarked === id) state.lastMarked = 0;
+			while (readQueue.size) {
+				const [room, id] = readQueue.entries().next().value;
+				readQueue.delete(room);
+				try {
+					await api('POST', `/chat/messages/${id}/read/`);
+					if (!readQueue.has(room)) state.unread.delete(room);
+					renderRooms();
+				} catch (e) {
+					if (state.room && state.room.id === room && state.lastMarked === id) state.lastMarked = 0;
+				}
+				await new Promise((r) => setTimeout(r, READ_EVERY_MS));
+			}
 		} finally {
-			setTimeout(() => { marking = false; }, READ_EVERY_MS);
+			readBusy = false;
 		}
 	}
 
@@ -1321,7 +1335,7 @@
 		}
 		if (state.probeAt) {
 			if (now - state.probeAt > ANSWER_MS) connectionLost('The connection stopped answering');
-		} else if (now - state.lastFrameAt > HEARTBEAT_IDLE_MS) {
+		} else if (now - state.lastFrameAt > heartbeatMs) {
 			probe();
 		}
 	}
