@@ -82,7 +82,8 @@ deploylogrotatedir = $(deploydir)/logrotate
 nodist_deploylogrotate_DATA = deploy/logrotate/chat
 
 wwwdir = $(pkgdatadir)/www
-dist_www_DATA = deploy/www/index.html deploy/www/app.js deploy/www/style.css deploy/www/favicon.svg
+dist_www_DATA = deploy/www/index.html deploy/www/app.js deploy/www/session.js deploy/www/util.js \
+	deploy/www/style.css deploy/www/favicon.svg
 
 CLEANFILES += \
 	$(nodist_deploylighttpd_DATA) $(nodist_deployapache_DATA) \
