@@ -399,17 +399,26 @@ async function flushReads() {
 	if (readBusy) return;
 	readBusy = true;
 	try {
-		while (readQueue.size) {
+		let failures = 0;
+		while (readQueue.size && failures < 5) {
 			const [room, id] = readQueue.entries().next().value;
 			readQueue.delete(room);
+			let wait = READ_EVERY_MS;
 			try {
 				await api('POST', `/chat/messages/${id}/read/`);
+				failures = 0;
 				if (!readQueue.has(room)) state.unread.delete(room);
 				renderRooms();
 			} catch (e) {
-				if (state.room && state.room.id === room && state.lastMarked === id) state.lastMarked = 0;
+				// A busy or unreachable server: try again later (newer wins).
+				if ((e.status === 0 || e.status >= 500 || e.status === 429) && state.me) {
+					if (!readQueue.has(room)) readQueue.set(room, id);
+					wait = READ_EVERY_MS * 2 ** ++failures;
+				} else if (state.room && state.room.id === room && state.lastMarked === id) {
+					state.lastMarked = 0;
+				}
 			}
-			await new Promise((r) => setTimeout(r, READ_EVERY_MS));
+			await new Promise((r) => setTimeout(r, wait));
 		}
 	} finally {
 		readBusy = false;

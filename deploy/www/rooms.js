@@ -35,8 +35,13 @@ export async function loadRooms() {
 }
 
 // The unread counts of the joined rooms, as /api/chat/unread/ has them.
+// Several may be under way (poll, focus, reconnect): only the answer to
+// the newest one counts, an older one arriving late would undo it.
+let unreadAsked = 0;
 export async function loadUnread(noRender) {
+	const n = ++unreadAsked;
 	const u = await api('GET', '/chat/unread/');
+	if (n !== unreadAsked) return;
 	state.unread.clear();
 	for (const r of (u && u.rooms) || []) state.unread.set(r.room_id, r.unread_count);
 	if (!noRender) renderRooms();
