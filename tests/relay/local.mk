@@ -14,6 +14,7 @@ RELAY_TESTS = \
 	tests/relay/test_limits.py \
 	tests/relay/test_shutdown.py \
 	tests/relay/test_db_outage.py \
+	tests/relay/test_db_nodes.py \
 	tests/relay/test_seed_python_client.py
 TESTS += $(RELAY_TESTS)
 EXTRA_DIST += tests/relay/relaylib.py $(RELAY_TESTS)

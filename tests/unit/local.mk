@@ -6,7 +6,8 @@ UNIT_TESTS = \
 	tests/unit/test_validate \
 	tests/unit/test_json \
 	tests/unit/test_jwt \
-	tests/unit/test_notify
+	tests/unit/test_notify \
+	tests/unit/test_dbhosts
 
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
@@ -90,3 +91,7 @@ EXTRA_DIST += tests/unit/fuzz_main.c
 # Throwaway keys for test_jwt.
 EXTRA_DIST += tests/unit/data/README tests/unit/data/rsa-public.pem \
 	tests/unit/data/rsa-private.pem tests/unit/data/ec-public.pem tests/unit/data/ec-private.pem
+
+tests_unit_test_dbhosts_SOURCES = tests/unit/test_dbhosts.c
+tests_unit_test_dbhosts_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_dbhosts_LDADD = $(UNIT_LIBS)
