@@ -17,3 +17,5 @@ nobase_dist_pkgdata_DATA += \
 cluster-test: all
 	@$(MAKE) $(AM_MAKEFLAGS) check TESTS="$(CLUSTER_TESTS)"
 .PHONY: cluster-test
+
+dist_doc_DATA += docs/scaling.md
