@@ -57,6 +57,10 @@ RELAYS = ["r1", "r2", "r3"]
 # Bounds of the scenario: phases run for seconds, not counts; every wait
 # has a limit.
 PHASE_S = float(os.environ.get("CLUSTER_PHASE_SECONDS", "5"))
+# CLUSTER_BENCH=1: also measure the stored messages/s with chat-bench
+# through HAProxy, single-writer and multi-writer (docs/scaling.md).
+BENCH = os.environ.get("CLUSTER_BENCH") == "1"
+BENCH_RATE = int(os.environ.get("CLUSTER_BENCH_RATE", "15"))
 WAIT_S = 120
 
 
@@ -248,7 +252,7 @@ class Cluster:
         os.chmod(check, 0o755)
         self.stats_sock = self.path("hap", "stats.sock")
         cfg = render("cluster/haproxy.cfg.in", self.path("hap", "haproxy.cfg"),
-                     LOG_TARGET="stdout format raw", PID_FILE=self.path("hap", "haproxy.pid"),
+                     LOG_TARGET="stdout format raw", LOG_LEVEL="info", PID_FILE=self.path("hap", "haproxy.pid"),
                      STATS_SOCKET=self.stats_sock, GALERA_CHECK=check,
                      CHECK_USER=CHECK_USER, LISTEN_ADDRESS=addr("hap"), MAXCONN=4000,
                      HTTP_PORT=HTTP_PORT, DB_PORT=DB_PORT, DB_MULTI_PORT=DB_MULTI_PORT,
@@ -417,8 +421,16 @@ class WsClient:
     """One user's WebSocket to a room through HAProxy; reconnects with
     last_id when the connection drops, records every chat_message id in
     arrival order (across connections) and, as a sender, sends a new
-    message every `interval` and resends what was not acknowledged after a
-    reconnect (same client_id: stored at most once)."""
+    message every `interval`.
+
+    Retries the way a careful client does: never on a live connection (a
+    stored message arrives in the stream, however late), but after a
+    reconnect, once the replay is done (sync_done), for what is still
+    unacknowledged: then it was not stored, and the retry with the same
+    client_id stores it once. An `unavailable` error (something was not
+    stored) makes it reconnect for that reason. So every frame it gets is a
+    delivery of the room's stream, and a second frame of one id is a real
+    duplicate."""
 
     def __init__(self, st, user, room, sender=False, interval=0.5, last_id=0):
         self.st, self.user, self.room = st, user, room
@@ -427,6 +439,7 @@ class WsClient:
         self.start_id = last_id
         self.ids = []             # every chat_message id received, in order
         self.trace = []           # (id, connection number, synced yet, own client_id)
+        self.arrival = {}         # id -> monotonic time of its (first) arrival
         self.unacked = {}         # client_id -> content
         self.conn = None
         self.running = True
@@ -434,6 +447,8 @@ class WsClient:
         self.task = None
         self.connects = 0
         self.resync = 0
+        self.reconnect_asked = False
+        self.connects_at = float("inf")   # when it first connected
 
     def url(self):
         return (f"ws://{addr('hap')}:{HTTP_PORT}/ws/chat/{self.room}/?token={self.user.token}"
@@ -462,6 +477,7 @@ class WsClient:
                 await asyncio.sleep(0.2)
                 continue
             self.connects += 1
+            self.connects_at = min(self.connects_at, time.monotonic())
             if lost_at is not None:
                 self.st.reconnects.append(time.monotonic() - lost_at)
             synced = asyncio.Event()
@@ -496,7 +512,14 @@ class WsClient:
             elif t == "resync_required":
                 self.resync += 1
             elif t == "error":
-                if f.get("code") not in ("unavailable", "rate_limited"):
+                self.trace.append(("error", f.get("code"), self.connects))
+                if f.get("code") == "unavailable" and self.sender:
+                    # Something was not stored: reconnect, then resend
+                    # what the replay does not show.
+                    self.reconnect_asked = True
+                    await c.close()
+                    return
+                if f.get("code") != "unavailable":
                     self.st.errors.append(f"error frame: {f}")
             else:
                 m = f["message"]
@@ -506,6 +529,7 @@ class WsClient:
                 self.trace.append((m["id"], self.connects, synced.is_set(),
                                    m.get("client_id") if m["sender"]["id"] == self.user.id
                                    else None))
+                self.arrival[m["id"]] = time.monotonic()
                 self.last_id = max(self.last_id, m["id"])
                 cid = m.get("client_id")
                 if m["sender"]["id"] == self.user.id and cid:
@@ -529,11 +553,14 @@ class WsClient:
             self.unacked[cid] = content
             await c.send({"type": "chat_message", "content": content, "client_id": cid})
             await asyncio.sleep(self.interval)
-        # stopped sending: resend the rest now and then until acknowledged
-        while self.unacked:
-            await asyncio.sleep(2)
-            for cid, content in list(self.unacked.items()):
-                await c.send({"type": "chat_message", "content": content, "client_id": cid})
+
+    async def flush(self):
+        """Reconnect if messages are still unacknowledged (their error frame
+        may have been lost with a connection): the resend after the replay
+        settles them."""
+        if self.unacked and self.conn and not self.conn.closed:
+            self.reconnect_asked = True
+            await self.conn.close()
 
     async def stop(self):
         self.running = False
@@ -623,6 +650,21 @@ class Scenario:
         R.eq(len(self.rooms), N_ROOMS, "rooms created")
         self.users = [self.user(f"u{i}") for i in range(N_ROOMS * 3)]
         self.http_users = [self.user(f"h{i}") for i in range(4)]
+        self.bench = {}
+        if BENCH:
+            owner = self.user("benchowner")
+            for i in range(N_ROOMS):
+                self.cl.chatctl("create-room", f"bench{i}", "--owner", owner.name)
+            rows = self.cl.sql(self.cl.live_node(),
+                               "SELECT id FROM rooms WHERE name LIKE 'bench%' ORDER BY id")
+            rooms = self.cl.path("bench", "rooms")
+            with open(rooms, "w") as f:
+                f.write("".join(f"{r[0]}\n" for r in rows))
+            tokens = self.cl.path("bench", "tokens")
+            with open(tokens, "w") as f:
+                for i in range(N_ROOMS * 5):
+                    f.write(self.user(f"b{i}").token + "\n")
+            self.bench_files = (rooms, tokens)
 
     def add_ws(self, user, room, sender=False, last_id=0):
         c = WsClient(self.st, user, room, sender=sender, last_id=last_id)
@@ -722,6 +764,30 @@ class Scenario:
         log(f"multi-writer: sessions on {multi}")
         R.check(len(multi) >= 2, f"multi-writer: sessions on {multi}, expected 2 or more")
 
+    async def run_bench(self, label):
+        """chat-bench fanout through HAProxy on the bench rooms: 5 clients a
+        room, all sending BENCH_RATE msg/s (under the relays' rate limit),
+        while the scenario's own load goes on."""
+        rooms, tokens = self.bench_files
+        argv = [os.path.join(TOP_BUILD, "tests", "bench", "chat-bench"), "fanout",
+                "--url", f"ws://{addr('hap')}:{HTTP_PORT}", "--tokens", tokens,
+                "--rooms-file", rooms, "--clients", "5", "--senders", "5",
+                "--rate", str(BENCH_RATE), "--duration", "8", "--drain", "5", "--quiet"]
+        r = await asyncio.get_event_loop().run_in_executor(
+            None, lambda: subprocess.run(argv, capture_output=True, text=True, timeout=120))
+        try:
+            j = json.loads(r.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            self.st.errors.append(f"chat-bench ({label}) printed no result: {r.stderr[-500:]}")
+            return
+        self.bench[label] = j
+        log(f"bench {label}: offered {N_ROOMS * 5 * BENCH_RATE} msg/s, stored "
+            f"{j.get('messages_per_s', 0):.0f} msg/s, ack p99 "
+            f"{j.get('ack_ms', {}).get('p99', 0)} ms, lost {j.get('lost')}, dup "
+            f"{j.get('duplicated')}, out of order {j.get('out_of_order')}")
+        if j.get("lost") or j.get("duplicated") or j.get("out_of_order"):
+            self.st.errors.append(f"chat-bench ({label}): {j}")
+
     async def finish(self):
         for t in self.http:
             t.running = False
@@ -729,8 +795,18 @@ class Scenario:
             c.sending = False
         await asyncio.get_event_loop().run_in_executor(
             None, lambda: [t.join(WAIT_S) for t in self.http])
-        await R.async_wait_until(lambda: all(not c.unacked for c in self.clients if c.sender),
-                                 WAIT_S, "every WebSocket message acknowledged", interval=0.2)
+        def all_acked():
+            return all(not c.unacked for c in self.clients if c.sender)
+        try:
+            await R.async_wait_until(all_acked, 30, "every WebSocket message acknowledged",
+                                     interval=0.2)
+        except R.TestFailure:
+            left = sum(len(c.unacked) for c in self.clients)
+            log(f"{left} messages unacknowledged after 30 s: reconnecting their senders")
+            for c in self.clients:
+                await c.flush()
+            await R.async_wait_until(all_acked, WAIT_S, "every WebSocket message acknowledged",
+                                     interval=0.2)
         # Everything stored, per room, by id: the truth every receiver must
         # have got.
         node = self.cl.live_node()
@@ -792,6 +868,13 @@ class Scenario:
                 json.dump([{"user": c.user.id, "room": c.room, "start": c.start_id,
                             "trace": c.trace, "stored": self.stored.get(c.room, [])}
                            for c in self.clients], f)
+        # Delivery after acknowledgement, for receivers connected when the
+        # message was acknowledged (not the replays of late joiners).
+        acked_at = {mid: t for _room, mid, t in acked}
+        lat = sorted(c.arrival[m] - acked_at[m] for c in self.clients for m in c.arrival
+                     if m in acked_at and c.arrival[m] >= acked_at[m] - 1 and c.start_id == 0
+                     and c.connects_at <= acked_at[m])
+        pct = (lambda q: lat[min(len(lat) - 1, int(len(lat) * q))] if lat else 0.0)
         rec = sorted(st.reconnects)
         p99 = rec[min(len(rec) - 1, int(len(rec) * 0.99))] if rec else 0.0
         resync = sum(c.resync for c in self.clients)
@@ -806,6 +889,8 @@ class Scenario:
         log(f"reconnects:            {len(rec)}, p99 {p99:.2f} s, max "
             f"{(rec[-1] if rec else 0):.2f} s")
         log(f"resync_required:       {resync}")
+        log(f"delivery after ack:    p50 {pct(0.5):.3f} s, p99 {pct(0.99):.3f} s, "
+            f"max {(lat[-1] if lat else 0):.3f} s")
         log(f"run time:              {elapsed:.0f} s")
         for e in st.errors[:10]:
             log(f"client error: {e}")
@@ -839,8 +924,12 @@ async def scenario(cl):
     victim = await sc.phase_db_stop("single-writer")
     log("phase 4: the node comes back, the killed relay restarts from scratch")
     await sc.phase_db_back(victim, "r1")
+    if BENCH:
+        await sc.run_bench("single-writer")
     log("phase 5: multi-writer")
     await sc.to_multi_writer()
+    if BENCH:
+        await sc.run_bench("multi-writer")
     await sc.phase_relay_kill("r2")
     victim = await sc.phase_db_stop("multi-writer")
     await sc.phase_db_back(victim, "r2")
