@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "chat_config.h"
+#include "chat_dbhosts.h"
 #include "chat_file.h"
 
 #ifndef SYSCONFDIR
@@ -50,7 +51,7 @@ struct key_def {
 #define CHOICE(s, k, c, d, h) { #s, #k, T_CHOICE, 0, 0, c, d, h, OFF(s.k), false }
 
 static const struct key_def keys[] = {
-	STR(database, host, "", "MariaDB host name or address; empty = connect through the Unix socket"),
+	STR(database, host, "", "MariaDB host name or address, or a comma-separated list of servers (host, host:port, [v6]:port) tried in order; empty = connect through the Unix socket"),
 	INT(database, port, 1, 65535, 3306, "MariaDB TCP port (used when host is set)"),
 	STR(database, socket, "/run/mysqld/mysqld.sock", "MariaDB Unix socket path (used when host is empty)"),
 	STR(database, user, "chat", "database user"),
@@ -537,6 +538,13 @@ int chat_config_validate(const chat_config *cfg, FILE *err)
 			     MIN_HMAC_SECRET);
 	} else if (!*cfg->auth.jwt_public_key_file) {
 		FAIL("[auth] jwt_algorithm %s needs jwt_public_key_file\n", alg);
+	}
+	{
+		const char *why = NULL;
+
+		if (chat_dbhosts_parse(cfg->database.host, (unsigned)cfg->database.port, NULL, 0,
+		                       &why) < 0)
+			FAIL("[database] host \"%s\": %s\n", cfg->database.host, why);
 	}
 	if (cfg->relay.idle_timeout <= cfg->relay.ping_interval)
 		FAIL("[relay] idle_timeout (%d) must be longer than ping_interval (%d)\n",

@@ -17,6 +17,7 @@ RELAY_TESTS = \
 	tests/relay/test_abuse.py \
 	tests/relay/test_shutdown.py \
 	tests/relay/test_db_outage.py \
+	tests/relay/test_db_nodes.py \
 	tests/relay/test_seed_python_client.py \
 	tests/relay/test_follow_gaps.py \
 	tests/relay/test_reap_presence.py

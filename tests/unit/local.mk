@@ -7,7 +7,8 @@ UNIT_TESTS = \
 	tests/unit/test_json \
 	tests/unit/test_jwt \
 	tests/unit/test_notify \
-	tests/unit/test_follow_model
+	tests/unit/test_follow_model \
+	tests/unit/test_dbhosts
 
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
@@ -101,3 +102,7 @@ EXTRA_DIST += tests/unit/data/README tests/unit/data/rsa-public.pem \
 tests_unit_test_follow_model_SOURCES = tests/unit/test_follow_model.c
 tests_unit_test_follow_model_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_follow_model_LDADD = $(UNIT_LIBS)
+
+tests_unit_test_dbhosts_SOURCES = tests/unit/test_dbhosts.c
+tests_unit_test_dbhosts_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_dbhosts_LDADD = $(UNIT_LIBS)

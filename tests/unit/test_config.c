@@ -389,6 +389,27 @@ static void test_validate(void **state)
 	assert_string_equal(errbuf, "[auth] jwt_algorithm RS256 needs jwt_public_key_file\n"
 	                            "[relay] idle_timeout (75) must be longer than ping_interval (80)\n");
 	chat_config_free(&c);
+
+	/* [database] host may list servers; a malformed list is named. */
+	assert_int_equal(chat_config_defaults(&c), 0);
+	memset(errbuf, 0, sizeof(errbuf));
+	assert_int_equal(validate(&c,
+	                          (const char *[]){ "auth.jwt_secret=0123456789abcdef",
+	                                            "database.host=10.0.0.1, 10.0.0.2:3307", NULL },
+	                          errbuf, sizeof(errbuf)),
+	                 0);
+	memset(errbuf, 0, sizeof(errbuf));
+	assert_int_equal(validate(&c, (const char *[]){ "database.host=10.0.0.1,,10.0.0.2", NULL },
+	                          errbuf, sizeof(errbuf)),
+	                 -1);
+	assert_string_equal(errbuf, "[database] host \"10.0.0.1,,10.0.0.2\": an empty entry in the list\n");
+	memset(errbuf, 0, sizeof(errbuf));
+	assert_int_equal(validate(&c, (const char *[]){ "database.host=db:99999", NULL }, errbuf,
+	                          sizeof(errbuf)),
+	                 -1);
+	assert_string_equal(errbuf,
+	                    "[database] host \"db:99999\": a port is not a number from 1 to 65535\n");
+	chat_config_free(&c);
 }
 
 static void test_dump(void **state)
