@@ -33,6 +33,9 @@ void test_follow_queries(void **state);
 void test_counters_consistent(void **state);
 void test_txn_deadlock_retried(void **state);
 void test_txn_connection_lost(void **state);
+void test_txn_conflict_burst(void **state);
+void test_txn_deadlock_in_batch(void **state);
+void test_batch_id_stride(void **state);
 
 #define ITEST_MORE_TESTS                          \
 	cmocka_unit_test(test_reads_unread),      \
@@ -48,6 +51,9 @@ void test_txn_connection_lost(void **state);
 	cmocka_unit_test(test_follow_queries),    \
 	cmocka_unit_test(test_txn_deadlock_retried), \
 	cmocka_unit_test(test_txn_connection_lost), \
+	cmocka_unit_test(test_txn_conflict_burst), \
+	cmocka_unit_test(test_txn_deadlock_in_batch), \
+	cmocka_unit_test(test_batch_id_stride), \
 	cmocka_unit_test(test_counters_consistent),
 
 #endif
