@@ -121,18 +121,17 @@ static int content_field(api_req *r, const char **content)
 	return 0;
 }
 
+/* No room lookup first: the DAL decides visibility (no such room, or
+ * private and not a member: 404, the same answer as api_room_load's) under
+ * the room's lock, in the insert's own transaction. */
 void api_h_messages_create(api_req *r)
 {
-	chat_room room;
 	const char *content, *type = NULL, *client_id = NULL, *detail;
 	size_t len;
 	chat_message out;
 	bool created = false;
 	int got;
 
-	if (api_room_load(r, r->id, &room) != 0)
-		return;
-	chat_room_clear(&room);
 	if (content_field(r, &content) != 0)
 		return;
 	got = api_field_string(r, "message_type", false, &type, &len);
