@@ -196,7 +196,7 @@ void api_h_message_update(api_req *r)
 	if (content_field(r, &content) != 0)
 		return;
 	memset(&out, 0, sizeof(out));
-	chat_err e = chat_dal_message_edit(r->db, r->id, content, &out);
+	chat_err e = chat_dal_message_edit_by(r->db, r->id, r->user.id, content, &out);
 	if (e != CHAT_OK) {
 		api_respond_chat_err(r, e, NULL);
 		return;
@@ -221,7 +221,7 @@ void api_h_message_delete(api_req *r)
 		                     "only the sender or the room's owner may delete a message");
 		return;
 	}
-	chat_err e = chat_dal_message_delete(r->db, r->id);
+	chat_err e = chat_dal_message_delete_by(r->db, r->id, r->user.id);
 	if (e != CHAT_OK) {
 		api_respond_chat_err(r, e, NULL);
 		return;
