@@ -130,7 +130,7 @@ static void write_response(api_req *r, int status, const char *body, size_t len)
 		FCGX_PutS("Access-Control-Allow-Origin: ", out);
 		FCGX_PutS(r->origin, out);
 		FCGX_PutS("\r\n", out);
-		FCGX_PutS("Access-Control-Expose-Headers: Retry-After\r\n", out);
+		FCGX_PutS("Access-Control-Expose-Headers: Retry-After, Link\r\n", out);
 	}
 	if (cors_configured(r))
 		FCGX_PutS("Vary: Origin\r\n", out);
@@ -169,6 +169,16 @@ void api_respond_error(api_req *r, int status, const char *detail)
 	if (o)
 		json_object_object_add(o, "detail", json_object_new_string(detail));
 	api_respond_json(r, status, o);
+}
+
+void api_respond_429(api_req *r, int wait)
+{
+	char v[16], detail[96];
+	snprintf(v, sizeof(v), "%d", wait);
+	api_add_header(r, "Retry-After", v);
+	snprintf(detail, sizeof(detail), "Request was throttled. Expected available in %d second%s.",
+	         wait, wait == 1 ? "" : "s");
+	api_respond_error(r, 429, detail);
 }
 
 void api_respond_chat_err(api_req *r, chat_err e, const char *detail)

@@ -696,7 +696,7 @@ chat_err chat_dal_messages_page(chat_db *db, int64_t room_id, int64_t before, in
 		limit = PAGE_DEFAULT;
 	if (limit > PAGE_MAX)
 		limit = PAGE_MAX;
-	bool asc = after > 0;
+	bool asc = after > 0 || after == CHAT_PAGE_FROM_OLDEST;
 	db_arg a[] = { DBI(room_id), DBI(after > 0 ? after : 0),
 		       DBI(before > 0 ? before : INT64_MAX), DBI(limit + 1) };
 	db_vec v = { NULL, 0, 0, sizeof(chat_message) };

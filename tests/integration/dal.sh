@@ -12,9 +12,8 @@ case $out in
 *"up to date at version"*) ;;
 *) echo "FAIL: second migrate was not a no-op"; exit 1 ;;
 esac
-# one row per schema/NNN_*.sql file
-want=$(ls "$top_srcdir"/schema/[0-9][0-9][0-9]_*.sql | wc -l)
 v=$(chat_test_sql "SELECT COUNT(*) FROM schema_version")
-[ "$v" = "$want" ] || { echo "FAIL: schema_version has $v rows, want $want"; exit 1; }
+nfiles=$(ls "$top_srcdir"/schema/[0-9][0-9][0-9]_*.sql | wc -l)
+[ "$v" = "$nfiles" ] || { echo "FAIL: schema_version has $v rows"; exit 1; }
 
 "$top_builddir/tests/integration/test_dal"
