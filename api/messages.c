@@ -150,18 +150,17 @@ static int content_field(api_req *r, const char **content)
 	return 0;
 }
 
+/* No room lookup first: the DAL decides visibility (no such room, or
+ * private and not a member: 404, the same answer as api_room_load's) under
+ * the room's lock, in the insert's own transaction. */
 void api_h_messages_create(api_req *r)
 {
-	chat_room room;
 	const char *content, *type = NULL, *client_id = NULL, *detail;
 	size_t len;
 	chat_message out;
 	bool created = false;
 	int got;
 
-	if (api_room_load(r, r->id, &room) != 0)
-		return;
-	chat_room_clear(&room);
 	if (content_field(r, &content) != 0)
 		return;
 	got = api_field_string(r, "message_type", false, &type, &len);
@@ -226,7 +225,7 @@ void api_h_message_update(api_req *r)
 	if (content_field(r, &content) != 0)
 		return;
 	memset(&out, 0, sizeof(out));
-	chat_err e = chat_dal_message_edit(r->db, r->id, content, &out);
+	chat_err e = chat_dal_message_edit_by(r->db, r->id, r->user.id, content, &out);
 	if (e != CHAT_OK) {
 		api_respond_chat_err(r, e, NULL);
 		return;
@@ -251,7 +250,7 @@ void api_h_message_delete(api_req *r)
 		                     "only the sender or the room's owner may delete a message");
 		return;
 	}
-	chat_err e = chat_dal_message_delete(r->db, r->id);
+	chat_err e = chat_dal_message_delete_by(r->db, r->id, r->user.id);
 	if (e != CHAT_OK) {
 		api_respond_chat_err(r, e, NULL);
 		return;

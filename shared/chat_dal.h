@@ -137,6 +137,13 @@ chat_err chat_dal_messages_page(chat_db *db, int64_t room_id, int64_t before, in
 chat_err chat_dal_message_edit(chat_db *db, int64_t id, const char *content, chat_message *out);
 /* Soft delete (deleted_at). Already deleted or absent: NOT_FOUND. */
 chat_err chat_dal_message_delete(chat_db *db, int64_t id);
+/* The same on behalf of user `actor`, whose access to the room is decided
+ * again under the room's lock: private and not a member: NOT_FOUND. (Who
+ * may edit or delete, sender or owner, is the caller's check: neither
+ * changes.) */
+chat_err chat_dal_message_edit_by(chat_db *db, int64_t id, int64_t actor, const char *content,
+                                  chat_message *out);
+chat_err chat_dal_message_delete_by(chat_db *db, int64_t id, int64_t actor);
 
 /* ---- reads -------------------------------------------------------------- */
 

@@ -615,6 +615,7 @@ chat_err chat_dal_message_insert(chat_db *db, const chat_new_message *in, chat_m
 
 typedef struct change_args {
 	int64_t id;
+	int64_t actor; /* 0: no access check */
 	const char *content; /* NULL: delete */
 	chat_message *out;
 } change_args;
@@ -627,7 +628,10 @@ static chat_err change_txn(chat_db *db, void *arg)
 	chat_err e = db_query_int(db, &q_msg_room_live, a, DB_NARGS(a), &room_id);
 	if (e != CHAT_OK)
 		return e;
-	e = db_room_lock(db, room_id); /* room first, then the message row */
+	/* Room first, then the message row; the actor's access is decided
+	 * again under that lock (the room may have turned private). */
+	bool member = false;
+	e = c->actor ? db_room_lock_access(db, room_id, c->actor, &member) : db_room_lock(db, room_id);
 	if (e != CHAT_OK)
 		return e;
 	uint64_t found = 0;
@@ -648,9 +652,15 @@ static chat_err change_txn(chat_db *db, void *arg)
 
 chat_err chat_dal_message_edit(chat_db *db, int64_t id, const char *content, chat_message *out)
 {
+	return chat_dal_message_edit_by(db, id, 0, content, out);
+}
+
+chat_err chat_dal_message_edit_by(chat_db *db, int64_t id, int64_t actor, const char *content,
+                                  chat_message *out)
+{
 	chat_message tmp;
 	memset(&tmp, 0, sizeof(tmp));
-	change_args c = { id, content ? content : "", &tmp };
+	change_args c = { id, actor, content ? content : "", &tmp };
 	chat_err e = chat_db_txn_run(db, change_txn, &c);
 	if (e != CHAT_OK) {
 		chat_message_clear(&tmp);
@@ -662,7 +672,12 @@ chat_err chat_dal_message_edit(chat_db *db, int64_t id, const char *content, cha
 
 chat_err chat_dal_message_delete(chat_db *db, int64_t id)
 {
-	change_args c = { id, NULL, NULL };
+	return chat_dal_message_delete_by(db, id, 0);
+}
+
+chat_err chat_dal_message_delete_by(chat_db *db, int64_t id, int64_t actor)
+{
+	change_args c = { id, actor, NULL, NULL };
 	return chat_db_txn_run(db, change_txn, &c);
 }
 

@@ -109,6 +109,24 @@ def test_mark_read_waits_then_refused(srv):
     eq(sql("SELECT COUNT(*) FROM message_reads WHERE message_id = %d" % m["id"]), [["0"]])
 
 
+def test_edit_and_delete_wait_then_refused(srv):
+    # bob wrote in a public room and left it: he may still edit and delete
+    # his message there, until the room turns private (decided again under
+    # the room's lock)
+    alice, bob = srv.user(), srv.user()
+    room = srv.room(alice)
+    m = srv.send(bob, room["id"], "mine")
+    srv.post("/api/chat/rooms/%d/leave/" % room["id"], token=bob.token).expect(200)
+    r = race(srv, room["id"], "PATCH", "/api/chat/messages/%d/" % m["id"], bob.token,
+             {"content": "edited"})
+    r.expect(404, "editing in a room that became private")
+    sql("UPDATE rooms SET is_private = 0 WHERE id = %d" % room["id"])
+    r = race(srv, room["id"], "DELETE", "/api/chat/messages/%d/" % m["id"], bob.token)
+    r.expect(404, "deleting in a room that became private")
+    eq(sql("SELECT content, deleted_at IS NULL FROM messages WHERE id = %d" % m["id"]),
+       [["mine", "1"]], "the message untouched")
+
+
 def test_public_room_still_joined_implicitly(srv):
     # The rule holds only for private rooms: a public one still takes the
     # sender and the reader in.
