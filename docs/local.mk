@@ -1,7 +1,7 @@
 # docs/: installed to $(docdir). Each area lists its own documents in its
 # fragment for the tarball; the ones an operator reads are installed here.
 dist_doc_DATA += docs/HACKING.md docs/configuration.md docs/api.md docs/openapi.yaml \
-	docs/protocol.md docs/relay.md docs/security.md
+	docs/protocol.md docs/relay.md docs/security.md docs/web-client.md
 
 # Man pages, made from Markdown by docs/man/mkman (sh and awk): chat.conf(5)
 # from docs/configuration.md itself, the programs' pages from

@@ -209,6 +209,12 @@ BAD_FRAMES = [
     ("typing without is_typing", '{"type": "typing"}'),
     ("is_typing a string", '{"type": "typing", "is_typing": "yes"}'),
     ("is_typing a number", '{"type": "typing", "is_typing": 1}'),
+    # Strict JSON (RFC 8259): no NaN, trailing commas or comments.
+    ("NaN", '{"type": "chat_message", "content": "x", "n": NaN}'),
+    ("Infinity", '{"type": "chat_message", "content": "x", "n": -Infinity}'),
+    ("trailing comma", '{"type": "chat_message", "content": "x",}'),
+    ("comment", '{"type": "chat_message", "content": "x"} // c'),
+    ("single quotes", "{'type': 'chat_message', 'content': 'x'}"),
 ]
 
 
@@ -257,6 +263,21 @@ async def t_invalid_utf8(fx):
          "stored messages (invalid UTF-8 must not be stored)")
 
 
+async def t_unicode_byte_exact(fx):
+    # Chinese, emoji and right-to-left text are stored and delivered byte
+    # for byte (json-c 0.18's strict mode refused every non-ASCII frame).
+    relay = S["relay"]
+    a = fx.user("unicode")
+    room = fx.room(a)
+    c = await relay.connect(room, a)
+    texts = ["你好，世界", "😀👍🏽👨\u200d👩\u200d👧", "שלום עולם مرحبا بالعالم"]
+    for t in texts:
+        await c.send({"type": "chat_message", "content": t})
+        f = await c.next("chat_message", 10)
+        R.eq(f["message"]["content"], t, "delivered content")
+    R.eq([r[2] for r in fx.room_messages(room)], texts, "stored content")
+
+
 async def t_frame_too_big(fx):
     relay = S["relay"]
     a = fx.user("big")
@@ -301,4 +322,4 @@ async def t_frame_too_big(fx):
 
 if __name__ == "__main__":
     R.main([t_store_and_deliver, t_world_text_byte_exact, t_message_types, t_ids_ascend, t_client_id,
-            t_content_length, t_bad_input, t_invalid_utf8, t_frame_too_big], setup)
+            t_content_length, t_bad_input, t_invalid_utf8, t_unicode_byte_exact, t_frame_too_big], setup)
