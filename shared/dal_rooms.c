@@ -37,10 +37,11 @@ DB_SQL(q_room_get, "SELECT " ROOM_COLS ","
 	" LEFT JOIN users lu ON lu.id = lm.sender_id"
 /* A page of the list: ids above a cursor, an optional name substring
  * (LIKE with '!' escaping the pattern's metacharacters, in the column's
- * collation, so case-insensitive; a parameter alone has none), one row more than the page to
- * tell whether more follow. */
+ * collation, so case-insensitive; a parameter alone has none, and MariaDB
+ * 10.5 types it binary at prepare time, hence the CAST), one row more than
+ * the page to tell whether more follow. */
 DB_SQL(q_rooms_page, ROOMS_SELECT " WHERE (r.is_private = 0 OR m.user_id IS NOT NULL) AND r.id > ?"
-                     " AND (? = 0 OR r.name LIKE CONCAT('%', ?, '%')"
+                     " AND (? = 0 OR r.name LIKE CONCAT('%', CAST(? AS CHAR CHARACTER SET utf8mb4), '%')"
                      "      COLLATE utf8mb4_unicode_ci ESCAPE '!')"
                      " ORDER BY r.id LIMIT ?");
 /* One room as the list shows it, whatever its visibility (callers decide). */

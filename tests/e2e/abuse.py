@@ -106,9 +106,10 @@ class Normal:
 
     async def run(self):
         try:
-            ws = await websockets.connect(
+            # wait_for, not open_timeout: websockets 8.1 (Debian 11) lacks it
+            ws = await asyncio.wait_for(websockets.connect(
                 f"{WS_BASE}/ws/chat/{self.room}/?token={self.user['access']}",
-                open_timeout=5, close_timeout=1, local_addr=(NORMAL, 0))
+                close_timeout=1, local_addr=(NORMAL, 0)), 5)
             hello = json.loads(await asyncio.wait_for(ws.recv(), 5))
             assert hello["type"] == "connection_established", hello
         except Exception as e:  # noqa: BLE001 - what the test reports
@@ -229,9 +230,9 @@ async def wsflood(abuser, normal_user, room):
             if time.monotonic() - t0 > FLOOD_SECONDS:
                 return  # bounded in time whatever the web server does
             try:
-                ws = await websockets.connect(
+                ws = await asyncio.wait_for(websockets.connect(
                     f"{WS_BASE}/ws/chat/{room}/?token={abuser['access']}",
-                    open_timeout=5, close_timeout=1, local_addr=(ABUSER, 0))
+                    close_timeout=1, local_addr=(ABUSER, 0)), 5)
             except Exception:  # noqa: BLE001 - refused at the web server
                 failed += 1
                 return

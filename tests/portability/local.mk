@@ -13,3 +13,8 @@ portability: dist
 		$(SHELL) '$(abs_top_srcdir)/tests/portability/run.sh' $$r \
 			'$(abs_top_builddir)/$(PACKAGE)-$(VERSION).tar.gz' || st=1; \
 	done; exit $$st
+
+# The programs that link libjwt import none of the names jansson and json-c
+# both export (part of make check).
+TESTS += tests/portability/symbols.sh
+EXTRA_DIST += tests/portability/symbols.sh

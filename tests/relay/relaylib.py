@@ -64,7 +64,11 @@ import websockets.exceptions  # noqa: E402
 
 # websockets 10+ bounds the opening handshake itself (open_timeout); 8.1
 # (Debian 11) has no such argument: asyncio.wait_for bounds it there.
-WS_OPEN_TIMEOUT = "open_timeout" in inspect.signature(websockets.connect).parameters
+_WS_CONNECT_ARGS = inspect.signature(websockets.connect).parameters
+WS_OPEN_TIMEOUT = "open_timeout" in _WS_CONNECT_ARGS
+# Request headers: extra_headers up to websockets 13, additional_headers in
+# the asyncio implementation of 14+ (Debian 13 has 15).
+WS_HEADERS_ARG = "extra_headers" if "extra_headers" in _WS_CONNECT_ARGS else "additional_headers"
 
 # websockets 8.1 (Debian 11) treats close codes 1012-1014, registered after
 # it was written, as a protocol error and reports 1006 instead: let it see
@@ -495,6 +499,8 @@ class Client:
         kw.setdefault("close_timeout", 2)
         if WS_OPEN_TIMEOUT:
             kw["open_timeout"] = open_timeout
+        if "extra_headers" in kw:
+            kw[WS_HEADERS_ARG] = kw.pop("extra_headers")
         ws = await asyncio.wait_for(websockets.connect(url, origin=origin, **kw),
                                     open_timeout + 2)
         c = cls(ws, fx, url)
