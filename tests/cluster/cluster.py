@@ -449,6 +449,7 @@ class WsClient:
         self.resync = 0
         self.reconnect_asked = False
         self.connects_at = float("inf")   # when it first connected
+        self.go = asyncio.Event()         # senders start when everyone is in
 
     def url(self):
         return (f"ws://{addr('hap')}:{HTTP_PORT}/ws/chat/{self.room}/?token={self.user.token}"
@@ -511,6 +512,10 @@ class WsClient:
                 self.trace.append(("sync_done", f.get("last_id"), self.connects))
             elif t == "resync_required":
                 self.resync += 1
+                self.trace.append(("resync_required", f.get("last_id"), self.connects))
+                self.st.errors.append(f"resync_required for u{self.user.id} in room "
+                                      f"{self.room}: last_id {f.get('last_id')}, connection "
+                                      f"{self.connects}, {len(self.ids)} ids so far")
             elif t == "error":
                 self.trace.append(("error", f.get("code"), self.connects))
                 if f.get("code") == "unavailable" and self.sender:
@@ -545,6 +550,7 @@ class WsClient:
             pass
         for cid, content in list(self.unacked.items()):
             await c.send({"type": "chat_message", "content": content, "client_id": cid})
+        await self.go.wait()
         n = 0
         while self.sending:
             cid = uuid.uuid4().hex
@@ -668,6 +674,7 @@ class Scenario:
 
     def add_ws(self, user, room, sender=False, last_id=0):
         c = WsClient(self.st, user, room, sender=sender, last_id=last_id)
+        c.go.set()  # start_load holds its senders back until all are connected
         c.task = asyncio.ensure_future(c.run())
         self.clients.append(c)
         return c
@@ -677,9 +684,11 @@ class Scenario:
         # HAProxy spreads over the relays (leastconn).
         for i, room in enumerate(self.rooms):
             for k in range(3):
-                self.add_ws(self.users[i * 3 + k], room, sender=(k == 0))
+                self.add_ws(self.users[i * 3 + k], room, sender=(k == 0)).go.clear()
         await R.async_wait_until(lambda: all(c.connects for c in self.clients), 60,
                                  "every WebSocket client connected")
+        for c in self.clients:
+            c.go.set()
         for k, u in enumerate(self.http_users):
             t = HttpSender(self.st, u, self.rooms[k::len(self.http_users)])
             t.start()
@@ -862,7 +871,7 @@ class Scenario:
             for m in self.stored.get(c.room, []):
                 if m > c.start_id and m not in seen:
                     lost_msgs.add(m)
-        if not self.ok_counts(lost_msgs, dup, ooo):
+        if not self.ok_counts(lost_msgs, dup, ooo) or st.errors:
             # For the post-mortem: every receiver's frames, in order.
             with open(os.path.join(self.cl.dir, "receivers.json"), "w") as f:
                 json.dump([{"user": c.user.id, "room": c.room, "start": c.start_id,
