@@ -734,6 +734,18 @@ class Scenario:
         gap = await self.acks_resume(f"{label}: after stopping {victim}", t0)
         self.gaps[label] = gap
         log(f"{label}: writes paused at most {gap:.2f}s")
+        # r3 reaches the nodes through its own list ([database] host): its
+        # connections must have moved to the next live node of the list.
+        nxt = next(g for g in GALERA if g != victim)
+
+        def r3_on_next():
+            rows = cl.sql(nxt, "SELECT COUNT(*) FROM information_schema.processlist "
+                               f"WHERE user = '{DB_USER}' AND host LIKE '{addr('r3')}:%'",
+                          db="", check=False)
+            return rows and int(rows[0][0]) > 0
+        await asyncio.get_event_loop().run_in_executor(
+            None, R.wait_until, r3_on_next, 30, f"relay r3 connected to {nxt} from its list")
+        log(f"{label}: relay r3 (node list) is connected to {nxt}")
         await asyncio.sleep(PHASE_S)
         return victim
 
