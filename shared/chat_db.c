@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "chat_db.h"
 #include "chat_dbhosts.h"
@@ -18,7 +19,11 @@
  * is noticed before a write is sent into a dead socket. */
 #define DB_IDLE_PING_MS 5000
 #define DB_IO_TIMEOUT_S 30
-#define DB_TXN_LOCK_RETRIES 3
+/* Retries of work that lost to another writer (conflict_retry). */
+#define DB_CONFLICT_RETRIES 8
+#define DB_LOCK_WAIT_RETRIES 1
+#define DB_BACKOFF_FIRST_US 1000
+#define DB_BACKOFF_MAX_US 128000
 #define DB_STR_INITIAL 256
 /* A server of a list that failed is tried after the others for this long,
  * so reconnects do not wait on a dead node first every time. */
@@ -34,6 +39,8 @@ struct chat_db {
 	int64_t failed_ms[CHAT_DBHOSTS_MAX]; /* when each last failed, 0 = never */
 	MYSQL_STMT *stmts[DB_STMT_MAX];
 	bool in_txn;
+	bool txn_aborted; /* the server ended this transaction (1213/1205) */
+	unsigned rand_state;
 	bool lost; /* the last error was a lost connection */
 	unsigned last_errno;
 	char last_error[512];
@@ -165,6 +172,42 @@ const char *chat_db_server_version(chat_db *db)
 bool db_in_txn(const chat_db *db)
 {
 	return db->in_txn;
+}
+
+/* ---- conflicts ---------------------------------------------------------- */
+
+/* Errors after which the server has rolled the work back because another
+ * writer won: an InnoDB deadlock victim, a Galera certification conflict
+ * or brute-force abort (both 1213, also at COMMIT), a lock wait timeout
+ * (1205: the statement is rolled back; the caller rolls back the rest). */
+static bool errno_is_conflict(unsigned e)
+{
+	return e == ER_LOCK_DEADLOCK || e == ER_LOCK_WAIT_TIMEOUT;
+}
+
+/* The one retry policy for such losses: may the work run again, after
+ * its *attempt-th loss? Yes, at most DB_CONFLICT_RETRIES times (a lock
+ * wait timeout already waited innodb_lock_wait_timeout: at most
+ * DB_LOCK_WAIT_RETRIES), after a random pause that doubles from 1-2 ms to
+ * 128-256 ms, so that writers that collided do not collide again in step.
+ * Running again cannot duplicate: nothing of the lost attempt committed. */
+static bool conflict_retry(chat_db *db, unsigned err, int *attempt)
+{
+	int limit = err == ER_LOCK_DEADLOCK ? DB_CONFLICT_RETRIES
+	            : err == ER_LOCK_WAIT_TIMEOUT ? DB_LOCK_WAIT_RETRIES : 0;
+	if (*attempt >= limit)
+		return false;
+	long us = DB_BACKOFF_FIRST_US << (*attempt < 7 ? *attempt : 7);
+	if (us > DB_BACKOFF_MAX_US)
+		us = DB_BACKOFF_MAX_US;
+	(*attempt)++;
+	if (!db->rand_state)
+		db->rand_state = (unsigned)chat_time_mono_ms() ^ (unsigned)(uintptr_t)db;
+	us += (long)((unsigned)rand_r(&db->rand_state) % (unsigned)us);
+	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
+	while (nanosleep(&ts, &ts) != 0) {
+	}
+	return true;
 }
 
 /* ---- connecting -------------------------------------------------------- */
@@ -591,9 +634,27 @@ out:
 static chat_err run(chat_db *db, db_sql *q, const db_arg *args, size_t nargs, const char *cols,
                     db_row_fn fn, void *ctx, uint64_t *affected, int64_t *insert_id)
 {
+	/* The server already ended this transaction: a statement now would
+	 * run on its own, outside it (autocommit). Its loss stands until
+	 * chat_db_txn_run rolls back and runs the whole again. */
+	if (db->in_txn && db->txn_aborted)
+		return CHAT_ERR_UNAVAILABLE;
+	int conflicts = 0;
 	for (int attempt = 0;; attempt++) {
 		bool sent = false;
 		chat_err e = run_once(db, q, args, nargs, cols, fn, ctx, affected, insert_id, &sent);
+		if (e != CHAT_OK && errno_is_conflict(db->last_errno)) {
+			if (db->in_txn) {
+				db->txn_aborted = true;
+				return e;
+			}
+			/* On its own (autocommit), the statement was all the work. */
+			if (conflict_retry(db, db->last_errno, &conflicts)) {
+				attempt--;
+				continue;
+			}
+			return e;
+		}
 		if (e == CHAT_OK || attempt > 0)
 			return e;
 		if (db->last_errno == ER_NEED_REPREPARE && !db->in_txn)
@@ -664,7 +725,7 @@ chat_err chat_db_txn_run(chat_db *db, chat_err (*fn)(chat_db *db, void *arg), vo
 {
 	if (db->in_txn) /* nested: part of the caller's transaction */
 		return fn(db, arg);
-	int lost_retries = 0, lock_retries = 0;
+	int lost_retries = 0, conflicts = 0;
 	for (;;) {
 		chat_err e = db_ensure(db);
 		if (e != CHAT_OK)
@@ -679,8 +740,11 @@ chat_err chat_db_txn_run(chat_db *db, chat_err (*fn)(chat_db *db, void *arg), vo
 			return map_errno(db->last_errno);
 		}
 		db->in_txn = true;
+		db->txn_aborted = false;
 		clear_error(db);
 		e = fn(db, arg);
+		if (e == CHAT_OK && db->txn_aborted)
+			e = CHAT_ERR_UNAVAILABLE; /* fn went on after a loss: never commit that */
 		if (e == CHAT_OK) {
 			if (mysql_commit(db->conn) == 0) {
 				db->in_txn = false;
@@ -712,8 +776,7 @@ chat_err chat_db_txn_run(chat_db *db, chat_err (*fn)(chat_db *db, void *arg), vo
 				db_disconnect(db);
 			db->last_errno = keep;
 		}
-		if ((en == ER_LOCK_DEADLOCK || en == ER_LOCK_WAIT_TIMEOUT) &&
-		    lock_retries++ < DB_TXN_LOCK_RETRIES)
+		if (errno_is_conflict(en) && conflict_retry(db, en, &conflicts))
 			continue;
 		return e;
 	}
