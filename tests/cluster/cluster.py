@@ -550,6 +550,7 @@ class WsClient:
         except asyncio.TimeoutError:
             pass
         for cid, content in list(self.unacked.items()):
+            self.trace.append(("resend", cid, self.connects))
             await c.send({"type": "chat_message", "content": content, "client_id": cid})
         await self.go.wait()
         n = 0
@@ -735,17 +736,30 @@ class Scenario:
         self.gaps[label] = gap
         log(f"{label}: writes paused at most {gap:.2f}s")
         # r3 reaches the nodes through its own list ([database] host): its
-        # connections must have moved to the next live node of the list.
-        nxt = next(g for g in GALERA if g != victim)
+        # connections must have left the stopped node for a live one (the
+        # next of the list, or the one after it when the next answered
+        # "not ready" during the view change).
+        live = [g for g in GALERA if g != victim]
 
-        def r3_on_next():
-            rows = cl.sql(nxt, "SELECT COUNT(*) FROM information_schema.processlist "
-                               f"WHERE user = '{DB_USER}' AND host LIKE '{addr('r3')}:%'",
-                          db="", check=False)
-            return rows and int(rows[0][0]) > 0
-        await asyncio.get_event_loop().run_in_executor(
-            None, R.wait_until, r3_on_next, 30, f"relay r3 connected to {nxt} from its list")
-        log(f"{label}: relay r3 (node list) is connected to {nxt}")
+        def r3_nodes():
+            out = []
+            for g in live:
+                rows = cl.sql(g, "SELECT COUNT(*) FROM information_schema.processlist "
+                                 f"WHERE user = '{DB_USER}' AND host LIKE '{addr('r3')}:%'",
+                              db="", check=False)
+                if rows and int(rows[0][0]) > 0:
+                    out.append(g)
+            return out
+        try:
+            on = await asyncio.get_event_loop().run_in_executor(
+                None, R.wait_until, r3_nodes, 30, "relay r3 connected to a live node from its list")
+        except R.TestFailure as e:
+            where = {g: cl.sql(g, "SELECT host, command, time, LEFT(info, 60) FROM "
+                                  "information_schema.processlist WHERE user = "
+                                  f"'{DB_USER}'", db="", check=False)
+                     for g in GALERA if cl.db[g].alive()}
+            raise R.TestFailure(f"{e}; connections of user {DB_USER} per node: {where}")
+        log(f"{label}: relay r3 (node list) is connected to {', '.join(on)}")
         await asyncio.sleep(PHASE_S)
         return victim
 
@@ -876,15 +890,19 @@ class Scenario:
             delivered += len(c.ids)
             seen = set()
             prev = 0
+            pos = [k for k, x in enumerate(c.trace) if not isinstance(x[0], str)]
             for i, m in enumerate(c.ids):
+                k = pos[i] if i < len(pos) else 0
                 if m in seen:
                     dup += 1
                     if dup <= 5:
-                        log(f"dup {m} at client u{c.user.id} r{c.room}: {c.trace[max(0, i - 4):i + 2]}")
+                        log(f"dup {m} at client u{c.user.id} r{c.room}: "
+                            f"{c.trace[max(0, k - 6):k + 2]}")
                 elif m < prev:
                     ooo += 1
                     if ooo <= 5:
-                        log(f"ooo {m} at client u{c.user.id} r{c.room}: {c.trace[max(0, i - 4):i + 2]}")
+                        log(f"ooo {m} at client u{c.user.id} r{c.room}: "
+                            f"{c.trace[max(0, k - 6):k + 2]}")
                 seen.add(m)
                 prev = max(prev, m)
             for m in self.stored.get(c.room, []):
