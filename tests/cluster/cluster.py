@@ -1012,12 +1012,13 @@ def main():
         if not ok:
             log(cl.logs_of_failure())
         cl.stop_all()
-        for group in (cl.relays,):
-            for p in group.values():
-                rep = [m for m in R.SANITIZER_MARKERS if m in p.tail(100000)]
-                if rep:
-                    log(f"FAIL sanitizer report in {p.logpath}")
-                    ok = False
+        # chat-relay's output, and chat-api's (in lighttpd's error log).
+        logs = [p.logpath for p in cl.relays.values()]
+        logs += [cl.path(h, "lighttpd-error.log") for h in cl.apis]
+        for path in logs:
+            if any(m in _tail(path, 100000) for m in R.SANITIZER_MARKERS):
+                log(f"FAIL sanitizer report in {path}")
+                ok = False
         if ok and not os.environ.get("CHAT_TEST_KEEP"):
             shutil.rmtree(cl.dir, ignore_errors=True)
     log("PASS" if ok else "FAIL")
