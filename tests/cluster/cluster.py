@@ -1013,7 +1013,8 @@ def main():
             log(cl.logs_of_failure())
         cl.stop_all()
         # chat-relay's output, and chat-api's (in lighttpd's error log).
-        logs = [p.logpath for p in cl.relays.values()]
+        import glob
+        logs = sorted(glob.glob(os.path.join(cl.dir, "r*", "relay.*.log")))  # every run
         logs += [cl.path(h, "lighttpd-error.log") for h in cl.apis]
         for path in logs:
             if any(m in _tail(path, 100000) for m in R.SANITIZER_MARKERS):
