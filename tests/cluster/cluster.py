@@ -25,6 +25,7 @@ failover gaps and the reconnect time p99.
 """
 
 import asyncio
+import glob
 import http.client
 import json
 import os
@@ -1013,7 +1014,6 @@ def main():
             log(cl.logs_of_failure())
         cl.stop_all()
         # chat-relay's output, and chat-api's (in lighttpd's error log).
-        import glob
         logs = sorted(glob.glob(os.path.join(cl.dir, "r*", "relay.*.log")))  # every run
         logs += [cl.path(h, "lighttpd-error.log") for h in cl.apis]
         for path in logs:
