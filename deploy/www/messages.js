@@ -374,8 +374,10 @@ export function renderReads() {
 	}
 }
 
+// The page is on screen. (Not document.hasFocus(): a window on a second
+// screen is read without having the focus.)
 export function readerPresent() {
-	return !document.hidden && (!document.hasFocus || document.hasFocus());
+	return !document.hidden;
 }
 
 // Mark the newest message read when the reader can see it. Receipts go

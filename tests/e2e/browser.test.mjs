@@ -35,6 +35,7 @@ const T = 15000;
 const run = crypto.randomBytes(3).toString('hex');
 const problems = [];
 const refreshes = [];  // token refreshes the pages made, with their status
+const readsSent = {};  // per page: the read receipts posted, with their status
 let outage = false;    // while the relay is down, failed WebSocket attempts are expected
 let stalled = 0;       // pid of a relay stopped with SIGSTOP
 
@@ -173,6 +174,7 @@ async function newUserPage(browser, name, opts) {
 	page.on('request', (q) => { if (stalled) heldUp.add(q); });
 	page.on('response', (r) => {
 		if (r.url().includes('/api/auth/token/refresh/')) refreshes.push(`${name}: ${r.status()}`);
+		else if (/\/read\/$/.test(r.url())) (readsSent[name] = readsSent[name] || []).push(`${r.url().split('/').at(-3)}:${r.status()}`);
 		else if (r.status() === 401 && !opts.allow401 && !heldUp.has(r.request())) problems.push(`${name}: 401 from ${r.url()}`);
 		// 503: the API could not reach the database in time (a loaded
 		// machine); the page copes, and it is no fault of the page.
@@ -506,6 +508,13 @@ async function main() {
 		await pageB.locator('#jump-btn', { hasText: '1 new message' }).waitFor();
 		await pageB.locator('#jump-btn').click();
 		await pageB.locator('#jump-btn').waitFor({ state: 'hidden' });
+		// Bob has read it all: the server agrees within a few seconds.
+		for (let i = 0; ; i++) {
+			const u = (await call(bob, 'GET', '/chat/unread/')).data;
+			if (!u.rooms.some((r) => r.room_id === roomId)) break;
+			check(i < 20, `bob read everything, /unread/ says ${JSON.stringify(u)}; reads sent: ${readsSent.bob}`);
+			await sleep(250);
+		}
 		check(await pageB.locator('#messages-scroll').evaluate((e) => e.scrollHeight - e.scrollTop - e.clientHeight < 60), 'not at the bottom');
 		log('ok: "1 new message" control while scrolled up, jumps to the bottom');
 
@@ -519,7 +528,10 @@ async function main() {
 		await post(alice, roomId, 'second unread');
 		await pageB.evaluate(() => window.dispatchEvent(new Event('focus')));
 		const teamB = roomButton(pageB, roomName);
-		await teamB.locator('.badge', { hasText: '2' }).waitFor();
+		await teamB.locator('.badge', { hasText: '2' }).waitFor().catch(async (e) => {
+			const api = (await call(bob, 'GET', '/chat/unread/')).data;
+			fail(`${e.message}\nbadges ${JSON.stringify(await unreadBadges(pageB))}, /unread/ ${JSON.stringify(api)}, team ${roomId}`);
+		});
 		// The accessible name, as a screen reader gets it (chromium puts a
 		// space before the hidden ", 2 unread"; it is not read).
 		const snap = (await teamB.ariaSnapshot()).replace(/\s+,/g, ',');
