@@ -7,6 +7,7 @@
 #include <json-c/json.h>
 #include <string.h>
 
+#include "chat_json.h"
 #include "chat_log.h"
 #include "chat_utf8.h"
 #include "chat_validate.h"
@@ -164,22 +165,9 @@ static void on_sync(relay_session *s, json_object *o)
 		relay_session_error(s, "A sync is already in progress", "sync_in_progress");
 		return;
 	}
-	relay_job *j = relay_job_new(JOB_REPLAY);
-	if (!j)
-		return;
-	j->conn_id = s->conn_id;
-	j->room_id = s->room_id;
-	j->last_id = json_object_get_int64(v);
-	/* Hold live events from now on: they follow the replay, without
-	 * duplicates (session.c release_held). */
-	s->holding = true;
-	s->replay_pending = true;
-	if (relay_db_submit(j) < 0) {
-		s->replay_pending = false;
-		if (!s->recheck_pending)
-			s->holding = false; /* nothing was held before this sync */
-		relay_session_error(s, "Service busy, try again later", "unavailable");
-	}
+	/* Live events are held from now on: they follow the replay, without
+	 * duplicates (session.c). */
+	relay_session_replay(s, json_object_get_int64(v));
 }
 
 void relay_frames_handle(relay_session *s, const char *data, size_t len)
@@ -189,21 +177,15 @@ void relay_frames_handle(relay_session *s, const char *data, size_t len)
 		relay_session_error(s, "Frame is not valid UTF-8", "invalid_utf8");
 		return;
 	}
-	json_tokener *tok = json_tokener_new_ex(32);
-	if (!tok) {
+	/* RFC 8259 strictly, without json-c's strict mode (chat_json.h). */
+	json_object *o = NULL;
+	char detail[160];
+	chat_err jerr = chat_json_parse(data, len, 32, &o, detail, sizeof(detail));
+	if (jerr == CHAT_ERR_NOMEM) {
 		relay_session_error(s, "Out of memory", "unavailable");
 		return;
 	}
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT); /* RFC 8259, no extensions */
-	/* len + 1: the terminating NUL ends a bare number too. */
-	json_object *o = json_tokener_parse_ex(tok, data, (int)len + 1);
-	enum json_tokener_error jerr = json_tokener_get_error(tok);
-	/* Trailing garbage after a complete value is refused as well. */
-	size_t end = json_tokener_get_parse_end(tok);
-	bool trailing = o && end < len && strspn(data + end, " \t\r\n") != len - end;
-	json_tokener_free(tok);
-	if (jerr != json_tokener_success || trailing) {
-		json_object_put(o);
+	if (jerr != CHAT_OK) {
 		relay_session_error(s, "Frame is not valid JSON", "invalid_json");
 		return;
 	}

@@ -5,15 +5,25 @@ relay_chat_relay_SOURCES = \
 	relay/main.c \
 	relay/server.c \
 	relay/listener.c \
+	relay/limits.c \
 	relay/session.c \
 	relay/frames.c \
 	relay/job.c \
 	relay/rooms.c \
 	relay/sendq.c \
-	relay/dbworker.c \
+	relay/jobs.h \
+	relay/workq.c \
+	relay/results.c \
+	relay/dbstate.c \
+	relay/job_open.c \
+	relay/job_replay.c \
+	relay/job_room.c \
+	relay/job_instance.c \
+	relay/job_write.c \
 	relay/follower.c \
 	relay/metrics.c \
-	relay/typing.c
+	relay/typing.c \
+	relay/wsguard.c
 relay_chat_relay_CFLAGS = $(AM_CFLAGS) $(CHAT_DEP_CFLAGS) $(LWS_CFLAGS)
 relay_chat_relay_LDADD = $(CHAT_LIBS) $(LWS_LIBS)
 

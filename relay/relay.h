@@ -77,6 +77,11 @@ relay_frame *relay_sendq_peek(const relay_sendq *q);
 relay_frame *relay_sendq_pop(relay_sendq *q);
 /* Drop every frame; returns how many were dropped. */
 size_t relay_sendq_clear(relay_sendq *q);
+/* An empty queue gives back a ring grown by a backlog (idle connections
+ * would otherwise keep the ring of their busiest moment). */
+void relay_sendq_shrink(relay_sendq *q);
+/* Bytes of frames freed since start (any thread). */
+size_t relay_frames_freed_bytes(void);
 void relay_sendq_free(relay_sendq *q);
 
 /* ---- sessions (session.c) ------------------------------------------------ */
@@ -87,6 +92,28 @@ typedef enum relay_state {
 	RS_OPEN,      /* served */
 	RS_CLOSING,   /* close scheduled: flush queue, then close */
 } relay_state;
+
+/* A replay in progress, pulled a page at a time as the send queue drains
+ * (session.c asks, job_replay.c reads). mode 0 until the first page
+ * planned it. */
+typedef struct relay_replay {
+	bool planned;           /* the first page decided what follows */
+	bool job_out;           /* a page is being read */
+	int mode;               /* chat_replay_mode */
+	int64_t last_id;        /* asked for */
+	int64_t after, upto;    /* keys still to send: after < key <= upto */
+	int64_t newest;         /* sync_done's M: last_id or the newest message replayed */
+	int64_t newest_sent;    /* newest message replayed (0: none) */
+	int64_t max_ev;         /* message events covered */
+	int64_t known;          /* min(last_id, the room's newest): the client has these */
+	int rows;               /* rows to read for the next page */
+} relay_replay;
+
+/* A replay page: at most this many rows, and frames up to about this many
+ * bytes (a quarter of the send queue's limits, so a connection holds at
+ * most a page or two of its replay). job.c */
+size_t relay_replay_page_bytes(const chat_config *cfg);
+int relay_replay_page_rows(const chat_config *cfg);
 
 /* Per-connection data (lws per_session_data of the "chat" protocol): lives
  * from the connection's creation to LWS_CALLBACK_CLOSED / CLOSED_HTTP.
@@ -106,11 +133,17 @@ typedef struct relay_session {
 	chat_user_ref user;
 	int64_t presence_id;       /* 0 = none registered */
 
+	/* limits.c: the client address and the budgets this session holds */
+	char addr[64];
+	struct relay_budget *user_budget, *addr_budget;
+
 	/* outgoing */
 	relay_sendq q;             /* to the client */
 	relay_sendq held;          /* live frames held during auth or replay */
 	bool holding;
-	bool replay_pending;
+	bool replay_pending;       /* a replay runs: pages follow as the client reads */
+	relay_replay rp;
+	int64_t stalled_since_ms;  /* output queued and none written since (0 = not) */
 	int recheck_pending;       /* room changed: access being checked again */
 	int64_t resume_from;       /* -1 = no resume requested at open */
 	bool bad_last_id;          /* ?last_id= was not a number */
@@ -150,7 +183,7 @@ typedef struct relay_session {
 	int http_status;
 } relay_session;
 
-/* ---- jobs and results (dbworker.c) -------------------------------------- */
+/* ---- jobs and results (workq.c, results.c) ----------------------------------- */
 
 typedef enum relay_job_kind {
 	JOB_AUTH = 1,       /* user + room + presence + online (+ replay) */
@@ -171,6 +204,7 @@ typedef struct relay_job {
 	int64_t room_id;
 	int64_t user_id;
 	int64_t last_id;        /* AUTH/REPLAY: resume point, -1 = none */
+	relay_replay rp;        /* REPLAY: the page to read (mode 0: plan first) */
 	int64_t presence_id;    /* CLOSE */
 	bool typing_off;        /* CLOSE: emit typing false first */
 	chat_event_kind ev_kind;/* EMIT */
@@ -206,13 +240,13 @@ typedef struct relay_result {
 	int64_t *snap_ids;
 	size_t snap_n;
 	relay_frame *established;
-	/* AUTH with resume, REPLAY: frames in order (resync_required first,
-	 * sync_done last), owned until handed to a session */
+	/* REPLAY: one page of frames in order (resync_required first on the
+	 * first page), owned until handed to a session; rp says where the
+	 * replay stands after it */
 	relay_frame **frames;
 	size_t n_frames;
-	int64_t replay_max_ev;
-	int64_t replay_last_msg;   /* M of sync_done */
-	bool has_replay;
+	relay_replay rp;
+	bool replay_done;          /* nothing after this page: sync_done */
 	/* INSERT: duplicate (created=false) -> stored message frame */
 	relay_frame *frame;        /* also RES_EVENT */
 	/* INSTANCE, AUTH: the relay's instance id */
@@ -233,6 +267,7 @@ typedef struct relay_metrics {
 	uint64_t frames_dropped_total;
 	uint64_t slow_clients_closed_total;
 	uint64_t rate_limited_total;
+	uint64_t connections_refused_total; /* per-user / per-address caps */
 	uint64_t client_errors_total;
 	uint64_t events_delivered_total;
 	uint64_t auth_failures_total;
@@ -258,6 +293,8 @@ typedef struct relay {
 	size_t n_rooms;
 	int64_t instance_id;        /* as known by the loop */
 	size_t pending_inserts;     /* submitted, not yet acknowledged */
+	size_t trimmed_at_bytes;    /* relay_frames_freed_bytes() at the last malloc_trim */
+	int64_t trimmed_at_ms;
 	relay_session *typing_head;
 	relay_metrics m;
 
@@ -296,6 +333,27 @@ struct lws *relay_listener_adopt(struct lws_vhost *vh, int fd);
 int relay_listener_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                             void *in, size_t len);
 
+/* limits.c: connections per user and per client address, frames per user
+ * (per process). The client address of a new connection (the peer, or the
+ * last X-Forwarded-For entry of a trusted proxy), canonical. */
+void relay_limits_client_address(struct lws *wsi, char *out, size_t outlen);
+/* Count s (user.id and addr set) against its budgets: 0 admitted, 1 its
+ * user, 2 its address is at the limit, -1 out of memory. */
+int relay_limits_admit(relay_session *s);
+/* Give back what relay_limits_admit counted (idempotent). */
+void relay_limits_release(relay_session *s);
+/* Take one frame from the session's user's bucket; false = over the rate. */
+bool relay_limits_user_frame(relay_session *s, int64_t now_ms);
+void relay_limits_free(void);
+
+/* wsguard.c: unmasked client frames (lws 4.1.6 accepts them). */
+int relay_wsguard_init(void);
+void relay_wsguard_free(void);
+/* Follow (or stop following) the frames read from this descriptor. */
+void relay_wsguard_watch(int fd, bool on);
+/* Loop: close the sessions that sent an unmasked frame with 1002. */
+void relay_wsguard_sweep(void);
+
 /* session.c */
 int relay_session_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                            void *in, size_t len);
@@ -306,6 +364,9 @@ int relay_session_send(relay_session *s, relay_frame *f);
 void relay_session_error(relay_session *s, const char *message, const char *code);
 /* Schedule a close: optional error frame, flush, then close with code. */
 void relay_session_close(relay_session *s, int code, const char *errcode, const char *message);
+/* Start a replay after message last_id (sync frame, ?last_id=): live
+ * events are held until it is done. */
+void relay_session_replay(relay_session *s, int64_t last_id);
 /* Deliver a live event frame, honouring hold and presence filters. */
 void relay_session_deliver(relay_session *s, relay_frame *f);
 void relay_session_handle_result(relay_result *r);
@@ -350,7 +411,7 @@ void relay_conns_each(void (*fn)(relay_session *s, void *arg), void *arg);
  * member_left. Consumes the result's frame. */
 void relay_rooms_dispatch(relay_frame *f);
 
-/* dbworker.c */
+/* workq.c (queues and threads), results.c (relay_post), dbstate.c */
 int relay_db_start(relay *r);
 /* Stop the threads after their queues drain. */
 void relay_db_stop(void);
@@ -361,6 +422,9 @@ relay_job *relay_job_new(relay_job_kind kind);
 void relay_job_free(relay_job *j);
 /* Post a result to the loop (any thread). */
 void relay_post(relay_result *r);
+/* The context relay_post() wakes (NULL: none). server.c sets it once the
+ * context exists and clears it after the posting threads are joined. */
+void relay_post_wake(struct lws_context *ctx);
 /* Loop: take every pending result (a list, oldest first). */
 relay_result *relay_take_results(void);
 /* Is the database reachable (last known)? */
@@ -389,7 +453,7 @@ uint64_t relay_follower_cycles(void);
 /* Build the body of an HTTP GET; returns the status (200/503/404) and a
  * malloc'd body in *body. */
 int relay_metrics_http(const char *path, char **body, size_t *len, const char **ctype);
-/* dbworker.c: writer batch statistics (any thread). */
+/* job_write.c: writer batch statistics (any thread). */
 uint64_t relay_db_batches(void);
 uint64_t relay_db_batch_rows(void);
 uint64_t relay_db_batch_bucket(int i);

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <json-c/json.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,10 +42,18 @@ relay_frame *relay_frame_error(const char *message, const char *code)
 	return relay_frame_from_json(chat_json_frame_error(message, code));
 }
 
+static atomic_size_t freed_bytes; /* frames freed so far (server.c trims after many) */
+
+size_t relay_frames_freed_bytes(void)
+{
+	return atomic_load_explicit(&freed_bytes, memory_order_relaxed);
+}
+
 static void frame_free(relay_frame *f)
 {
 	if (f->alt && f->alt->refs <= 0)
 		free(f->alt); /* never taken */
+	atomic_fetch_add_explicit(&freed_bytes, sizeof(*f) + LWS_PRE + f->len, memory_order_relaxed);
 	free(f);
 }
 
@@ -132,6 +141,15 @@ size_t relay_sendq_clear(relay_sendq *q)
 		n++;
 	}
 	return n;
+}
+
+void relay_sendq_shrink(relay_sendq *q)
+{
+	if (q->count || q->cap <= 8)
+		return;
+	free(q->ring);
+	q->ring = NULL;
+	q->cap = q->head = 0;
 }
 
 void relay_sendq_free(relay_sendq *q)

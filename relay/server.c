@@ -4,6 +4,9 @@
 #include "config.h"
 
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +24,8 @@ relay *relay_g;
 enum { SD_NONE = 0, SD_DRAIN_WRITES, SD_FLUSH_EVENTS, SD_CLOSING, SD_UNREGISTER };
 
 #define SHUTDOWN_STEP_MS 5000
+#define TRIM_AFTER_BYTES (4u << 20)
+#define TRIM_EVERY_MS 5000
 
 int64_t relay_now_ms(void)
 {
@@ -103,6 +108,24 @@ static void shutdown_step(relay *r)
 	}
 }
 
+/* Give freed memory back to the system once many frames were freed
+ * (a burst of traffic or of opening frames, slow clients cut off,
+ * connections closed), at most every few seconds: glibc keeps freed chunks
+ * in its arenas (one per thread that allocated them: frames come from the
+ * worker, replay and follower threads) and returns only the top of each
+ * heap by itself. */
+static void give_back_memory(relay *r, int64_t now)
+{
+	size_t freed = relay_frames_freed_bytes();
+	if (freed - r->trimmed_at_bytes < TRIM_AFTER_BYTES || now - r->trimmed_at_ms < TRIM_EVERY_MS)
+		return;
+	r->trimmed_at_bytes = freed;
+	r->trimmed_at_ms = now;
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+}
+
 static void tick_cb(lws_sorted_usec_list_t *sul)
 {
 	relay *r = relay_g;
@@ -119,6 +142,7 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
 	}
 	if (r->shutting_down)
 		shutdown_step(r);
+	give_back_memory(r, now);
 	lws_sul_schedule(r->ctx, 0, sul, tick_cb,
 	                 (r->shutting_down ? 100 : 1000) * LWS_US_PER_MS);
 }
@@ -156,7 +180,7 @@ int relay_server_run(const chat_config *cfg, int listen_fd, int metrics_fd)
 		               cfg->notify.dir);
 		r->notify_path[0] = '\0';
 	}
-	if (relay_rooms_init() < 0)
+	if (relay_rooms_init() < 0 || relay_wsguard_init() < 0)
 		goto out;
 
 	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
@@ -193,6 +217,7 @@ int relay_server_run(const chat_config *cfg, int listen_fd, int metrics_fd)
 		goto out;
 	}
 
+	relay_post_wake(r->ctx);
 	if (relay_db_start(r) < 0 || relay_follower_start(r) < 0)
 		goto out;
 
@@ -221,15 +246,24 @@ int relay_server_run(const chat_config *cfg, int listen_fd, int metrics_fd)
 	chat_log_info("stopped");
 
 out:
+	/* Every thread that posts is stopped and joined before the context
+	 * goes: a post during lws_context_destroy() would wake freed memory.
+	 * The connections closed by the destroy then find the queues stopped
+	 * (relay_db_submit refuses). */
 	relay_follower_stop();
+	relay_db_stop();
+	relay_post_wake(NULL);
 	if (r->ctx) {
-		lws_sul_schedule(r->ctx, 0, &r->tick, NULL, LWS_SET_TIMER_USEC_CANCEL);
+		/* Cancel with the real callback: libwebsockets 4.3 asserts a
+		 * callback even to cancel; lws_sul_cancel() is not in 4.0. */
+		lws_sul_schedule(r->ctx, 0, &r->tick, tick_cb, LWS_SET_TIMER_USEC_CANCEL);
 		lws_context_destroy(r->ctx);
 		r->ctx = NULL;
 	}
-	relay_db_stop();
 	relay_typing_free();
 	relay_rooms_free();
+	relay_limits_free();
+	relay_wsguard_free();
 	if (r->notify_fd >= 0)
 		close(r->notify_fd);
 	if (r->notify_path[0])

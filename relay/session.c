@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "chat_json.h"
 #include "chat_log.h"
 #include "chat_validate.h"
 #include "relay.h"
@@ -34,6 +35,30 @@ static size_t qmax_bytes(void)
 
 /* ---- sending ------------------------------------------------------------ */
 
+/* Would f take the connection past its limits? Queued and held frames
+ * count together; an empty connection takes any one frame (a big
+ * "online" list), so no connection holds more than the limits plus one
+ * frame. */
+static bool over_limits(const relay_session *s, const relay_frame *f)
+{
+	size_t frames = s->q.count + s->held.count, bytes = s->q.bytes + s->held.bytes;
+	if (!frames)
+		return false;
+	return frames + 1 > qmax_frames() || bytes + f->len > qmax_bytes();
+}
+
+/* Push to the client's queue, noting when output starts to wait. */
+static int push(relay_session *s, relay_frame *f)
+{
+	bool was_empty = s->q.count == 0;
+	if (relay_sendq_push(&s->q, f, 0, 0) < 0)
+		return -1;
+	if (was_empty)
+		s->stalled_since_ms = relay_now_ms();
+	lws_callback_on_writable(s->wsi);
+	return 0;
+}
+
 static void cut_off_slow(relay_session *s)
 {
 	size_t dropped = relay_sendq_clear(&s->q) + relay_sendq_clear(&s->held);
@@ -50,30 +75,38 @@ int relay_session_send(relay_session *s, relay_frame *f)
 {
 	if (s->state == RS_CLOSING || !f)
 		return -1;
-	if (relay_sendq_push(&s->q, f, qmax_frames(), qmax_bytes()) < 0) {
+	if (over_limits(s, f) || push(s, f) < 0) {
 		cut_off_slow(s);
 		return -1;
 	}
-	lws_callback_on_writable(s->wsi);
 	return 0;
 }
 
-/* Frames the client must get whatever the limits (control frames, the
- * opening frame, a bounded replay). */
-static void send_unlimited(relay_session *s, relay_frame *f)
+/* Send a frame nobody else references (frees it if it was not taken). */
+static void send_own(relay_session *s, relay_frame *f)
+{
+	if (!f)
+		return;
+	relay_frame_ref(f);
+	relay_session_send(s, f);
+	relay_frame_unref(f);
+}
+
+/* The last frame before a close: whatever the limits (the one frame
+ * beyond them). */
+static void send_last(relay_session *s, relay_frame *f)
 {
 	if (!f || s->state == RS_CLOSING)
 		return;
 	relay_frame_ref(f);
-	if (relay_sendq_push(&s->q, f, 0, 0) == 0)
-		lws_callback_on_writable(s->wsi);
+	push(s, f);
 	relay_frame_unref(f);
 }
 
 void relay_session_error(relay_session *s, const char *message, const char *code)
 {
 	relay_g->m.client_errors_total++;
-	send_unlimited(s, relay_frame_error(message, code));
+	send_own(s, relay_frame_error(message, code));
 }
 
 void relay_session_close(relay_session *s, int code, const char *errcode, const char *message)
@@ -81,7 +114,7 @@ void relay_session_close(relay_session *s, int code, const char *errcode, const 
 	if (s->state == RS_CLOSING)
 		return;
 	if (errcode)
-		send_unlimited(s, relay_frame_error(message ? message : errcode, errcode));
+		send_last(s, relay_frame_error(message ? message : errcode, errcode));
 	relay_sendq_clear(&s->held);
 	s->holding = false;
 	s->state = RS_CLOSING;
@@ -91,6 +124,8 @@ void relay_session_close(relay_session *s, int code, const char *errcode, const 
 	lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, CLOSE_FLUSH_SECS);
 	lws_callback_on_writable(s->wsi);
 }
+
+static void replay_more(relay_session *s);
 
 static int on_writeable(relay_session *s)
 {
@@ -108,6 +143,9 @@ static int on_writeable(relay_session *s)
 	if (n < 0)
 		return -1;
 	relay_g->m.frames_out_total++;
+	s->stalled_since_ms = s->q.count ? relay_now_ms() : 0;
+	relay_sendq_shrink(&s->q);
+	replay_more(s);
 	if (s->q.count || s->state == RS_CLOSING)
 		lws_callback_on_writable(s->wsi);
 	return 0;
@@ -142,13 +180,28 @@ static bool wanted(const relay_session *s, const relay_frame *f)
 	    f->origin == relay_origin_of(relay_g->instance_id, s->conn_id))
 		return false; /* the typer's own connection */
 	if ((f->kind == CHAT_EV_PRESENCE_JOIN || f->kind == CHAT_EV_PRESENCE_LEAVE) &&
-	    f->ev_id <= s->snap_floor) {
+	    f->ev_id <= s->snap_floor && s->snap_ids) {
 		/* Older than the "online" list the newcomer got: pass on only
-		 * what that list does not already say. */
+		 * what that list does not already say. (Without the list, every
+		 * one: a join twice is harmless, a lost leave is not.) */
 		bool known = in_snapshot(s, f->user_id);
 		return f->kind == CHAT_EV_PRESENCE_JOIN ? !known : known;
 	}
 	return true;
+}
+
+/* The presence snapshot is needed only for events at or below its floor.
+ * Events reach a room in ascending id order (the follower's outbox): once
+ * one above the floor was judged, none below it can follow, so the
+ * snapshot (8 bytes per user online at open: a large room's biggest cost
+ * per connection) goes. */
+static void drop_snapshot_past(relay_session *s, const relay_frame *f)
+{
+	if (s->snap_ids && !s->holding && s->state == RS_OPEN && f->ev_id > s->snap_floor) {
+		free(s->snap_ids);
+		s->snap_ids = NULL;
+		s->snap_n = 0;
+	}
 }
 
 void relay_session_deliver(relay_session *s, relay_frame *f)
@@ -156,12 +209,13 @@ void relay_session_deliver(relay_session *s, relay_frame *f)
 	if (s->state == RS_CLOSING || s->state == RS_NEW)
 		return;
 	if (s->holding) {
-		if (relay_sendq_push(&s->held, f, qmax_frames(), qmax_bytes()) < 0)
+		if (over_limits(s, f) || relay_sendq_push(&s->held, f, 0, 0) < 0)
 			cut_off_slow(s);
 		return;
 	}
 	if (wanted(s, f))
 		relay_session_send(s, f);
+	drop_snapshot_past(s, f);
 }
 
 /* Move held frames to the send queue, through the same filters as live
@@ -175,19 +229,98 @@ static void release_held(relay_session *s)
 	while (s->state != RS_CLOSING && (f = relay_sendq_pop(&s->held))) {
 		if (wanted(s, f))
 			relay_session_send(s, f);
+		drop_snapshot_past(s, f);
 		relay_frame_unref(f);
 	}
 	relay_sendq_clear(&s->held);
+	relay_sendq_shrink(&s->held);
 }
 
-/* Remember what a replay covered (monotonic: a later, shorter replay
- * does not lower it). */
-static void note_replay(relay_session *s, const relay_result *r)
+/* ---- replay ---------------------------------------------------------------- */
+
+/* Remember what a finished replay covered (monotonic: a later, shorter
+ * replay does not lower it). */
+static void note_replay(relay_session *s)
 {
-	if (r->replay_max_ev > s->replay_max_ev)
-		s->replay_max_ev = r->replay_max_ev;
-	if (r->replay_last_msg > s->replay_last_msg)
-		s->replay_last_msg = r->replay_last_msg;
+	const relay_replay *rp = &s->rp;
+	int64_t last_msg = rp->newest_sent > rp->known ? rp->newest_sent : rp->known;
+	if (rp->max_ev > s->replay_max_ev)
+		s->replay_max_ev = rp->max_ev;
+	if (last_msg > s->replay_last_msg)
+		s->replay_last_msg = last_msg;
+}
+
+static void replay_end(relay_session *s)
+{
+	s->replay_pending = false;
+	release_held(s);
+}
+
+static void replay_submit(relay_session *s, int64_t last_id)
+{
+	relay_job *j = relay_job_new(JOB_REPLAY);
+	if (j) {
+		j->conn_id = s->conn_id;
+		j->room_id = s->room_id;
+		j->last_id = last_id;
+		j->rp = s->rp;
+	}
+	s->rp.job_out = true;
+	if (!j || relay_db_submit(j) < 0) {
+		s->rp.job_out = false;
+		relay_session_error(s, "Service busy, sync not done", "unavailable");
+		replay_end(s);
+	}
+}
+
+/* Start a replay after message last_id (live events are being held). */
+void relay_session_replay(relay_session *s, int64_t last_id)
+{
+	memset(&s->rp, 0, sizeof(s->rp));
+	s->replay_pending = true;
+	s->holding = true;
+	replay_submit(s, last_id);
+}
+
+/* The next page once the client has read most of the last one: a
+ * replay goes only as fast as its client reads. */
+static void replay_more(relay_session *s)
+{
+	if (!s->replay_pending || !s->rp.planned || s->rp.job_out || s->state != RS_OPEN)
+		return;
+	if (s->q.bytes > relay_replay_page_bytes(relay_g->cfg) ||
+	    s->q.count > (size_t)relay_replay_page_rows(relay_g->cfg))
+		return;
+	replay_submit(s, s->rp.last_id);
+}
+
+static void on_replay(relay_result *r)
+{
+	relay_session *s = relay_conns_find(r->conn_id);
+	if (!s || s->state != RS_OPEN || !s->replay_pending)
+		return;
+	if (r->err != CHAT_OK) {
+		s->rp.job_out = false;
+		relay_session_error(s, "Database unavailable, sync not done", "unavailable");
+		replay_end(s);
+		return;
+	}
+	s->rp = r->rp;
+	s->rp.job_out = false;
+	for (size_t i = 0; i < r->n_frames && s->state == RS_OPEN; i++) {
+		relay_frame *f = r->frames[i];
+		r->frames[i] = NULL;
+		send_own(s, f);
+	}
+	if (s->state != RS_OPEN)
+		return; /* cut off */
+	if (r->replay_done) {
+		send_own(s, relay_frame_from_json(chat_json_frame_sync_done(s->rp.newest)));
+		note_replay(s);
+		replay_end(s);
+		return;
+	}
+	replay_more(s);
 }
 
 /* ---- opening ------------------------------------------------------------- */
@@ -225,6 +358,8 @@ static void on_open(relay_session *s, struct lws *wsi)
 	}
 	relay_g->n_sessions++;
 	relay_g->m.connections_total++;
+	if (!relay_g->cfg->relay.tls_cert[0])
+		relay_wsguard_watch(lws_get_socket_fd(wsi), true);
 
 	if (relay_g->shutting_down) {
 		relay_session_close(s, 1001, NULL, "relay shutting down");
@@ -296,6 +431,24 @@ static void on_open(relay_session *s, struct lws *wsi)
 	}
 	s->user.id = j->user_id;
 
+	relay_limits_client_address(wsi, s->addr, sizeof(s->addr));
+	int over = relay_limits_admit(s);
+	if (over != 0) {
+		relay_job_free(j);
+		if (over < 0) {
+			relay_session_close(s, 1011, "internal_error", "Out of memory");
+			return;
+		}
+		relay_g->m.connections_refused_total++;
+		/* debug only: a flood must not flood the log (the metric counts) */
+		chat_log_debug("connection refused: user %lld from %s is at its %s limit",
+		               (long long)s->user.id, s->addr, over == 1 ? "user" : "address");
+		relay_session_close(s, 4403, "too_many_connections",
+		                    over == 1 ? "Too many connections of this user"
+		                              : "Too many connections from this address");
+		return;
+	}
+
 	if (relay_db_down()) {
 		/* Fail fast: do not queue lookups behind connect timeouts. */
 		relay_job_free(j);
@@ -352,18 +505,6 @@ static void auth_failed(relay_session *s, relay_result *r)
 	}
 }
 
-static void send_replay(relay_session *s, relay_result *r)
-{
-	for (size_t i = 0; i < r->n_frames; i++) {
-		relay_frame *f = r->frames[i];
-		r->frames[i] = NULL;
-		if (f) {
-			send_unlimited(s, f); /* frees it if nobody took it */
-		}
-	}
-	r->n_frames = 0;
-}
-
 static void on_auth(relay_result *r)
 {
 	/* The instance this connection's presence row hangs off: known here
@@ -389,35 +530,17 @@ static void on_auth(relay_result *r)
 	s->state = RS_OPEN;
 	relay_frame *est = r->established;
 	r->established = NULL;
-	send_unlimited(s, est);
+	send_own(s, est);
 	if (s->bad_last_id)
 		relay_session_error(s, "last_id must be a non-negative integer; no resume",
 		                    "invalid_field");
-	if (r->has_replay) {
-		send_replay(s, r);
-		note_replay(s, r);
-	}
+	if (s->resume_from >= 0 && s->state == RS_OPEN)
+		relay_session_replay(s, s->resume_from); /* holds live events until it is done */
 	release_held(s);
 	if (s->state == RS_OPEN && !relay_g->shutting_down)
 		lws_rx_flow_control(s->wsi, 1);
 	chat_log_debug("connection %llu: user %lld in room %lld", (unsigned long long)s->conn_id,
 	               (long long)s->user.id, (long long)s->room_id);
-}
-
-static void on_replay(relay_result *r)
-{
-	relay_session *s = relay_conns_find(r->conn_id);
-	if (!s || s->state != RS_OPEN)
-		return;
-	s->replay_pending = false;
-	if (r->err != CHAT_OK) {
-		relay_session_error(s, "Database unavailable, sync not done", "unavailable");
-		release_held(s);
-		return;
-	}
-	send_replay(s, r);
-	note_replay(s, r);
-	release_held(s);
 }
 
 static void on_insert(relay_result *r)
@@ -432,7 +555,7 @@ static void on_insert(relay_result *r)
 		if (r->frame) { /* client_id retry: the stored message, to this connection */
 			relay_frame *f = r->frame;
 			r->frame = NULL;
-			send_unlimited(s, f);
+			send_own(s, f);
 		}
 		break;
 	case CHAT_ERR_UNAVAILABLE:
@@ -440,7 +563,14 @@ static void on_insert(relay_result *r)
 		                    "unavailable");
 		break;
 	case CHAT_ERR_NOT_FOUND:
-		relay_session_error(s, "Room not found", "room_not_found");
+		/* The room is gone, or became private and the sender is not a
+		 * member (the DAL checks under the room lock): as the access
+		 * recheck does. */
+		relay_session_close(s, 4404, "room_not_found",
+		                    "You no longer have access to this room");
+		break;
+	case CHAT_ERR_GONE:
+		relay_session_error(s, "That message has been deleted", "not_found");
 		break;
 	case CHAT_ERR_INVALID:
 		relay_session_error(s, "Invalid message", "invalid_field");
@@ -537,7 +667,7 @@ static bool rate_ok(relay_session *s)
 	if (s->tokens > cfg->relay.rate_burst)
 		s->tokens = cfg->relay.rate_burst;
 	s->tokens_ms = now;
-	if (s->tokens >= 1.0) {
+	if (s->tokens >= 1.0 && relay_limits_user_frame(s, now)) {
 		s->tokens -= 1.0;
 		s->rate_noticed = false;
 		return true;
@@ -617,8 +747,20 @@ done:
 
 /* ---- typing expiry -------------------------------------------------------- */
 
+/* A client that leaves its queued output unread for relay.send_timeout
+ * is a slow consumer too, even before its queue fills (a replay it does
+ * not read, a quiet room). */
+static void check_stalled(relay_session *s, void *arg)
+{
+	int64_t now_ms = *(const int64_t *)arg;
+	if (s->state == RS_OPEN && s->stalled_since_ms && s->q.count &&
+	    now_ms - s->stalled_since_ms >= 1000LL * relay_g->cfg->relay.send_timeout)
+		cut_off_slow(s);
+}
+
 void relay_session_tick(int64_t now_ms)
 {
+	relay_conns_each(check_stalled, &now_ms);
 	for (relay_session *s = relay_g->typing_head, *next; s; s = next) {
 		next = s->typing_next;
 		if (s->typing && now_ms >= s->typing_deadline_ms) {
@@ -702,6 +844,8 @@ static void on_closed(relay_session *s)
 	typing_unlink(s);
 	relay_rooms_leave(s);
 	relay_conns_remove(s);
+	relay_limits_release(s);
+	relay_wsguard_watch(lws_get_socket_fd(s->wsi), false);
 	relay_g->n_sessions--;
 	if (s->presence_id || s->typing) {
 		relay_job *j = relay_job_new(JOB_CLOSE);
@@ -752,7 +896,7 @@ static void close_one(relay_session *s, void *arg)
 	memset(&keep, 0, sizeof(keep));
 	relay_frame *f;
 	while ((f = relay_sendq_pop(&s->q))) {
-		if (f->ev_id == 0)
+		if (f->ev_id == 0 && f->kind == CHAT_EV_UNKNOWN) /* replayed messages are events too */
 			relay_sendq_push(&keep, f, 0, 0);
 		relay_frame_unref(f);
 	}
@@ -819,6 +963,7 @@ int relay_session_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
 	relay_session *s = user;
 	switch (reason) {
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED: {
+		relay_wsguard_sweep();
 		relay_result *r = relay_take_results();
 		while (r) {
 			relay_result *next = r->next;

@@ -105,3 +105,18 @@ void relay_typing_free(void)
 	tab = NULL;
 	cap = 0;
 }
+
+/* ---- typing origin ------------------------------------------------------ */
+
+uint64_t relay_origin_of(int64_t inst, uint64_t conn_id)
+{
+	/* 24 bits of connection id below the instance id; unique enough to
+	 * recognise the typer's own connection, and positive in an int64. */
+	return ((uint64_t)inst << 24) | (conn_id & 0xffffff);
+}
+
+int64_t relay_typing_ref(bool is_typing, uint64_t origin)
+{
+	return (int64_t)(((origin & 0x3fffffffffffffffULL) << 1) | (is_typing ? 1 : 0));
+}
+

@@ -58,6 +58,13 @@ void relay_session_typing(relay_session *s, bool is_typing)
 	n_actions++;
 }
 
+void relay_session_replay(relay_session *s, int64_t last_id)
+{
+	(void)s;
+	FUZZ_CHECK(last_id >= 0, "replay from %lld", (long long)last_id);
+	n_actions++;
+}
+
 int relay_db_submit(relay_job *j)
 {
 	const char *detail = NULL;

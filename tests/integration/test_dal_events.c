@@ -436,25 +436,67 @@ void test_events(void **state)
 	chat_event_rows_free(v, n);
 }
 
+/* Plan a resume and read it in pages of two: kinds and message ids in
+ * the order the relay sends them (live messages from the table count as
+ * creations). */
+static size_t read_replay(int64_t room, int64_t last_id, int limit, chat_event_kind *kinds,
+                          int64_t *refs, size_t max, bool *trunc)
+{
+	chat_replay_plan p;
+	assert_int_equal(chat_dal_replay_plan(db, room, last_id, limit, &p), CHAT_OK);
+	*trunc = p.truncated;
+	size_t got = 0;
+	int64_t after = p.after;
+	while (p.mode != CHAT_REPLAY_NONE) {
+		size_t n = 0;
+		if (p.mode == CHAT_REPLAY_EVENTS) {
+			chat_event_row *v = NULL;
+			assert_int_equal(chat_dal_replay_events(db, room, after, p.upto, 2, &v, &n),
+			                 CHAT_OK);
+			for (size_t i = 0; i < n; i++) {
+				assert_true(got < max);
+				assert_int_equal(v[i].ev.room_id, room);
+				assert_true(v[i].ev.id > after && v[i].ev.id <= p.upto);
+				assert_true(v[i].has_message);
+				assert_int_equal(v[i].message.id, v[i].ev.ref_id);
+				kinds[got] = v[i].ev.kind;
+				refs[got++] = v[i].ev.ref_id;
+				after = v[i].ev.id;
+			}
+			chat_event_rows_free(v, n);
+		} else {
+			chat_message *v = NULL;
+			assert_int_equal(chat_dal_replay_messages(db, room, after, p.upto, 2, &v, &n),
+			                 CHAT_OK);
+			for (size_t i = 0; i < n; i++) {
+				assert_true(got < max);
+				assert_int_equal(v[i].room_id, room);
+				assert_int_equal(v[i].deleted_ms, 0);
+				kinds[got] = CHAT_EV_MESSAGE_CREATED;
+				refs[got++] = v[i].id;
+				after = v[i].id;
+			}
+			chat_messages_free(v, n);
+		}
+		if (n < 2)
+			break;
+	}
+	return got;
+}
+
 static void check_replay(int64_t room, int64_t last_id, int limit, const chat_event_kind *kinds,
                          const int64_t *refs, size_t nwant, bool want_trunc)
 {
-	chat_event_row *v = NULL;
-	size_t n = 0;
+	chat_event_kind k[32];
+	int64_t r[32];
 	bool trunc = !want_trunc;
-	assert_int_equal(chat_dal_room_replay(db, room, last_id, limit, &v, &n, &trunc), CHAT_OK);
+	size_t n = read_replay(room, last_id, limit, k, r, 32, &trunc);
 	assert_true(trunc == want_trunc);
 	assert_int_equal(n, nwant);
 	for (size_t i = 0; i < n; i++) {
-		assert_int_equal(v[i].ev.kind, kinds[i]);
-		assert_int_equal(v[i].ev.ref_id, refs[i]);
-		assert_int_equal(v[i].ev.room_id, room);
-		assert_true(v[i].has_message);
-		assert_int_equal(v[i].message.id, refs[i]);
-		if (i)
-			assert_true(v[i - 1].ev.id < v[i].ev.id);
+		assert_int_equal(k[i], kinds[i]);
+		assert_int_equal(r[i], refs[i]);
 	}
-	chat_event_rows_free(v, n);
 }
 
 void test_replay(void **state)
@@ -492,9 +534,11 @@ void test_replay(void **state)
 		check_replay(room, m[5], 10, k, r, 2, false);
 	}
 	{
-		chat_event_kind k[] = { C, C, C, C, C, U, D };
-		int64_t r[] = { m[1], m[2], m[3], m[4], m[5], m[2], m[1] };
-		check_replay(room, 0, 10, k, r, 7, false);
+		/* last_id 0: the live messages in their current state */
+		chat_event_kind k[] = { C, C, C, C };
+		int64_t r[] = { m[2], m[3], m[4], m[5] };
+		check_replay(room, 0, 10, k, r, 4, false);
+		check_replay(room, 0, 4, k, r, 4, false);
 	}
 	{
 		/* More missing than the limit: the newest live messages. */
@@ -511,26 +555,22 @@ void test_replay(void **state)
 		int64_t r[] = { m[4], m[5], m[2], m[1] };
 		check_replay(room, m[3], 10, k, r, 4, false);
 	}
-	/* All creation events after last_id purged but messages exist:
-	 * truncated, newest live messages (their event id may be 0). */
+	/* All creation events after last_id purged but messages exist: the
+	 * live messages from the table, all of them within the limit. */
 	sql_exec("DELETE FROM chat_events WHERE kind = 'message_created' AND room_id = %lld"
 	         " AND ref_id > %lld", (long long)room, (long long)m[3]);
 	{
-		chat_event_row *v = NULL;
-		size_t n = 0;
-		bool trunc = false;
-		assert_int_equal(chat_dal_room_replay(db, room, m[3], 10, &v, &n, &trunc), CHAT_OK);
-		assert_true(trunc);
-		assert_int_equal(n, 4); /* m2..m5 live */
-		assert_int_equal(v[0].message.id, m[2]);
-		assert_string_equal(v[0].message.content, "r2 edited");
-		assert_int_equal(v[3].message.id, m[5]);
-		assert_int_equal(v[3].ev.id, 0);
-		assert_int_equal(v[3].ev.kind, C);
-		chat_event_rows_free(v, n);
+		chat_event_kind k[] = { C, C };
+		int64_t r[] = { m[4], m[5] };
+		check_replay(room, m[3], 10, k, r, 2, false);
+		int64_t r1[] = { m[5] };
+		check_replay(room, m[3], 1, k, r1, 1, true);
 	}
-	/* Up to date: nothing. */
+	/* Up to date, or beyond every id: nothing. */
 	check_replay(other, 999999999, 10, NULL, NULL, 0, false);
+	chat_replay_plan p;
+	assert_int_equal(chat_dal_replay_plan(db, room, -1, 10, &p), CHAT_ERR_INVALID);
+	assert_int_equal(chat_dal_replay_plan(db, room, 0, 0, &p), CHAT_ERR_INVALID);
 }
 
 void test_purge(void **state)

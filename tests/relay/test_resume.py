@@ -318,6 +318,74 @@ async def t_replay_limit(fx):
          ids[-LIMIT:], "messages replayed when exactly the limit is missing")
 
 
+@R.timeout(60)
+async def t_deleted_not_replayed(fx):
+    """After a deletion commits, no replayed frame carries the message's
+    content: not its creation, not its edits (a resume from before the
+    deletion gets message_deleted at most)."""
+    relay = S["relay"]
+    a = fx.user("shredder")
+    room = fx.room(a)
+    ca = await relay.connect(room, a)
+    m1, m2, m3, m4 = await seed(ca, 4, "keep")
+    secret = "secret-" + os.urandom(6).hex()
+    fx.db.sql(f"UPDATE messages SET content = '{secret} plain' WHERE id = {m2}")
+    fx.db.sql(f"UPDATE messages SET content = '{secret} edited', "
+              f"edited_at = UTC_TIMESTAMP(3) WHERE id = {m3}")
+    await ca.next("message_updated", 10, where=lambda f: f["message"]["id"] == m3)
+    for m in (m2, m3):
+        fx.db.sql(f"UPDATE messages SET deleted_at = UTC_TIMESTAMP(3) WHERE id = {m}")
+        await ca.next("message_deleted", 10, where=lambda f, m=m: f.get("message_id") == m)
+    for how in ("url", "sync"):
+        if how == "url":
+            c = await relay.connect(room, a, last_id=m1)
+        else:
+            c = await relay.connect(room, a)
+            await c.send({"type": "sync", "last_id": m1})
+        await c.next("sync_done", 10)
+        leaked = [f for f in c.history if secret in str(f)]
+        R.check(not leaked, f"{how}: deleted content replayed: {R._brief(leaked)}")
+        got = [(f["type"], f.get("message", {}).get("id") or f.get("message_id"))
+               for f in stream(c) if f["type"] != "sync_done"]
+        R.check(("chat_message", m4) in got, f"{how}: live message {m4} not replayed: {got}")
+        R.check(("message_deleted", m2) in got and ("message_deleted", m3) in got,
+                f"{how}: deletions not replayed: {got}")
+
+
+@R.timeout(90)
+async def t_replay_beyond_a_page(fx):
+    """relay.replay_limit is the only cap: 201 to 1,000 missing messages
+    are all replayed, from the event log and from the messages table
+    (last_id=0, a purged log), with no resync_required."""
+    relay = S["relay"]
+    a = fx.user("longgap")
+    room = fx.room(a)
+    n = 600
+    fx.db.sql("INSERT INTO messages (room_id, sender_id, content) "
+              f"SELECT {room}, {a.id}, CONCAT('bulk ', seq) FROM seq_1_to_{n}")
+    ids = [m[0] for m in fx.room_messages(room)]
+    R.eq(len(ids), n, "messages stored")
+
+    async def replayed(last_id, what):
+        c = await relay.connect(room, a, last_id=last_id)
+        done = await c.next("sync_done", 30)
+        frames = stream(c)
+        R.check(not [f for f in frames if f["type"] == "resync_required"],
+                f"{what}: resync_required with {n} missing (limit 1000)")
+        got = [f["message"]["id"] for f in frames if f["type"] == "chat_message"]
+        return got, done
+
+    got, done = await replayed(ids[0], "event log")
+    R.eq(got, ids[1:], "replay of 599 messages from the event log")
+    R.eq(done.get("last_id"), ids[-1], "sync_done.last_id (event log)")
+    got, done = await replayed(0, "last_id=0")
+    R.eq(got, ids, "replay of 600 messages with last_id=0")
+    fx.db.sql(f"DELETE FROM chat_events WHERE room_id = {room}")
+    got, done = await replayed(ids[0], "purged log")
+    R.eq(got, ids[1:], "replay of 599 messages from the messages table")
+    R.eq(done.get("last_id"), ids[-1], "sync_done.last_id (purged log)")
+
+
 @R.timeout(90)
 async def t_resume_across_restart(fx):
     relay = fx.relay()
@@ -342,4 +410,5 @@ async def t_resume_across_restart(fx):
 if __name__ == "__main__":
     R.main([t_resume_during_live_traffic, t_resume_storm_across_relays, t_resume_nothing_missing,
             t_resume_odd_last_id, t_resume_after_purge, t_sync_frame, t_edits_and_deletions,
-            t_replay_limit, t_resume_across_restart], setup)
+            t_replay_limit, t_deleted_not_replayed, t_replay_beyond_a_page,
+            t_resume_across_restart], setup)

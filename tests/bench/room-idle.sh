@@ -1,0 +1,63 @@
+#!/bin/sh
+# Relay memory per idle connection in ONE large room, each connection a
+# different user (what makes a room's cost grow with its size: the
+# "online" list and each session's presence snapshot). Starts a private
+# MariaDB and one relay, creates N users by SQL and signs their tokens,
+# holds N connections with chat-bench and prints chat-bench's JSON line
+# (bytes_per_connection is the relay's RSS growth per connection).
+#
+#   top_srcdir=.. top_builddir=. sh ../tests/bench/room-idle.sh [N] [RELAY]
+#
+# N defaults to 3000; RELAY (a chat-relay binary, default the build's)
+# lets two builds be compared on the same machine.
+set -eu
+: "${top_builddir:?}" "${top_srcdir:?}"
+N=${1:-3000}
+RELAY_BIN=${2:-$top_builddir/relay/chat-relay}
+. "$top_srcdir/tests/harness/mariadb.sh"
+. "$top_srcdir/tests/bench/bench-lib.sh"
+mkdir -p "$top_builddir/tests/tmp"
+work=$(mktemp -d "$top_builddir/tests/tmp/room-idle.XXXXXX")
+BENCH_PIDS=
+cleanup() {
+	bench_stop_all
+	chat_test_db_stop
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+CHAT_TEST_DB_OPTS="--max-connections=200"
+export CHAT_TEST_DB_OPTS
+chat_test_db_start
+bench_relay_env
+CHAT_NOTIFY_DIR="$work"
+# every newcomer's user_join goes to everyone already there (N^2/2 frames
+# while the room fills): room for that backlog, it is not what is measured
+CHAT_RELAY_SEND_QUEUE_MAX_FRAMES=1000000
+CHAT_RELAY_SEND_QUEUE_MAX_BYTES=67108864
+export CHAT_RELAY_SEND_QUEUE_MAX_FRAMES CHAT_RELAY_SEND_QUEUE_MAX_BYTES
+chat_test_sql "INSERT INTO users (username) SELECT CONCAT('idle', seq) FROM seq_1_to_$N" >/dev/null
+"$top_builddir/schema/chatctl" create-room big --owner idle1 >"$work/room"
+chat_test_sql "SELECT id FROM users WHERE username LIKE 'idle%' ORDER BY id" >"$work/ids"
+python3 - "$work/ids" >"$work/tokens" <<'PYEOF'
+import base64, hashlib, hmac, json, os, sys, time
+def b64(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+now = int(time.time())
+key = os.environ["CHAT_AUTH_JWT_SECRET"].encode()
+head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+for i, uid in enumerate(open(sys.argv[1]).read().split()):
+    body = b64(json.dumps({"token_type": "access", "exp": now + 3600, "iat": now,
+                           "jti": "idle%d" % i, "user_id": int(uid)},
+                          separators=(",", ":")).encode())
+    sig = b64(hmac.new(key, (head + "." + body).encode(), hashlib.sha256).digest())
+    print(head + "." + body + "." + sig)
+PYEOF
+RELAY_PORT=$(bench_free_port)
+CHAT_RELAY_PORT=$RELAY_PORT "$RELAY_BIN" >"$work/relay.log" 2>&1 &
+RELAY_PID=$!
+BENCH_PIDS="$RELAY_PID"
+bench_wait_line "$work/relay.log" "listening on" 30 "$RELAY_PID"
+"$top_builddir/tests/bench/chat-bench" connect --url "ws://127.0.0.1:$RELAY_PORT" \
+	--tokens "$work/tokens" --rooms-file "$work/room" --connections "$N" --duration 5 \
+	--connect-rate 500 --settle-timeout 120 --pid "$RELAY_PID" --quiet
