@@ -200,7 +200,6 @@ export async function searchDirectory(more) {
 		url = state.dirNext.replace(/^.*?\/api/, '');
 	} else {
 		url = `/chat/rooms/?limit=${DIRECTORY_PAGE}` + (q ? `&search=${encodeURIComponent(q)}` : '');
-		state.dirQuery = q;
 	}
 	let res;
 	try {
