@@ -394,6 +394,36 @@ async function main() {
 		check(!/\bcont\b/.test(await pageB.locator('#messages li.message', { hasText: 'Hi Alice' }).getAttribute('class')), 'bob\'s message grouped with alice\'s');
 		await pageB.locator('#messages li.divider.day', { hasText: 'Today' }).waitFor();
 		await pageB.locator('#room-start', { hasText: 'beginning' }).waitFor();
+		// The helpers behind it, on cases a two-user chat of today does not
+		// produce: other days, links at the end of a sentence or in brackets.
+		const u = await pageB.evaluate(async () => {
+			const m = await import('/util.js');
+			const day = 86400000;
+			const links = (t) => {
+				const p = document.createElement('p');
+				m.linkify(p, t);
+				return [...p.querySelectorAll('a')].map((a) => a.getAttribute('href'));
+			};
+			return {
+				yesterday: m.dayLabel(new Date(Date.now() - day).toISOString()),
+				lastYear: m.dayLabel(new Date(new Date().getFullYear() - 1, 5, 15, 12).toISOString()),
+				sameDay: m.dayKey(new Date().toISOString()) === m.dayKey(new Date(Date.now() - 1000).toISOString()) ||
+					new Date().getHours() === 0,
+				period: links('See https://example.org/a.'),
+				paren: links('(https://example.org/b) and https://en.wikipedia.org/wiki/C_(language)'),
+				bad: links('javascript:alert(1) data:text/html,x ftp://example.org/f'),
+				text: (() => { const p = document.createElement('p'); m.linkify(p, '<img src=x onerror=alert(1)>'); return [p.childElementCount, p.textContent]; })(),
+				points: m.codePoints('a😀é'),
+			};
+		});
+		check(u.yesterday === 'Yesterday', `yesterday is "${u.yesterday}"`);
+		check(u.lastYear.includes(String(new Date().getFullYear() - 1)), `a date of last year without its year: "${u.lastYear}"`);
+		check(u.sameDay, 'two moments of one day are different days');
+		check(JSON.stringify(u.period) === '["https://example.org/a"]', `link before a full stop: ${u.period}`);
+		check(JSON.stringify(u.paren) === '["https://example.org/b","https://en.wikipedia.org/wiki/C_(language)"]', `links and brackets: ${u.paren}`);
+		check(u.bad.length === 0, `unsafe schemes linked: ${u.bad}`);
+		check(u.text[0] === 0 && u.text[1] === '<img src=x onerror=alert(1)>', 'markup in text became elements');
+		check(u.points === 3, `code points of "a😀é": ${u.points}`);
 		log('ok: links clickable (http/https only, noopener), consecutive messages grouped, date separator, beginning of the room');
 
 		// 7: right-to-left text.
