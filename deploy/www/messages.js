@@ -216,6 +216,7 @@ export async function loadOlder() {
 
 export async function openRoom(id, opts) {
 	opts = opts || {};
+	const focusWas = document.activeElement;
 	closeSocket();
 	clearTyping();
 	showError('room-error', '');
@@ -254,7 +255,9 @@ export async function openRoom(id, opts) {
 	connect();
 	markRead();
 	loadReads();
-	if (opts.focus !== false) $('message-input').focus({ preventScroll: true });
+	// To the message box, unless the user moved the focus meanwhile.
+	const moved = document.activeElement !== focusWas && document.activeElement !== document.body;
+	if (opts.focus !== false && !moved) $('message-input').focus({ preventScroll: true });
 }
 
 /* ---- editing and deleting one's own messages ------------------------ */
@@ -374,8 +377,10 @@ export function renderReads() {
 	}
 }
 
+// The page is on screen. (Not document.hasFocus(): a window on a second
+// screen is read without having the focus.)
 export function readerPresent() {
-	return !document.hidden && (!document.hasFocus || document.hasFocus());
+	return !document.hidden;
 }
 
 // Mark the newest message read when the reader can see it. Receipts go

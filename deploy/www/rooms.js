@@ -52,49 +52,68 @@ function unreadOf(r) {
 	return state.unread.get(r.id) || 0;
 }
 
+// The buttons are kept and changed in place, so focus, screen readers and
+// pointers stay on them while counts change.
 export function renderRooms() {
 	const ul = $('room-list');
 	const focused = document.activeElement && ul.contains(document.activeElement)
 		? Number(document.activeElement.dataset.roomId) : 0;
-	ul.textContent = '';
 	const mine = myRooms();
 	$('no-rooms').hidden = mine.length > 0;
 	const openId = state.room ? state.room.id : 0;
 	const stop = mine.some((r) => r.id === focused) ? focused
 		: mine.some((r) => r.id === openId) ? openId : (mine[0] && mine[0].id);
-	for (const r of mine) {
-		const li = el('li');
-		const b = el('button', 'room-btn');
-		b.type = 'button';
-		b.dataset.roomId = r.id;
-		b.title = r.name;
+	const old = new Map([...ul.children].map((li) => [Number(li.dataset.roomId), li]));
+	mine.forEach((r, i) => {
 		const unread = r.id === openId ? 0 : unreadOf(r);
-		// Its name reads "Room, private, 3 unread": the separators and
-		// the word are for screen readers, the badge shows the number.
-		const name = el('span', 'name', r.name);
-		b.appendChild(name);
-		if (r.is_private) {
-			name.appendChild(el('span', 'visually-hidden', ', private'));
-			const lock = el('span', 'lock', 'private');
-			lock.setAttribute('aria-hidden', 'true');
-			b.appendChild(lock);
+		const sig = JSON.stringify([r.name, !!r.is_private, unread, r.id === openId]);
+		let li = old.get(r.id);
+		old.delete(r.id);
+		if (!li) {
+			li = el('li');
+			li.dataset.roomId = r.id;
+			const b = el('button', 'room-btn');
+			b.type = 'button';
+			b.dataset.roomId = r.id;
+			li.appendChild(b);
 		}
-		if (unread > 0) {
-			name.appendChild(el('span', 'visually-hidden', `, ${unread} unread`));
-			const badge = el('span', 'badge', unread > 999 ? '999+' : String(unread));
-			badge.setAttribute('aria-hidden', 'true');
-			b.appendChild(badge);
+		const b = li.firstChild;
+		if (li.dataset.sig !== sig) {
+			li.dataset.sig = sig;
+			roomButton(b, r, unread, r.id === openId);
 		}
-		if (r.id === openId) b.setAttribute('aria-current', 'true');
 		b.tabIndex = r.id === stop ? 0 : -1;  // roving tabindex: one tab stop
-		li.appendChild(b);
-		ul.appendChild(li);
-	}
-	if (focused) {
+		if (ul.children[i] !== li) ul.insertBefore(li, ul.children[i] || null);
+	});
+	for (const li of old.values()) li.remove();
+	if (focused && document.activeElement === document.body) {
 		const b = ul.querySelector(`button[data-room-id="${focused}"]`);
 		if (b) b.focus();
 	}
 	updateTitle();
+}
+
+// Its name reads "Room, private, 3 unread": the separators and the word are
+// for screen readers, the badge shows the number.
+function roomButton(b, r, unread, open) {
+	b.textContent = '';
+	b.title = r.name;
+	const name = el('span', 'name', r.name);
+	b.appendChild(name);
+	if (r.is_private) {
+		name.appendChild(el('span', 'visually-hidden', ', private'));
+		const lock = el('span', 'lock', 'private');
+		lock.setAttribute('aria-hidden', 'true');
+		b.appendChild(lock);
+	}
+	if (unread > 0) {
+		name.appendChild(el('span', 'visually-hidden', `, ${unread} unread`));
+		const badge = el('span', 'badge', unread > 999 ? '999+' : String(unread));
+		badge.setAttribute('aria-hidden', 'true');
+		b.appendChild(badge);
+	}
+	if (open) b.setAttribute('aria-current', 'true');
+	else b.removeAttribute('aria-current');
 }
 
 // Arrow keys move within the room list; Tab leaves it.
@@ -181,7 +200,6 @@ export async function searchDirectory(more) {
 		url = state.dirNext.replace(/^.*?\/api/, '');
 	} else {
 		url = `/chat/rooms/?limit=${DIRECTORY_PAGE}` + (q ? `&search=${encodeURIComponent(q)}` : '');
-		state.dirQuery = q;
 	}
 	let res;
 	try {

@@ -37,7 +37,8 @@ export const state = {
 	tickTimer: null,
 	editing: 0,              // id of the message being edited
 	dirNext: null,           // URL of the directory's next page
-	dirQuery: '',
+	dirAll: null,            // the whole directory, when the server does not page it
+	dirSkips: 0,             // server pages in a row that held only joined rooms
 	dirTimer: null,
 };
 
