@@ -60,7 +60,8 @@ def read_until_close(raw, timeout):
     while time.monotonic() < deadline:
         try:
             op, payload = raw.recv_frame(max(deadline - time.monotonic(), 0.1))
-        except (R.TestFailure, OSError):
+        except (R.TestFailure, OSError) as e:
+            R.log(f"read_until_close: {e!r} after {frames} frames")
             return None, frames
         if op == 0x8:
             return (struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None), frames
