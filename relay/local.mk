@@ -6,6 +6,8 @@ relay_chat_relay_SOURCES = \
 	relay/server.c \
 	relay/listener.c \
 	relay/session.c \
+	relay/sockstat.h \
+	relay/sockstat.c \
 	relay/frames.c \
 	relay/job.c \
 	relay/rooms.c \

@@ -142,6 +142,7 @@ typedef struct relay_session {
 	/* send timeout (session.c check_stalled) */
 	uint64_t written, written_seen; /* bytes handed to the socket: total, at the last tick */
 	size_t unsent_seen;        /* the socket's unsent bytes at the last tick */
+	uint64_t acked_seen;       /* bytes the client acknowledged, at the last tick */
 	int64_t stalled_since_ms;  /* output waiting and none taken since (0 = not) */
 	int recheck_pending;       /* room changed: access being checked again */
 	int64_t resume_from;       /* -1 = no resume requested at open */

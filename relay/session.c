@@ -14,16 +14,13 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <time.h>
-#ifdef __linux__
-#include <linux/sockios.h> /* SIOCOUTQ */
-#endif
 
 #include "chat_json.h"
 #include "chat_log.h"
 #include "chat_validate.h"
 #include "relay.h"
+#include "sockstat.h"
 
 #define CLOSE_FLUSH_SECS 5 /* a closing client that does not read is dropped */
 #define REPLAY_RECHECK_US 20000 /* kernel queue still full: look again */
@@ -134,20 +131,13 @@ static void replay_more(relay_session *s);
  * the system cannot say. */
 static size_t unsent(relay_session *s)
 {
-	size_t n = lws_partial_buffered(s->wsi) ? 1 : 0;
-#ifdef SIOCOUTQ
-	int v = 0;
-	if (ioctl(lws_get_socket_fd(s->wsi), SIOCOUTQ, &v) == 0 && v > 0)
-		n += (size_t)v;
-#endif
-	return n;
+	return relay_sock_unsent(lws_get_socket_fd(s->wsi)) + (lws_partial_buffered(s->wsi) ? 1 : 0);
 }
 
 /* Has the client sent bytes the loop has not read yet? */
 static bool unread_input(relay_session *s)
 {
-	int v = 0;
-	return ioctl(lws_get_socket_fd(s->wsi), FIONREAD, &v) == 0 && v > 0;
+	return relay_sock_unread(lws_get_socket_fd(s->wsi));
 }
 
 static int on_writeable(relay_session *s)
@@ -771,10 +761,11 @@ done:
 
 /* A client that takes none of its output for relay.send_timeout is a
  * slow consumer too, even before its queue fills (a replay it does not
- * read, a quiet room). Taken = what was written to the socket since the
- * last tick minus what the socket's queue grew by: frames written into
- * the kernel's buffer are not taken yet. Connections with nothing written
- * and nothing waiting cost no system call. */
+ * read, a quiet room). Taken = acknowledged by the client's TCP (Linux);
+ * elsewhere, what was written to the socket since the last tick minus what
+ * the socket's queue grew by. Frames merely written into the kernel's
+ * buffer, or held by libwebsockets, are not taken. Connections with
+ * nothing written and nothing waiting cost no system call. */
 static void check_stalled(relay_session *s, void *arg)
 {
 	int64_t now_ms = *(const int64_t *)arg;
@@ -786,7 +777,14 @@ static void check_stalled(relay_session *s, void *arg)
 		return;
 	}
 	size_t left = unsent(s);
-	bool taken = wrote + s->unsent_seen > left;
+	uint64_t acked = 0;
+	bool taken;
+	if (relay_sock_acked(lws_get_socket_fd(s->wsi), &acked)) {
+		taken = acked != s->acked_seen;
+		s->acked_seen = acked;
+	} else {
+		taken = wrote + s->unsent_seen > left;
+	}
 	s->written_seen = s->written;
 	s->unsent_seen = left;
 	if (taken || (!left && !s->q.count)) {
