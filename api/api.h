@@ -34,7 +34,9 @@ typedef struct api_ratelimit api_ratelimit;
 typedef struct api_server {
 	const chat_config *cfg;
 	chat_jwt *jwt;
-	api_ratelimit *login_limit; /* register and token attempts */
+	api_ratelimit *login_limit;   /* register and token attempts */
+	api_ratelimit *message_limit; /* messages posted, per user */
+	api_ratelimit *room_limit;    /* rooms created, per user */
 } api_server;
 
 typedef struct api_req api_req;
@@ -44,6 +46,8 @@ typedef void (*api_handler)(api_req *r);
 enum {
 	API_ROUTE_PUBLIC = 1 << 0, /* no token needed (and none looked at) */
 	API_ROUTE_BODY = 1 << 1,   /* needs a JSON object body */
+	API_ROUTE_MESSAGE_RATE = 1 << 2, /* counts against the caller's message rate */
+	API_ROUTE_ROOM_RATE = 1 << 3,    /* counts against the caller's room creation rate */
 };
 
 typedef struct api_route {
@@ -111,8 +115,9 @@ const char *api_param(const api_req *r, const char *name);
  * (413), the content type (415), the depth limit and the syntax (400).
  * Returns 0 with r->body set, or -1 after writing the error response. */
 int api_read_body(api_req *r);
-/* Parse buf[0..len) as one JSON object (strict syntax, valid UTF-8,
- * depth <= API_JSON_MAX_DEPTH, only white space around it). Returns 0
+/* Parse buf[0..len) as one JSON object (chat_json_parse: strict RFC
+ * 8259, valid UTF-8, depth <= API_JSON_MAX_DEPTH, only white space
+ * around it). Returns 0
  * with *out (owned by the caller), or -1 with a sentence in detail. */
 int api_json_parse(const char *buf, size_t len, json_object **out, char *detail,
                    size_t detail_sz);
@@ -144,6 +149,8 @@ void api_respond_empty(api_req *r, int status);
 void api_respond_body(api_req *r, int status, const char *json, size_t len);
 /* {"detail": detail} */
 void api_respond_error(api_req *r, int status, const char *detail);
+/* 429 with Retry-After: wait (seconds, >= 1) and a detail saying so. */
+void api_respond_429(api_req *r, int wait);
 /* Map a DAL error to its status; detail NULL takes the default wording. */
 void api_respond_chat_err(api_req *r, chat_err e, const char *detail);
 /* The HTTP status a chat_err maps to. */
@@ -178,11 +185,17 @@ int api_authenticate(api_req *r);
 /* ---- ratelimit.c ------------------------------------------------------ */
 
 /* A fixed-window limiter over a fixed-size table (bounded memory):
- * `limit` hits per `window_s` seconds per key. limit <= 0 disables it. */
+ * `limit` hits per `window_s` seconds per key. limit <= 0 disables it.
+ * A key keeps its slot until its window ends; when a new key finds no
+ * free slot the hit is refused (the table is full: refuse, not forget). */
 api_ratelimit *api_ratelimit_create(size_t slots, int limit, int window_s);
 void api_ratelimit_free(api_ratelimit *rl);
-/* Count one hit for key at now_s. Returns 0 when allowed, else the
- * seconds until the window ends (the Retry-After value, >= 1). */
+/* Count one hit for each of keys[0..n) (n <= 4) at now_s, all or
+ * nothing. Returns 0 when allowed (every key counted), else the seconds
+ * to wait (the Retry-After value, >= 1) and nothing is counted nor
+ * stored: some key is at its limit, or a new key found the table full. */
+int api_ratelimit_hit_all(api_ratelimit *rl, const char *const *keys, size_t n, int64_t now_s);
+/* api_ratelimit_hit_all for one key. */
 int api_ratelimit_hit(api_ratelimit *rl, const char *key, int64_t now_s);
 /* Seconds until key may try again without counting a hit (0 = now). */
 int api_ratelimit_peek(api_ratelimit *rl, const char *key, int64_t now_s);
@@ -200,6 +213,7 @@ int api_message_load(api_req *r, int64_t message_id, chat_message *msg, chat_roo
 void api_h_register(api_req *r);
 void api_h_token(api_req *r);
 void api_h_token_refresh(api_req *r);
+void api_h_logout(api_req *r);
 void api_h_me(api_req *r);
 void api_h_root(api_req *r);
 void api_h_health(api_req *r);

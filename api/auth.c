@@ -1,10 +1,13 @@
 /* Authentication: Bearer tokens on every non-public route, and the
  * /api/auth/ endpoints (register, token, refresh, me). Registration and
  * login are rate limited per user name and per client address
- * (REMOTE_ADDR only: X-Forwarded-For is whatever the client says). */
+ * (REMOTE_ADDR only: X-Forwarded-For is whatever the client says; IPv6
+ * by /64). */
 #include <config.h>
 
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,41 +85,48 @@ int api_authenticate(api_req *r)
 	return 0;
 }
 
-/* Count a login/registration attempt against the user name and the
- * client address. Returns 0, or -1 after answering 429. */
+/* The address key: an IPv4 address as is, an IPv6 address by its /64
+ * (one host usually holds a whole /64, so counting each address would
+ * let it guess 2^64 times as often). */
+static void address_key(const char *addr, char *out, size_t outsz)
+{
+	struct in6_addr a6;
+	char text[INET6_ADDRSTRLEN];
+
+	if (addr && strchr(addr, ':') && inet_pton(AF_INET6, addr, &a6) == 1 &&
+	    !IN6_IS_ADDR_V4MAPPED(&a6)) {
+		memset(a6.s6_addr + 8, 0, 8);
+		if (inet_ntop(AF_INET6, &a6, text, sizeof(text))) {
+			snprintf(out, outsz, "a:%s/64", text);
+			return;
+		}
+	}
+	snprintf(out, outsz, "a:%.80s", addr ? addr : "-");
+}
+
+/* Count a login/registration attempt against the client address and the
+ * user name together: either at its limit refuses the attempt, which then
+ * counts against neither (and takes no slot). Returns 0, or -1 after
+ * answering 429. */
 static int rate_limit(api_req *r, const char *username, size_t ulen)
 {
 	api_ratelimit *rl = r->srv->login_limit;
-	int64_t now = (int64_t)time(NULL);
-	char key[256];
-	int wait = 0, w;
+	char akey[96], nkey[256];
+	const char *keys[2] = { akey, nkey };
 
 	if (!rl)
 		return 0;
-	const char *addr = api_param(r, "REMOTE_ADDR");
-	snprintf(key, sizeof(key), "a:%s", addr ? addr : "-");
-	wait = api_ratelimit_hit(rl, key, now);
-	if (username && ulen) {
-		/* Names compare case-insensitively; bound the key. */
-		size_t n = ulen < sizeof(key) - 3 ? ulen : sizeof(key) - 3;
-		key[0] = 'n';
-		key[1] = ':';
-		for (size_t i = 0; i < n; i++)
-			key[2 + i] = (char)tolower((unsigned char)username[i]);
-		key[2 + n] = '\0';
-		w = api_ratelimit_hit(rl, key, now);
-		if (w > wait)
-			wait = w;
-	}
+	address_key(api_param(r, "REMOTE_ADDR"), akey, sizeof(akey));
+	/* Names compare case-insensitively; bound the key. */
+	size_t n = ulen < sizeof(nkey) - 3 ? ulen : sizeof(nkey) - 3;
+	nkey[0] = 'n';
+	nkey[1] = ':';
+	for (size_t i = 0; username && i < n; i++)
+		nkey[2 + i] = (char)tolower((unsigned char)username[i]);
+	nkey[2 + (username ? n : 0)] = '\0';
+	int wait = api_ratelimit_hit_all(rl, keys, username && ulen ? 2 : 1, (int64_t)time(NULL));
 	if (wait > 0) {
-		char v[16];
-		snprintf(v, sizeof(v), "%d", wait);
-		api_add_header(r, "Retry-After", v);
-		char detail[96];
-		snprintf(detail, sizeof(detail),
-		         "Request was throttled. Expected available in %d second%s.", wait,
-		         wait == 1 ? "" : "s");
-		api_respond_error(r, 429, detail);
+		api_respond_429(r, wait);
 		return -1;
 	}
 	return 0;
@@ -227,18 +237,44 @@ out:
 	free(refresh);
 }
 
-void api_h_token_refresh(api_req *r)
+/* Verify the body's refresh token (signature, claims; not revocation).
+ * Returns 0 with *uid, *exp and its id set, or -1 after answering 400 or
+ * 401. */
+static int refresh_token(api_req *r, int64_t *uid, int64_t *exp, char id[CHAT_JWT_ID_LEN + 1])
 {
 	const char *tok = NULL, *why = NULL;
 	size_t len = 0;
-	int64_t uid = 0;
-	chat_user u;
 
 	if (api_field_string(r, "refresh", true, &tok, &len) < 0)
-		return;
+		return -1;
 	if (len == 0 || len > API_TOKEN_MAX || strlen(tok) != len ||
-	    chat_jwt_verify(r->srv->jwt, tok, CHAT_TOKEN_REFRESH, time(NULL), &uid, &why) != CHAT_OK) {
+	    chat_jwt_verify_exp(r->srv->jwt, tok, CHAT_TOKEN_REFRESH, time(NULL), uid, exp, &why) !=
+	        CHAT_OK) {
 		chat_log_debug("refresh token refused: %s", why ? why : "malformed");
+		respond_401(r, "Token is invalid or expired");
+		return -1;
+	}
+	chat_jwt_token_id(tok, id);
+	return 0;
+}
+
+void api_h_token_refresh(api_req *r)
+{
+	int64_t uid = 0, exp = 0;
+	char id[CHAT_JWT_ID_LEN + 1];
+	chat_user u;
+
+	bool revoked = false;
+
+	if (refresh_token(r, &uid, &exp, id) != 0)
+		return;
+	chat_err e = chat_dal_token_is_revoked(r->db, id, &revoked);
+	if (e != CHAT_OK) {
+		api_respond_chat_err(r, e, NULL);
+		return;
+	}
+	if (revoked) {
+		chat_log_debug("refresh token refused: revoked by a logout");
 		respond_401(r, "Token is invalid or expired");
 		return;
 	}
@@ -251,6 +287,31 @@ void api_h_token_refresh(api_req *r)
 	if (o)
 		json_object_object_add(o, "access", json_object_new_string(access));
 	free(access);
+	api_respond_json(r, 200, o);
+}
+
+/* Revoke the body's refresh token: it cannot be refreshed again, here
+ * or in any other process (the database keeps it until its exp). The
+ * access tokens issued from it run out on their own (short-lived). A
+ * token already revoked answers 200 too. */
+void api_h_logout(api_req *r)
+{
+	int64_t uid = 0, exp = 0;
+	char id[CHAT_JWT_ID_LEN + 1];
+
+	/* Revoking twice is fine: no revocation check here. */
+	if (refresh_token(r, &uid, &exp, id) != 0)
+		return;
+	/* Keep the row until the token could no longer pass (leeway too). */
+	chat_err e = chat_dal_token_revoke(r->db, id, uid, exp + r->srv->cfg->auth.jwt_leeway,
+	                                   (int64_t)time(NULL));
+	if (e != CHAT_OK) {
+		api_respond_chat_err(r, e, NULL);
+		return;
+	}
+	json_object *o = json_object_new_object();
+	if (o)
+		json_object_object_add(o, "status", json_object_new_string("ok"));
 	api_respond_json(r, 200, o);
 }
 

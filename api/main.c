@@ -23,7 +23,10 @@
 #include "chat_log.h"
 #include "chat_password.h"
 
-#define RATE_SLOTS 4096
+/* Slots of each per-user limiter: users posting (or creating rooms)
+ * within one window, per process. A full table refuses (api/ratelimit.c);
+ * 16384 slots take about 3.6 MB. */
+#define USER_SLOTS 16384
 
 static void usage(FILE *out)
 {
@@ -145,9 +148,27 @@ int main(int argc, char **argv)
 	if (!srv.jwt)
 		goto out;
 	if (cfg.auth.login_rate_limit > 0) {
-		srv.login_limit = api_ratelimit_create(RATE_SLOTS, cfg.auth.login_rate_limit,
+		srv.login_limit = api_ratelimit_create((size_t)cfg.auth.login_rate_table_size,
+		                                       cfg.auth.login_rate_limit,
 		                                       cfg.auth.login_rate_window);
 		if (!srv.login_limit) {
+			chat_log_error("out of memory");
+			goto out;
+		}
+	}
+	/* Per-user limits: a slot per user active in the window. */
+	if (cfg.api.message_rate_limit > 0) {
+		srv.message_limit = api_ratelimit_create(USER_SLOTS, cfg.api.message_rate_limit,
+		                                         cfg.api.message_rate_window);
+		if (!srv.message_limit) {
+			chat_log_error("out of memory");
+			goto out;
+		}
+	}
+	if (cfg.api.room_create_limit > 0) {
+		srv.room_limit = api_ratelimit_create(USER_SLOTS, cfg.api.room_create_limit,
+		                                      cfg.api.room_create_window);
+		if (!srv.room_limit) {
 			chat_log_error("out of memory");
 			goto out;
 		}
@@ -173,6 +194,8 @@ out_db:
 	chat_db_library_end();
 out:
 	api_ratelimit_free(srv.login_limit);
+	api_ratelimit_free(srv.message_limit);
+	api_ratelimit_free(srv.room_limit);
 	chat_jwt_free(srv.jwt);
 	chat_log_close();
 	chat_config_free(&cfg);

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "api.h"
+#include "chat_json.h"
 #include "chat_validate.h"
 
 /* A body nobody reads is drained up to this much, so the connection to
@@ -124,9 +125,7 @@ static bool is_space(char c)
 int api_json_parse(const char *buf, size_t len, json_object **out, char *detail,
                    size_t detail_sz)
 {
-	json_tokener *tok = NULL;
 	json_object *obj = NULL;
-	int rc = -1;
 
 	*out = NULL;
 	size_t start = 0;
@@ -136,52 +135,16 @@ int api_json_parse(const char *buf, size_t len, json_object **out, char *detail,
 		snprintf(detail, detail_sz, "a JSON object body is required");
 		return -1;
 	}
-	if (len > INT32_MAX) {
-		snprintf(detail, detail_sz, "request body too large");
+	if (chat_json_parse(buf, len, API_JSON_MAX_DEPTH, &obj, detail, detail_sz) != CHAT_OK)
 		return -1;
-	}
-	tok = json_tokener_new_ex(API_JSON_MAX_DEPTH);
-	if (!tok) {
-		snprintf(detail, detail_sz, "out of memory");
-		return -1;
-	}
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-	obj = json_tokener_parse_ex(tok, buf, (int)len);
-	enum json_tokener_error jerr = json_tokener_get_error(tok);
-	if (jerr == json_tokener_continue) {
-		/* Some values (a bare number) need an end marker. */
-		obj = json_tokener_parse_ex(tok, "", 1);
-		jerr = json_tokener_get_error(tok);
-	}
-	if (jerr != json_tokener_success || !obj) {
-		if (jerr == json_tokener_error_depth)
-			snprintf(detail, detail_sz, "JSON parse error: nested deeper than %d levels",
-			         API_JSON_MAX_DEPTH);
-		else
-			snprintf(detail, detail_sz, "JSON parse error: %s",
-			         jerr == json_tokener_continue ? "unexpected end of input"
-			                                       : json_tokener_error_desc(jerr));
-		goto out;
-	}
-	/* Nothing but white space may follow the value. */
-	size_t end = tok->char_offset < 0 ? len : (size_t)tok->char_offset;
-	for (size_t k = end; k < len; k++) {
-		if (!is_space(buf[k])) {
-			snprintf(detail, detail_sz, "JSON parse error: trailing characters after the value");
-			goto out;
-		}
-	}
 	if (!json_object_is_type(obj, json_type_object)) {
-		snprintf(detail, detail_sz, "the JSON body must be an object");
-		goto out;
+		snprintf(detail, detail_sz, "the JSON body must be an object, not %s",
+		         json_type_to_name(json_object_get_type(obj)));
+		json_object_put(obj);
+		return -1;
 	}
 	*out = obj;
-	obj = NULL;
-	rc = 0;
-out:
-	json_object_put(obj);
-	json_tokener_free(tok);
-	return rc;
+	return 0;
 }
 
 int api_read_body(api_req *r)

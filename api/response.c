@@ -36,6 +36,7 @@ int api_status_of(chat_err e)
 	switch (e) {
 	case CHAT_OK: return 200;
 	case CHAT_ERR_NOT_FOUND: return 404;
+	case CHAT_ERR_GONE: return 404;
 	case CHAT_ERR_DUPLICATE: return 409;
 	case CHAT_ERR_CONFLICT: return 409;
 	case CHAT_ERR_FORBIDDEN: return 403;
@@ -52,6 +53,7 @@ static const char *default_detail(chat_err e)
 {
 	switch (e) {
 	case CHAT_ERR_NOT_FOUND: return "Not found.";
+	case CHAT_ERR_GONE: return "This message has been deleted.";
 	case CHAT_ERR_DUPLICATE: return "already exists";
 	case CHAT_ERR_CONFLICT: return "conflict with the current state";
 	case CHAT_ERR_FORBIDDEN: return "You do not have permission to perform this action.";
@@ -128,7 +130,7 @@ static void write_response(api_req *r, int status, const char *body, size_t len)
 		FCGX_PutS("Access-Control-Allow-Origin: ", out);
 		FCGX_PutS(r->origin, out);
 		FCGX_PutS("\r\n", out);
-		FCGX_PutS("Access-Control-Expose-Headers: Retry-After\r\n", out);
+		FCGX_PutS("Access-Control-Expose-Headers: Retry-After, Link\r\n", out);
 	}
 	if (cors_configured(r))
 		FCGX_PutS("Vary: Origin\r\n", out);
@@ -167,6 +169,16 @@ void api_respond_error(api_req *r, int status, const char *detail)
 	if (o)
 		json_object_object_add(o, "detail", json_object_new_string(detail));
 	api_respond_json(r, status, o);
+}
+
+void api_respond_429(api_req *r, int wait)
+{
+	char v[16], detail[96];
+	snprintf(v, sizeof(v), "%d", wait);
+	api_add_header(r, "Retry-After", v);
+	snprintf(detail, sizeof(detail), "Request was throttled. Expected available in %d second%s.",
+	         wait, wait == 1 ? "" : "s");
+	api_respond_error(r, 429, detail);
 }
 
 void api_respond_chat_err(api_req *r, chat_err e, const char *detail)

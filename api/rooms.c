@@ -5,11 +5,13 @@
 #include <config.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
 #include "chat_dal.h"
 #include "chat_json.h"
+#include "chat_utf8.h"
 #include "chat_validate.h"
 
 int api_room_load(api_req *r, int64_t room_id, chat_room *out)
@@ -68,11 +70,103 @@ static int field_detail(api_req *r, const char *name, const char *detail)
 	return -1;
 }
 
+/* ---- the room list: ?limit=, ?after= (cursor: a room id), ?search= ---- */
+
+#define ROOMS_SEARCH_BUF (CHAT_ROOMNAME_MAX_CHARS * 4 + 1)
+
+/* limit: 0 (absent: every room), else 1..API_PAGE_MAX (larger capped).
+ * -1 after 400. */
+static int list_limit(api_req *r, int *limit)
+{
+	char buf[32];
+	*limit = 0;
+	int got = api_query_get(r, "limit", buf, sizeof(buf));
+	if (got == 0)
+		return 0;
+	size_t len = got > 0 ? strlen(buf) : 0;
+	bool digits = len > 0 && len < 20 && strspn(buf, "0123456789") == len;
+	long long v = digits ? strtoll(buf, NULL, 10) : 0;
+	if (!digits || v <= 0) {
+		char d[96];
+		snprintf(d, sizeof(d), "limit: must be a positive integer (at most %d are answered)",
+		         API_PAGE_MAX);
+		api_respond_error(r, 400, d);
+		return -1;
+	}
+	*limit = v > API_PAGE_MAX ? API_PAGE_MAX : (int)v;
+	return 0;
+}
+
+/* search: "" when absent; at most a room name long, valid UTF-8. -1
+ * after 400. */
+static int list_search(api_req *r, char *buf, size_t bufsz)
+{
+	int got = api_query_get(r, "search", buf, bufsz);
+	if (got == 0) {
+		buf[0] = '\0';
+		return 0;
+	}
+	size_t len = got > 0 ? strlen(buf) : 0;
+	if (got < 0 || chat_utf8_count(buf, len) > CHAT_ROOMNAME_MAX_CHARS ||
+	    !chat_utf8_valid(buf, len)) {
+		char d[96];
+		snprintf(d, sizeof(d), "search: must be valid UTF-8 of at most %d characters",
+		         CHAT_ROOMNAME_MAX_CHARS);
+		api_respond_error(r, 400, d);
+		return -1;
+	}
+	return 0;
+}
+
+/* Percent-encode s into out for a query string; false when it does not
+ * fit. */
+static bool url_encode(const char *s, char *out, size_t outsz)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 0;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		             c == '-' || c == '.' || c == '_' || c == '~';
+		if (o + (plain ? 1 : 3) >= outsz)
+			return false;
+		if (plain) {
+			out[o++] = (char)c;
+		} else {
+			out[o++] = '%';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		}
+	}
+	out[o] = '\0';
+	return true;
+}
+
+/* Link: </api/chat/rooms/?limit=N&after=ID[&search=S]>; rel="next" */
+static void add_next_link(api_req *r, int limit, int64_t last_id, const char *search)
+{
+	char enc[ROOMS_SEARCH_BUF * 3], link[sizeof(enc) + 128];
+	if (!url_encode(search, enc, sizeof(enc)))
+		return;
+	int w = snprintf(link, sizeof(link), "</api/chat/rooms/?limit=%d&after=%lld%s%s>; rel=\"next\"",
+	                 limit, (long long)last_id, enc[0] ? "&search=" : "", enc);
+	if (w > 0 && (size_t)w < sizeof(link))
+		api_add_header(r, "Link", link);
+}
+
 void api_h_rooms_list(api_req *r)
 {
 	chat_room *rooms = NULL;
 	size_t n = 0;
-	chat_err e = chat_dal_rooms_list(r->db, r->user.id, &rooms, &n);
+	bool more = false;
+	int limit;
+	int64_t after;
+	char search[ROOMS_SEARCH_BUF];
+
+	if (list_limit(r, &limit) != 0 || api_query_id(r, "after", &after) < 0 ||
+	    list_search(r, search, sizeof(search)) != 0)
+		return;
+	chat_err e = chat_dal_rooms_page(r->db, r->user.id, after, search, limit, &rooms, &n, &more);
 	if (e != CHAT_OK) {
 		api_respond_chat_err(r, e, NULL);
 		return;
@@ -86,6 +180,8 @@ void api_h_rooms_list(api_req *r)
 			arr = NULL;
 		}
 	}
+	if (more && n > 0)
+		add_next_link(r, limit, rooms[n - 1].id, search);
 	chat_rooms_free(rooms, n);
 	api_respond_json(r, 200, arr);
 }
@@ -202,8 +298,8 @@ void api_h_room_join(api_req *r)
 	chat_role role = room.role;
 	chat_room_clear(&room);
 	if (role == CHAT_ROLE_NONE) {
-		/* Only a public room is visible to a non-member. */
-		chat_err e = chat_dal_member_add(r->db, r->id, r->user.id, CHAT_ROLE_MEMBER);
+		/* Only a public room: decided again under the room's lock. */
+		chat_err e = chat_dal_room_join(r->db, r->id, r->user.id);
 		if (e != CHAT_OK) {
 			api_respond_chat_err(r, e, NULL);
 			return;

@@ -59,6 +59,7 @@ void api_h_root(api_req *r)
 		{"register", "/api/auth/register/"},
 		{"token", "/api/auth/token/"},
 		{"token_refresh", "/api/auth/token/refresh/"},
+		{"logout", "/api/auth/logout/"},
 		{"me", "/api/auth/me/"},
 	};
 	char base[300], url[400];

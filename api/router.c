@@ -3,9 +3,11 @@
  * request log). The table reads like the HTTP table of the contract. */
 #include <config.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "api.h"
 #include "chat_log.h"
@@ -14,16 +16,19 @@
 
 #define PUB API_ROUTE_PUBLIC
 #define BODY API_ROUTE_BODY
+#define MSG_RATE API_ROUTE_MESSAGE_RATE
+#define ROOM_RATE API_ROUTE_ROOM_RATE
 
 static const api_route routes[] = {
 	{"POST", "/api/auth/register/", api_h_register, PUB | BODY},
 	{"POST", "/api/auth/token/", api_h_token, PUB | BODY},
 	{"POST", "/api/auth/token/refresh/", api_h_token_refresh, PUB | BODY},
+	{"POST", "/api/auth/logout/", api_h_logout, PUB | BODY},
 	{"GET", "/api/auth/me/", api_h_me, 0},
 	{"GET", "/api/chat/", api_h_root, PUB},
 	{"GET", "/api/chat/health/", api_h_health, PUB},
 	{"GET", "/api/chat/rooms/", api_h_rooms_list, 0},
-	{"POST", "/api/chat/rooms/", api_h_rooms_create, BODY},
+	{"POST", "/api/chat/rooms/", api_h_rooms_create, BODY | ROOM_RATE},
 	{"GET", "/api/chat/rooms/{id}/", api_h_room_get, 0},
 	{"PATCH", "/api/chat/rooms/{id}/", api_h_room_update, BODY},
 	{"DELETE", "/api/chat/rooms/{id}/", api_h_room_delete, 0},
@@ -32,7 +37,7 @@ static const api_route routes[] = {
 	{"GET", "/api/chat/rooms/{id}/members/", api_h_members_list, 0},
 	{"POST", "/api/chat/rooms/{id}/members/", api_h_members_add, BODY},
 	{"GET", "/api/chat/rooms/{id}/messages/", api_h_messages_list, 0},
-	{"POST", "/api/chat/rooms/{id}/messages/", api_h_messages_create, BODY},
+	{"POST", "/api/chat/rooms/{id}/messages/", api_h_messages_create, BODY | MSG_RATE},
 	{"GET", "/api/chat/messages/{id}/", api_h_message_get, 0},
 	{"PATCH", "/api/chat/messages/{id}/", api_h_message_update, BODY},
 	{"DELETE", "/api/chat/messages/{id}/", api_h_message_delete, 0},
@@ -139,9 +144,50 @@ api_match api_route_match(const char *method, const char *path, const api_route 
 	return API_MATCH_FOUND;
 }
 
+/* Refused (429) requests are logged at most LOG_429_PER_S a second per
+ * process: a flood of them must not flood the log (chat-api's stderr ends
+ * in the web server's log). The next one logged says how many were not. */
+#define LOG_429_PER_S 5
+
+static pthread_mutex_t log_429_lock = PTHREAD_MUTEX_INITIALIZER;
+static int64_t log_429_second;
+static int log_429_count;
+static long long log_429_skipped;
+
+/* Whether to log a request with this status now; *skipped: how many
+ * 429s were left out since the last line logged. */
+static bool log_allowed(int status, long long *skipped)
+{
+	int64_t now = chat_time_mono_ms() / 1000;
+	bool ok = true;
+
+	pthread_mutex_lock(&log_429_lock);
+	if (status == 429) {
+		if (now != log_429_second) {
+			log_429_second = now;
+			log_429_count = 0;
+		}
+		ok = log_429_count < LOG_429_PER_S;
+		if (ok)
+			log_429_count++;
+		else
+			log_429_skipped++;
+	}
+	if (ok) {
+		*skipped = log_429_skipped;
+		log_429_skipped = 0;
+	}
+	pthread_mutex_unlock(&log_429_lock);
+	return ok;
+}
+
 static void log_request(const api_req *r, int64_t started_ms)
 {
+	long long skipped = 0;
+
 	if (!chat_log_enabled(CHAT_LOG_INFO))
+		return;
+	if (!log_allowed(r->status, &skipped))
 		return;
 	char url[API_PATH_MAX + 512];
 	char full[API_PATH_MAX + 512];
@@ -151,8 +197,33 @@ static void log_request(const api_req *r, int64_t started_ms)
 		uri = full;
 	}
 	chat_log_scrub_url(uri, url, sizeof(url));
-	chat_log_info("%s %s %d %lldms", r->method, url, r->status,
-	              (long long)(chat_time_mono_ms() - started_ms));
+	if (skipped)
+		chat_log_info("%s %s %d %lldms (%lld more refused requests not logged)", r->method, url,
+		              r->status, (long long)(chat_time_mono_ms() - started_ms), skipped);
+	else
+		chat_log_info("%s %s %d %lldms", r->method, url, r->status,
+		              (long long)(chat_time_mono_ms() - started_ms));
+}
+
+/* The per-user limits of the routes that have one (the caller is
+ * authenticated). Returns true after answering 429. */
+static bool user_rate_limited(api_req *r, unsigned flags)
+{
+	api_ratelimit *rl = NULL;
+	char key[32];
+
+	if (flags & API_ROUTE_MESSAGE_RATE)
+		rl = r->srv->message_limit;
+	else if (flags & API_ROUTE_ROOM_RATE)
+		rl = r->srv->room_limit;
+	if (!rl)
+		return false;
+	snprintf(key, sizeof(key), "u:%lld", (long long)r->user.id);
+	int wait = api_ratelimit_hit(rl, key, (int64_t)time(NULL));
+	if (wait <= 0)
+		return false;
+	api_respond_429(r, wait);
+	return true;
 }
 
 void api_dispatch(api_req *r)
@@ -198,6 +269,8 @@ void api_dispatch(api_req *r)
 		goto out;
 	}
 	if (!(route->flags & API_ROUTE_PUBLIC) && api_authenticate(r) != 0)
+		goto out;
+	if (user_rate_limited(r, route->flags))
 		goto out;
 	route->handler(r);
 	if (r->status == 0) {

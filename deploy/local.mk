@@ -82,7 +82,9 @@ deploylogrotatedir = $(deploydir)/logrotate
 nodist_deploylogrotate_DATA = deploy/logrotate/chat
 
 wwwdir = $(pkgdatadir)/www
-dist_www_DATA = deploy/www/index.html deploy/www/app.js deploy/www/style.css deploy/www/favicon.svg
+dist_www_DATA = deploy/www/index.html deploy/www/style.css deploy/www/favicon.svg \
+	deploy/www/app.js deploy/www/rooms.js deploy/www/messages.js deploy/www/compose.js \
+	deploy/www/connection.js deploy/www/session.js deploy/www/state.js deploy/www/util.js
 
 CLEANFILES += \
 	$(nodist_deploylighttpd_DATA) $(nodist_deployapache_DATA) \

@@ -3,9 +3,10 @@
  * It sleeps on the wake-up socket (datagrams from any writer on this host)
  * and on an eventfd kicked by this process's own writer, with
  * relay.poll_interval_ms as a safety net (wake-ups are best effort and do
- * not cross hosts). Each cycle reads the events after its cursor plus the
- * ids still missing, lets chat_outbox decide what is new (ids commit out of
- * order), builds each delivered event's frame once, and posts it to the
+ * not cross hosts). Each cycle reads the events after its cursor, watches
+ * the ids still missing and catches rooms up (chat_follow.h), lets
+ * chat_outbox decide what is new (ids commit out of order, or never),
+ * builds each delivered event's frame once, and posts it to the
  * loop, which fans it out to the room. Delivery to clients happens only
  * here, so every connection on every relay sees a room's events in id
  * order, once. */
@@ -32,7 +33,7 @@
 
 #define READ_LIMIT 1000
 #define MAX_ROUNDS 20          /* reads per cycle before checking for stop */
-#define MAX_MISSING 4096
+#define MAX_GAPS 65536          /* missing id ranges watched (1.5 MiB) */
 #define MAX_IN_FLIGHT 20000    /* event frames posted, not yet fanned out */
 
 static relay *R;
@@ -89,7 +90,10 @@ static relay_frame *live_frame(const chat_event_row *row)
 	switch (row->ev.kind) {
 	case CHAT_EV_MESSAGE_CREATED:
 	case CHAT_EV_MESSAGE_UPDATED:
-		if (!row->has_message)
+		/* The row is read now, not as it was: a message deleted since
+		 * (gone, or deleted_at set) sends nothing; its message_deleted
+		 * event follows. Its content never leaves after the deletion. */
+		if (!row->has_message || row->message.deleted_ms)
 			return NULL;
 		return relay_frame_from_json(chat_json_frame_message(msgtype, &row->message));
 	case CHAT_EV_MESSAGE_DELETED:
@@ -206,7 +210,7 @@ static void *follower_main(void *arg)
 			int64_t start = 0;
 			e = chat_dal_events_max_id(db, &start);
 			if (e == CHAT_OK) {
-				o = chat_outbox_create(start, R->cfg->relay.gap_timeout_ms, MAX_MISSING);
+				o = chat_outbox_create(start, R->cfg->relay.gap_timeout_ms, MAX_GAPS);
 				if (o)
 					chat_log_info("following chat_events after id %lld", (long long)start);
 			} else if (chat_time_mono_ms() - last_warn >= 5000) {

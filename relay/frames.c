@@ -7,6 +7,7 @@
 #include <json-c/json.h>
 #include <string.h>
 
+#include "chat_json.h"
 #include "chat_log.h"
 #include "chat_utf8.h"
 #include "chat_validate.h"
@@ -176,21 +177,15 @@ void relay_frames_handle(relay_session *s, const char *data, size_t len)
 		relay_session_error(s, "Frame is not valid UTF-8", "invalid_utf8");
 		return;
 	}
-	json_tokener *tok = json_tokener_new_ex(32);
-	if (!tok) {
+	/* RFC 8259 strictly, without json-c's strict mode (chat_json.h). */
+	json_object *o = NULL;
+	char detail[160];
+	chat_err jerr = chat_json_parse(data, len, 32, &o, detail, sizeof(detail));
+	if (jerr == CHAT_ERR_NOMEM) {
 		relay_session_error(s, "Out of memory", "unavailable");
 		return;
 	}
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT); /* RFC 8259, no extensions */
-	/* len + 1: the terminating NUL ends a bare number too. */
-	json_object *o = json_tokener_parse_ex(tok, data, (int)len + 1);
-	enum json_tokener_error jerr = json_tokener_get_error(tok);
-	/* Trailing garbage after a complete value is refused as well. */
-	size_t end = json_tokener_get_parse_end(tok);
-	bool trailing = o && end < len && strspn(data + end, " \t\r\n") != len - end;
-	json_tokener_free(tok);
-	if (jerr != json_tokener_success || trailing) {
-		json_object_put(o);
+	if (jerr != CHAT_OK) {
 		relay_session_error(s, "Frame is not valid JSON", "invalid_json");
 		return;
 	}

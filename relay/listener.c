@@ -5,7 +5,7 @@
  * not listen: we bind the socket ourselves (SO_REUSEPORT; bound once by
  * the parent in --workers mode, the children inherit it), adopt it into
  * the loop as a raw descriptor to learn when it is readable, accept, and
- * hand each connection to lws_adopt_socket_vhost(). */
+ * hand each connection to lws_adopt_descriptor_vhost(). */
 #include "config.h"
 
 #include <errno.h>
@@ -108,8 +108,17 @@ static void accept_some(int lfd)
 				chat_log_errno(CHAT_LOG_WARNING, "accept");
 			return;
 		}
-		/* lws closes cfd itself when it cannot adopt it */
-		if (!lws_adopt_socket_vhost(relay_g->vh, cfd))
+		/* Not lws_adopt_socket_vhost(): it always passes ALLOW_SSL, and
+		 * lws 4.0 then leaves a plain-text connection waiting for a TLS
+		 * handshake forever (spinning on POLLIN). lws closes cfd itself
+		 * when it cannot adopt it. */
+		lws_sock_file_fd_type u;
+		u.sockfd = cfd;
+		const char *cert = relay_g->cfg->relay.tls_cert;
+		lws_adoption_type type = LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP;
+		if (cert && *cert)
+			type |= LWS_ADOPT_ALLOW_SSL;
+		if (!lws_adopt_descriptor_vhost(relay_g->vh, type, u, NULL, NULL))
 			chat_log_warn("could not adopt an accepted connection");
 	}
 }

@@ -5,6 +5,7 @@ relay_chat_relay_SOURCES = \
 	relay/main.c \
 	relay/server.c \
 	relay/listener.c \
+	relay/limits.c \
 	relay/session.c \
 	relay/sockstat.h \
 	relay/sockstat.c \
@@ -23,7 +24,8 @@ relay_chat_relay_SOURCES = \
 	relay/job_write.c \
 	relay/follower.c \
 	relay/metrics.c \
-	relay/typing.c
+	relay/typing.c \
+	relay/wsguard.c
 relay_chat_relay_CFLAGS = $(AM_CFLAGS) $(CHAT_DEP_CFLAGS) $(LWS_CFLAGS)
 relay_chat_relay_LDADD = $(CHAT_LIBS) $(LWS_LIBS)
 

@@ -71,6 +71,9 @@ static char *metrics_text(size_t *len)
 	       "Connections closed with 4408 (send queue overflow).", m->slow_clients_closed_total);
 	metric(&b, "rate_limited_total", "counter", "Client frames refused by the rate limit.",
 	       m->rate_limited_total);
+	metric(&b, "connections_refused_total", "counter",
+	       "Connections refused for too many of one user or one address.",
+	       m->connections_refused_total);
 	metric(&b, "client_errors_total", "counter", "Error frames sent to clients.",
 	       m->client_errors_total);
 	metric(&b, "auth_failures_total", "counter", "Connections refused at opening.",

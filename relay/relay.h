@@ -133,6 +133,10 @@ typedef struct relay_session {
 	chat_user_ref user;
 	int64_t presence_id;       /* 0 = none registered */
 
+	/* limits.c: the client address and the budgets this session holds */
+	char addr[64];
+	struct relay_budget *user_budget, *addr_budget;
+
 	/* outgoing */
 	relay_sendq q;             /* to the client */
 	relay_sendq held;          /* live frames held during auth or replay */
@@ -267,6 +271,7 @@ typedef struct relay_metrics {
 	uint64_t frames_dropped_total;
 	uint64_t slow_clients_closed_total;
 	uint64_t rate_limited_total;
+	uint64_t connections_refused_total; /* per-user / per-address caps */
 	uint64_t client_errors_total;
 	uint64_t events_delivered_total;
 	uint64_t auth_failures_total;
@@ -331,6 +336,27 @@ int relay_listener_port(int fd);
 struct lws *relay_listener_adopt(struct lws_vhost *vh, int fd);
 int relay_listener_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                             void *in, size_t len);
+
+/* limits.c: connections per user and per client address, frames per user
+ * (per process). The client address of a new connection (the peer, or the
+ * last X-Forwarded-For entry of a trusted proxy), canonical. */
+void relay_limits_client_address(struct lws *wsi, char *out, size_t outlen);
+/* Count s (user.id and addr set) against its budgets: 0 admitted, 1 its
+ * user, 2 its address is at the limit, -1 out of memory. */
+int relay_limits_admit(relay_session *s);
+/* Give back what relay_limits_admit counted (idempotent). */
+void relay_limits_release(relay_session *s);
+/* Take one frame from the session's user's bucket; false = over the rate. */
+bool relay_limits_user_frame(relay_session *s, int64_t now_ms);
+void relay_limits_free(void);
+
+/* wsguard.c: unmasked client frames (lws 4.1.6 accepts them). */
+int relay_wsguard_init(void);
+void relay_wsguard_free(void);
+/* Follow (or stop following) the frames read from this descriptor. */
+void relay_wsguard_watch(int fd, bool on);
+/* Loop: close the sessions that sent an unmasked frame with 1002. */
+void relay_wsguard_sweep(void);
 
 /* session.c */
 int relay_session_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,

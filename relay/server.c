@@ -180,7 +180,7 @@ int relay_server_run(const chat_config *cfg, int listen_fd, int metrics_fd)
 		               cfg->notify.dir);
 		r->notify_path[0] = '\0';
 	}
-	if (relay_rooms_init() < 0)
+	if (relay_rooms_init() < 0 || relay_wsguard_init() < 0)
 		goto out;
 
 	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
@@ -262,6 +262,8 @@ out:
 	}
 	relay_typing_free();
 	relay_rooms_free();
+	relay_limits_free();
+	relay_wsguard_free();
 	if (r->notify_fd >= 0)
 		close(r->notify_fd);
 	if (r->notify_path[0])

@@ -397,6 +397,8 @@ static void on_open(relay_session *s, struct lws *wsi)
 	}
 	relay_g->n_sessions++;
 	relay_g->m.connections_total++;
+	if (!relay_g->cfg->relay.tls_cert[0])
+		relay_wsguard_watch(lws_get_socket_fd(wsi), true);
 
 	if (relay_g->shutting_down) {
 		relay_session_close(s, 1001, NULL, "relay shutting down");
@@ -467,6 +469,24 @@ static void on_open(relay_session *s, struct lws *wsi)
 		j->user_id = uid;
 	}
 	s->user.id = j->user_id;
+
+	relay_limits_client_address(wsi, s->addr, sizeof(s->addr));
+	int over = relay_limits_admit(s);
+	if (over != 0) {
+		relay_job_free(j);
+		if (over < 0) {
+			relay_session_close(s, 1011, "internal_error", "Out of memory");
+			return;
+		}
+		relay_g->m.connections_refused_total++;
+		/* debug only: a flood must not flood the log (the metric counts) */
+		chat_log_debug("connection refused: user %lld from %s is at its %s limit",
+		               (long long)s->user.id, s->addr, over == 1 ? "user" : "address");
+		relay_session_close(s, 4403, "too_many_connections",
+		                    over == 1 ? "Too many connections of this user"
+		                              : "Too many connections from this address");
+		return;
+	}
 
 	if (relay_db_down()) {
 		/* Fail fast: do not queue lookups behind connect timeouts. */
@@ -582,7 +602,14 @@ static void on_insert(relay_result *r)
 		                    "unavailable");
 		break;
 	case CHAT_ERR_NOT_FOUND:
-		relay_session_error(s, "Room not found", "room_not_found");
+		/* The room is gone, or became private and the sender is not a
+		 * member (the DAL checks under the room lock): as the access
+		 * recheck does. */
+		relay_session_close(s, 4404, "room_not_found",
+		                    "You no longer have access to this room");
+		break;
+	case CHAT_ERR_GONE:
+		relay_session_error(s, "That message has been deleted", "not_found");
 		break;
 	case CHAT_ERR_INVALID:
 		relay_session_error(s, "Invalid message", "invalid_field");
@@ -679,7 +706,7 @@ static bool rate_ok(relay_session *s)
 	if (s->tokens > cfg->relay.rate_burst)
 		s->tokens = cfg->relay.rate_burst;
 	s->tokens_ms = now;
-	if (s->tokens >= 1.0) {
+	if (s->tokens >= 1.0 && relay_limits_user_frame(s, now)) {
 		s->tokens -= 1.0;
 		s->rate_noticed = false;
 		return true;
@@ -884,6 +911,8 @@ static void on_closed(relay_session *s)
 	typing_unlink(s);
 	relay_rooms_leave(s);
 	relay_conns_remove(s);
+	relay_limits_release(s);
+	relay_wsguard_watch(lws_get_socket_fd(s->wsi), false);
 	relay_g->n_sessions--;
 	if (s->presence_id || s->typing) {
 		relay_job *j = relay_job_new(JOB_CLOSE);
@@ -1001,6 +1030,7 @@ int relay_session_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
 	relay_session *s = user;
 	switch (reason) {
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED: {
+		relay_wsguard_sweep();
 		relay_result *r = relay_take_results();
 		while (r) {
 			relay_result *next = r->next;

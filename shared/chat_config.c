@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "chat_config.h"
+#include "chat_dbhosts.h"
 #include "chat_file.h"
 
 #ifndef SYSCONFDIR
@@ -46,10 +47,11 @@ struct key_def {
 #define STR(s, k, d, h) { #s, #k, T_STRING, 0, 0, NULL, d, h, OFF(s.k), false }
 #define SECRET(s, k, h) { #s, #k, T_STRING, 0, 0, NULL, "", h, OFF(s.k), true }
 #define LIST(s, k, h) { #s, #k, T_LIST, 0, 0, NULL, "", h, OFF(s.k), false }
+#define LIST_D(s, k, d, h) { #s, #k, T_LIST, 0, 0, NULL, d, h, OFF(s.k), false }
 #define CHOICE(s, k, c, d, h) { #s, #k, T_CHOICE, 0, 0, c, d, h, OFF(s.k), false }
 
 static const struct key_def keys[] = {
-	STR(database, host, "", "MariaDB host name or address; empty = connect through the Unix socket"),
+	STR(database, host, "", "MariaDB host name or address, or a comma-separated list of servers (host, host:port, [v6]:port) tried in order; empty = connect through the Unix socket"),
 	INT(database, port, 1, 65535, 3306, "MariaDB TCP port (used when host is set)"),
 	STR(database, socket, "/run/mysqld/mysqld.sock", "MariaDB Unix socket path (used when host is empty)"),
 	STR(database, user, "chat", "database user"),
@@ -69,8 +71,9 @@ static const struct key_def keys[] = {
 	INT(auth, access_token_lifetime, 10, 31536000, 900, "seconds an issued access token is valid"),
 	INT(auth, refresh_token_lifetime, 60, 31536000, 86400, "seconds an issued refresh token is valid"),
 	BOOL(auth, allow_anonymous, false, "connections without a token act as the built-in user anonymous (id 1)"),
-	INT(auth, login_rate_limit, 0, 1000000, 10, "login and registration attempts per window, per user name and per client address; 0 = unlimited"),
+	INT(auth, login_rate_limit, 0, 1000000, 10, "login and registration attempts per window, per user name and per client address (IPv6: per /64); 0 = unlimited"),
 	INT(auth, login_rate_window, 1, 86400, 60, "seconds of the login rate window"),
+	INT(auth, login_rate_table_size, 16, 16777216, 4096, "slots of the login limiter's table per chat-api process (each key in its window holds one; when none is free a new key is refused with 429)"),
 	INT(auth, password_ops_limit, 1, 100, 2, "Argon2id passes"),
 	INT(auth, password_mem_kib, 8, 4194304, 19456, "Argon2id memory in KiB"),
 
@@ -84,6 +87,11 @@ static const struct key_def keys[] = {
 	INT(relay, rate_limit, 1, 100000, 20, "client frames per second per connection"),
 	INT(relay, rate_burst, 1, 100000, 40, "burst of client frames allowed above the rate"),
 	INT(relay, max_connections, 1, 10000000, 19000, "open WebSocket connections per relay process"),
+	INT(relay, max_connections_per_user, 0, 10000000, 50, "open WebSocket connections of one user per relay process (not the anonymous user); 0 = no limit"),
+	INT(relay, max_connections_per_address, 0, 10000000, 1000, "open WebSocket connections from one client address (IPv6: one /64) per relay process; 0 = no limit"),
+	LIST_D(relay, trusted_proxies, "127.0.0.1, ::1", "peer addresses whose X-Forwarded-For (last entry) names the client address; empty = none"),
+	INT(relay, user_rate_limit, 0, 100000, 30, "client frames per second per user, over all of that user's connections to one relay process; 0 = no limit"),
+	INT(relay, user_rate_burst, 1, 100000, 60, "burst of client frames of one user allowed above user_rate_limit"),
 	INT(relay, handshake_timeout, 1, 3600, 10, "seconds to finish the WebSocket handshake"),
 	INT(relay, idle_timeout, 2, 86400, 75, "seconds without a valid pong before a connection is dropped"),
 	INT(relay, ping_interval, 1, 86400, 30, "seconds between keepalive pings"),
@@ -96,7 +104,7 @@ static const struct key_def keys[] = {
 	INT(relay, typing_timeout, 1, 3600, 10, "seconds after which an unrenewed typing indicator is cleared"),
 	INT(relay, db_workers, 1, 64, 2, "database worker threads per relay process"),
 	INT(relay, batch_max, 1, 100000, 256, "most messages stored in one transaction"),
-	INT(relay, gap_timeout_ms, 100, 3600000, 10000, "milliseconds after which a missing event id counts as rolled back"),
+	INT(relay, gap_timeout_ms, 100, 3600000, 10000, "milliseconds a missing event id is watched for a late commit"),
 	INT(relay, heartbeat_interval, 1, 3600, 10, "seconds between presence heartbeats of a relay process"),
 	STR(relay, metrics_listen, "", "address serving /healthz and /metrics; empty = off"),
 	INT(relay, metrics_port, 0, 65535, 0, "port of /healthz and /metrics"),
@@ -106,6 +114,10 @@ static const struct key_def keys[] = {
 	LIST(api, cors_origins, "origins answered with CORS headers (comma or space separated); empty = no CORS"),
 	STR(api, socket, "", "standalone mode: FastCGI Unix socket path"),
 	STR(api, listen, "", "standalone mode: FastCGI TCP address host:port"),
+	INT(api, message_rate_limit, 0, 1000000, 0, "messages one user may post over HTTP per window, per chat-api process (e.g. 40 per 2 s); 0 = unlimited, the default (the contract limits only login and registration by default)"),
+	INT(api, message_rate_window, 1, 86400, 2, "seconds of the message rate window"),
+	INT(api, room_create_limit, 0, 1000000, 0, "rooms one user may create per window, per chat-api process (e.g. 10 per 60 s); 0 = unlimited, the default"),
+	INT(api, room_create_window, 1, 86400, 60, "seconds of the room creation window"),
 
 	STR(notify, dir, RUNSTATEDIR "/chat", "directory of the relays' wake-up sockets"),
 
@@ -526,6 +538,13 @@ int chat_config_validate(const chat_config *cfg, FILE *err)
 			     MIN_HMAC_SECRET);
 	} else if (!*cfg->auth.jwt_public_key_file) {
 		FAIL("[auth] jwt_algorithm %s needs jwt_public_key_file\n", alg);
+	}
+	{
+		const char *why = NULL;
+
+		if (chat_dbhosts_parse(cfg->database.host, (unsigned)cfg->database.port, NULL, 0,
+		                       &why) < 0)
+			FAIL("[database] host \"%s\": %s\n", cfg->database.host, why);
 	}
 	if (cfg->relay.idle_timeout <= cfg->relay.ping_interval)
 		FAIL("[relay] idle_timeout (%d) must be longer than ping_interval (%d)\n",

@@ -36,6 +36,7 @@ typedef struct chat_config {
 		bool allow_anonymous;
 		int login_rate_limit;      /* attempts per window per name and per address */
 		int login_rate_window;     /* seconds */
+		int login_rate_table_size; /* limiter slots per process */
 		int password_ops_limit;    /* Argon2id passes */
 		int password_mem_kib;      /* Argon2id memory, KiB */
 	} auth;
@@ -50,6 +51,11 @@ typedef struct chat_config {
 		int rate_limit;            /* frames per second, default 20 */
 		int rate_burst;            /* default 40 */
 		int max_connections;
+		int max_connections_per_user;    /* 0 = no limit */
+		int max_connections_per_address; /* 0 = no limit */
+		char *trusted_proxies[CHAT_CONFIG_LIST_MAX]; /* NULL-terminated; empty = none */
+		int user_rate_limit;       /* frames per second per user, 0 = no limit */
+		int user_rate_burst;
 		int handshake_timeout;     /* seconds */
 		int idle_timeout;          /* seconds without a valid pong */
 		int ping_interval;         /* seconds */
@@ -73,6 +79,10 @@ typedef struct chat_config {
 		char *cors_origins[CHAT_CONFIG_LIST_MAX]; /* NULL-terminated; empty = no CORS */
 		char *socket;              /* standalone: Unix socket path */
 		char *listen;              /* standalone: host:port */
+		int message_rate_limit;    /* per user per window, per process; 0 = off */
+		int message_rate_window;   /* seconds */
+		int room_create_limit;     /* per user per window, per process; 0 = off */
+		int room_create_window;    /* seconds */
 	} api;
 	struct {
 		char *dir;                 /* directory of relay wake-up sockets */

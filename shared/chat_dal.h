@@ -38,6 +38,16 @@ chat_err chat_dal_user_authenticate(chat_db *db, const char *username, const cha
 chat_err chat_dal_users_by_ids(chat_db *db, const int64_t *ids, size_t n, chat_user_ref **out,
                                size_t *nout);
 
+/* ---- revoked refresh tokens (logout) ---------------------------------- */
+
+/* Record token_id (chat_jwt_token_id) of user_id's token valid until
+ * expires_s as revoked; already revoked: CHAT_OK. Also deletes a few rows
+ * of tokens expired before now_s. */
+chat_err chat_dal_token_revoke(chat_db *db, const char *token_id, int64_t user_id,
+                               int64_t expires_s, int64_t now_s);
+/* *revoked: whether token_id was revoked. */
+chat_err chat_dal_token_is_revoked(chat_db *db, const char *token_id, bool *revoked);
+
 /* ---- rooms and membership -------------------------------------------- */
 
 /* Create a room and make owner_id its owner, in one transaction. Fills
@@ -58,6 +68,12 @@ chat_err chat_dal_room_view(chat_db *db, int64_t room_id, int64_t viewer_id, cha
  * message) and last_message (newest live one). Two statements plus one per
  * 32 rooms that have a read position. */
 chat_err chat_dal_rooms_list(chat_db *db, int64_t user_id, chat_room **out, size_t *n);
+/* Like chat_dal_rooms_list, one page: rooms with id > after_id whose
+ * name contains search (NULL or "": any; case-insensitive, LIKE's
+ * metacharacters taken literally), at most limit of them (limit <= 0:
+ * no limit). *has_more: more such rooms follow the page. */
+chat_err chat_dal_rooms_page(chat_db *db, int64_t user_id, int64_t after_id, const char *search,
+                             int limit, chat_room **out, size_t *n, bool *has_more);
 /* Change fields: NULL name/description and is_private < 0 leave them. */
 chat_err chat_dal_room_update(chat_db *db, int64_t room_id, const char *name,
                               const char *description, int is_private);
@@ -70,6 +86,10 @@ chat_err chat_dal_member_role(chat_db *db, int64_t room_id, int64_t user_id, cha
 /* Add as role; already a member: CHAT_OK, role unchanged. No such room or
  * user: CHAT_ERR_NOT_FOUND. */
 chat_err chat_dal_member_add(chat_db *db, int64_t room_id, int64_t user_id, chat_role role);
+/* Join a public room (a member already: nothing to do). Private and not a
+ * member, or no such room: CHAT_ERR_NOT_FOUND. Decided under the room's
+ * lock, so a room made private meanwhile refuses. */
+chat_err chat_dal_room_join(chat_db *db, int64_t room_id, int64_t user_id);
 /* Not a member: CHAT_ERR_NOT_FOUND. Owner: CHAT_ERR_CONFLICT. */
 chat_err chat_dal_member_remove(chat_db *db, int64_t room_id, int64_t user_id);
 /* Members by join order, with the online flag from live presence. */
@@ -85,28 +105,32 @@ typedef struct chat_new_message {
 	const char *client_id;    /* NULL or "" = none */
 } chat_new_message;
 
-/* Store one message; the sender becomes a member of the room if it was
- * not one. With a client_id already used by this sender within the last
- * day (in any room, even if since deleted), nothing is stored:
- * *created = false and out is the stored message. Else *created = true.
- * No such room or sender: CHAT_ERR_NOT_FOUND; unknown message_type:
- * CHAT_ERR_INVALID. out is always cleared first; free with
+/* Store one message. The sender must be a member of a private room
+ * (checked under the room's lock; else CHAT_ERR_NOT_FOUND, and nothing is
+ * stored, retries included); in a public room it becomes a member if it
+ * was not one. With a client_id already used by this sender in this room
+ * within the last day, nothing is stored: *created = false and out is the
+ * stored message, or CHAT_ERR_GONE if that message has been deleted. Else
+ * *created = true. No such room or sender: CHAT_ERR_NOT_FOUND; unknown
+ * message_type: CHAT_ERR_INVALID. out is always cleared first; free with
  * chat_message_clear(). */
 chat_err chat_dal_message_insert(chat_db *db, const chat_new_message *in, chat_message *out,
                                  bool *created);
 /* Store n messages in one transaction (the relay's batches). results[i]
  * and created[i] as for chat_dal_message_insert (a client_id repeated
- * inside the batch yields the first one's message); on error nothing is
- * stored and every result is left cleared. The batch's rooms are locked
- * in ascending id order first. */
+ * inside the batch yields the first one's message); on error (one refused
+ * message refuses the batch) nothing is stored and every result is left
+ * cleared. The batch's rooms are locked in ascending id order first. */
 chat_err chat_dal_messages_insert_batch(chat_db *db, const chat_new_message *in, size_t n,
                                         chat_message *results, bool *created);
 /* A message that is not deleted. CHAT_ERR_NOT_FOUND otherwise. */
 chat_err chat_dal_message_get(chat_db *db, int64_t id, chat_message *out);
 /* Page of a room's live messages in ascending id. before > 0: the newest
  * `limit` with id < before; after > 0: the oldest `limit` with id > after;
+ * after == CHAT_PAGE_FROM_OLDEST: the oldest `limit` of the room;
  * neither: the newest `limit`. has_more: more exist beyond the page in the
  * direction of travel (older for newest/before, newer for after). */
+#define CHAT_PAGE_FROM_OLDEST ((int64_t)-1)
 chat_err chat_dal_messages_page(chat_db *db, int64_t room_id, int64_t before, int64_t after,
                                 int limit, chat_message **out, size_t *n, bool *has_more);
 /* Replace the content, set edited_at. Fills out with the new state. */
@@ -118,8 +142,10 @@ chat_err chat_dal_message_delete(chat_db *db, int64_t id);
 
 /* Record user_id's receipt for the message (first read time kept), move
  * its read position in the room up to at least this id, and make it a
- * member of the room if it was not. Message absent or deleted, or no such
- * user: CHAT_ERR_NOT_FOUND. A repeated receipt writes no second event. */
+ * member of a public room if it was not. Message absent or deleted, room
+ * private and user_id not a member (decided under the room's lock), or no
+ * such user: CHAT_ERR_NOT_FOUND. A repeated receipt writes no second
+ * event. */
 chat_err chat_dal_message_mark_read(chat_db *db, int64_t message_id, int64_t user_id);
 /* Receipts of a message, oldest first. */
 chat_err chat_dal_message_reads(chat_db *db, int64_t message_id, chat_read **out, size_t *n);
@@ -156,6 +182,22 @@ typedef struct chat_id_range {
 } chat_id_range;
 chat_err chat_dal_events_in_ranges(chat_db *db, const chat_id_range *r, size_t n_ranges,
                                    chat_event_row **out, size_t *n);
+/* A room's events with after < id <= upto, for up to CHAT_SPANS_PER_QUERY
+ * rooms at once (ix_chat_events_room: each span is one index range),
+ * ascending. */
+#define CHAT_SPANS_PER_QUERY 16
+typedef struct chat_room_span {
+	int64_t room_id, after, upto;
+} chat_room_span;
+chat_err chat_dal_events_room_spans(chat_db *db, const chat_room_span *s, size_t n_spans,
+                                    chat_event_row **out, size_t *n);
+/* How many events exist in each of CHAT_BUCKETS buckets of width ids from
+ * lo (bucket b: lo + b*width .. lo + (b+1)*width - 1), counting only ids
+ * <= hi. counts[] is filled (zeros for empty buckets). One range scan of
+ * the primary key, no rows sent but the counts. */
+#define CHAT_BUCKETS 1024
+chat_err chat_dal_events_bucket_counts(chat_db *db, int64_t lo, int64_t width, int64_t hi,
+                                       int64_t *counts);
 /* Write an ephemeral event (typing, explicit user_join/user_leave) for a
  * room, taking the room lock like every other writer. No such room:
  * CHAT_ERR_NOT_FOUND. id_out may be NULL. */
@@ -210,7 +252,11 @@ chat_err chat_dal_instance_heartbeat(chat_db *db, int64_t instance_id);
 /* Remove instances (and their presence rows, so presence_leave events
  * are written) whose heartbeat is older than max_age_s. */
 chat_err chat_dal_instances_reap(chat_db *db, int max_age_s, int *reaped);
-/* Remove this instance and all its presence rows (clean shutdown). */
+/* Remove this instance and all its presence rows (clean shutdown, or a
+ * reap), each row with its presence_leave: the instance row goes last,
+ * only once no row is left (locked against new ones), so the foreign
+ * key's cascade (which fires no trigger) never removes one. A relay still
+ * adding rows after several rounds: CHAT_ERR_CONFLICT, the instance stays. */
 chat_err chat_dal_instance_unregister(chat_db *db, int64_t instance_id);
 /* A live connection opened/closed. The schema's triggers write
  * presence_join on a user's first row in a room and presence_leave when

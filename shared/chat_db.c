@@ -8,8 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "chat_db.h"
+#include "chat_dbhosts.h"
 #include "chat_time.h"
 #include "db_internal.h"
 
@@ -17,15 +19,28 @@
  * is noticed before a write is sent into a dead socket. */
 #define DB_IDLE_PING_MS 5000
 #define DB_IO_TIMEOUT_S 30
-#define DB_TXN_LOCK_RETRIES 3
+/* Retries of work that lost to another writer (conflict_retry). */
+#define DB_CONFLICT_RETRIES 8
+#define DB_LOCK_WAIT_RETRIES 1
+#define DB_BACKOFF_FIRST_US 1000
+#define DB_BACKOFF_MAX_US 128000
 #define DB_STR_INITIAL 256
+/* A server of a list that failed is tried after the others for this long,
+ * so reconnects do not wait on a dead node first every time. */
+#define DB_NODE_RETRY_MS 30000
 
 struct chat_db {
 	MYSQL *conn; /* NULL while disconnected */
 	char *host, *socket, *user, *password, *name;
 	unsigned port, connect_timeout;
+	chat_dbhost nodes[CHAT_DBHOSTS_MAX]; /* [database] host as a list */
+	int nnodes;                          /* 0: the Unix socket; -1: bad list */
+	int cur;                             /* index of the connected node */
+	int64_t failed_ms[CHAT_DBHOSTS_MAX]; /* when each last failed, 0 = never */
 	MYSQL_STMT *stmts[DB_STMT_MAX];
 	bool in_txn;
+	bool txn_aborted; /* the server ended this transaction (1213/1205) */
+	unsigned rand_state;
 	bool lost; /* the last error was a lost connection */
 	unsigned last_errno;
 	char last_error[512];
@@ -70,6 +85,8 @@ static bool errno_is_conn_lost(unsigned e)
 	case CR_COMMANDS_OUT_OF_SYNC:/* 2014: the connection is unusable */
 	case ER_CONNECTION_KILLED:   /* 1927 */
 	case ER_SERVER_SHUTDOWN:     /* 1053 */
+	case ER_UNKNOWN_COM_ERROR:   /* 1047: a Galera node not ready (not in
+	                              * the primary component): go elsewhere */
 	case 4031:                   /* disconnected by the server for inactivity */
 		return true;
 	}
@@ -157,10 +174,50 @@ bool db_in_txn(const chat_db *db)
 	return db->in_txn;
 }
 
+/* ---- conflicts ---------------------------------------------------------- */
+
+/* Errors after which the server has rolled the work back because another
+ * writer won: an InnoDB deadlock victim, a Galera certification conflict
+ * or brute-force abort (both 1213, also at COMMIT), a lock wait timeout
+ * (1205: the statement is rolled back; the caller rolls back the rest). */
+static bool errno_is_conflict(unsigned e)
+{
+	return e == ER_LOCK_DEADLOCK || e == ER_LOCK_WAIT_TIMEOUT;
+}
+
+/* The one retry policy for such losses: may the work run again, after
+ * its *attempt-th loss? Yes, at most DB_CONFLICT_RETRIES times (a lock
+ * wait timeout already waited innodb_lock_wait_timeout: at most
+ * DB_LOCK_WAIT_RETRIES), after a random pause that doubles from 1-2 ms to
+ * 128-256 ms, so that writers that collided do not collide again in step.
+ * Running again cannot duplicate: nothing of the lost attempt committed. */
+static bool conflict_retry(chat_db *db, unsigned err, int *attempt)
+{
+	int limit = err == ER_LOCK_DEADLOCK ? DB_CONFLICT_RETRIES
+	            : err == ER_LOCK_WAIT_TIMEOUT ? DB_LOCK_WAIT_RETRIES : 0;
+	if (*attempt >= limit)
+		return false;
+	long us = DB_BACKOFF_FIRST_US << (*attempt < 7 ? *attempt : 7);
+	if (us > DB_BACKOFF_MAX_US)
+		us = DB_BACKOFF_MAX_US;
+	(*attempt)++;
+	if (!db->rand_state)
+		db->rand_state = (unsigned)chat_time_mono_ms() ^ (unsigned)(uintptr_t)db;
+	us += (long)((unsigned)rand_r(&db->rand_state) % (unsigned)us);
+	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
+	while (nanosleep(&ts, &ts) != 0) {
+	}
+	return true;
+}
+
 /* ---- connecting -------------------------------------------------------- */
 
+/* Every disconnect but the final close follows a failure: with a list of
+ * servers, the one we were on goes to the back of the line for a while. */
 static void db_disconnect(chat_db *db)
 {
+	if (db->conn && db->nnodes > 1)
+		db->failed_ms[db->cur] = chat_time_mono_ms();
 	for (int i = 0; i < DB_STMT_MAX; i++) {
 		if (db->stmts[i]) {
 			mysql_stmt_close(db->stmts[i]);
@@ -175,12 +232,14 @@ static void db_disconnect(chat_db *db)
 	 * reconnects until it has given up on that attempt. */
 }
 
-static chat_err db_connect(chat_db *db)
+/* One connection attempt to host:port (TCP), or to the Unix socket when
+ * host is NULL. Returns the handle or NULL with the error recorded. */
+static MYSQL *connect_one(chat_db *db, const char *host, unsigned port)
 {
 	MYSQL *c = mysql_init(NULL);
 	if (!c) {
 		set_error(db, CR_OUT_OF_MEMORY, "out of memory");
-		return CHAT_ERR_NOMEM;
+		return NULL;
 	}
 	my_bool off = 0;
 	unsigned io = DB_IO_TIMEOUT_S;
@@ -202,7 +261,6 @@ static chat_err db_connect(chat_db *db)
 	mysql_optionsv(c, MYSQL_INIT_COMMAND,
 	               "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED");
 
-	const char *host = db->host[0] ? db->host : NULL;
 	const char *sock = (!host && db->socket[0]) ? db->socket : NULL;
 	if (!host && !sock)
 		host = "localhost";
@@ -213,12 +271,49 @@ static chat_err db_connect(chat_db *db)
 		mysql_optionsv(c, MYSQL_OPT_PROTOCOL, &proto);
 	}
 	if (!mysql_real_connect(c, host, db->user, db->password, db->name[0] ? db->name : NULL,
-	                        db->port, sock, CLIENT_FOUND_ROWS)) {
+	                        port, sock, CLIENT_FOUND_ROWS)) {
 		set_error(db, mysql_errno(c), mysql_error(c));
 		db->lost = true;
 		mysql_close(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* Connect to the socket, or to the first server of the list that answers:
+ * in the configured order (every client prefers the same node), those that
+ * failed in the last DB_NODE_RETRY_MS after the others. */
+static chat_err db_connect(chat_db *db)
+{
+	MYSQL *c = NULL;
+
+	if (db->nnodes < 0) {
+		set_error(db, 0, "[database] host is not a valid list of servers");
 		return CHAT_ERR_UNAVAILABLE;
 	}
+	if (db->nnodes == 0) {
+		c = connect_one(db, NULL, db->port);
+	} else {
+		int64_t now = chat_time_mono_ms();
+		bool recent[CHAT_DBHOSTS_MAX];
+		for (int i = 0; i < db->nnodes; i++)
+			recent[i] = db->failed_ms[i] && now - db->failed_ms[i] < DB_NODE_RETRY_MS;
+		for (int pass = 0; pass < 2 && !c; pass++) {
+			for (int i = 0; i < db->nnodes && !c; i++) {
+				if (recent[i] != (pass == 1))
+					continue;
+				c = connect_one(db, db->nodes[i].host, db->nodes[i].port);
+				if (c) {
+					db->cur = i;
+					db->failed_ms[i] = 0;
+				} else {
+					db->failed_ms[i] = chat_time_mono_ms();
+				}
+			}
+		}
+	}
+	if (!c)
+		return db->last_errno == CR_OUT_OF_MEMORY ? CHAT_ERR_NOMEM : CHAT_ERR_UNAVAILABLE;
 	db->conn = c;
 	snprintf(db->version, sizeof(db->version), "%s", mysql_get_server_info(c));
 	db->last_used_ms = chat_time_mono_ms();
@@ -261,6 +356,11 @@ chat_db *chat_db_open(const chat_config *cfg, chat_err *err)
 	db->port = cfg->database.port > 0 ? (unsigned)cfg->database.port : 0;
 	db->connect_timeout =
 		cfg->database.connect_timeout > 0 ? (unsigned)cfg->database.connect_timeout : 5;
+	{
+		const char *why;
+		db->nnodes = chat_dbhosts_parse(db->host, db->port ? db->port : 3306, db->nodes,
+		                                CHAT_DBHOSTS_MAX, &why);
+	}
 	chat_err e = db_connect(db);
 	if (err)
 		*err = e;
@@ -534,9 +634,27 @@ out:
 static chat_err run(chat_db *db, db_sql *q, const db_arg *args, size_t nargs, const char *cols,
                     db_row_fn fn, void *ctx, uint64_t *affected, int64_t *insert_id)
 {
+	/* The server already ended this transaction: a statement now would
+	 * run on its own, outside it (autocommit). Its loss stands until
+	 * chat_db_txn_run rolls back and runs the whole again. */
+	if (db->in_txn && db->txn_aborted)
+		return CHAT_ERR_UNAVAILABLE;
+	int conflicts = 0;
 	for (int attempt = 0;; attempt++) {
 		bool sent = false;
 		chat_err e = run_once(db, q, args, nargs, cols, fn, ctx, affected, insert_id, &sent);
+		if (e != CHAT_OK && errno_is_conflict(db->last_errno)) {
+			if (db->in_txn) {
+				db->txn_aborted = true;
+				return e;
+			}
+			/* On its own (autocommit), the statement was all the work. */
+			if (conflict_retry(db, db->last_errno, &conflicts)) {
+				attempt--;
+				continue;
+			}
+			return e;
+		}
 		if (e == CHAT_OK || attempt > 0)
 			return e;
 		if (db->last_errno == ER_NEED_REPREPARE && !db->in_txn)
@@ -607,7 +725,7 @@ chat_err chat_db_txn_run(chat_db *db, chat_err (*fn)(chat_db *db, void *arg), vo
 {
 	if (db->in_txn) /* nested: part of the caller's transaction */
 		return fn(db, arg);
-	int lost_retries = 0, lock_retries = 0;
+	int lost_retries = 0, conflicts = 0;
 	for (;;) {
 		chat_err e = db_ensure(db);
 		if (e != CHAT_OK)
@@ -622,8 +740,11 @@ chat_err chat_db_txn_run(chat_db *db, chat_err (*fn)(chat_db *db, void *arg), vo
 			return map_errno(db->last_errno);
 		}
 		db->in_txn = true;
+		db->txn_aborted = false;
 		clear_error(db);
 		e = fn(db, arg);
+		if (e == CHAT_OK && db->txn_aborted)
+			e = CHAT_ERR_UNAVAILABLE; /* fn went on after a loss: never commit that */
 		if (e == CHAT_OK) {
 			if (mysql_commit(db->conn) == 0) {
 				db->in_txn = false;
@@ -655,8 +776,7 @@ chat_err chat_db_txn_run(chat_db *db, chat_err (*fn)(chat_db *db, void *arg), vo
 				db_disconnect(db);
 			db->last_errno = keep;
 		}
-		if ((en == ER_LOCK_DEADLOCK || en == ER_LOCK_WAIT_TIMEOUT) &&
-		    lock_retries++ < DB_TXN_LOCK_RETRIES)
+		if (errno_is_conflict(en) && conflict_retry(db, en, &conflicts))
 			continue;
 		return e;
 	}

@@ -3,8 +3,11 @@
  * MYSQL_OPT_RECONNECT stays off: on a lost connection (2006/2013) the layer
  * reconnects itself, re-prepares its cached statements and retries the
  * statement once when that is safe (reads, and writes outside a
- * transaction that never reached the server). Deadlocks and lock-wait
- * timeouts (1213/1205) are retried by chat_db_txn_run().
+ * transaction that never reached the server). Work that lost to another
+ * writer (1213: an InnoDB deadlock or a Galera certification conflict,
+ * also at COMMIT; 1205: lock wait timeout) is run again whole, bounded,
+ * after a growing random pause: a transaction by chat_db_txn_run(), a
+ * statement outside one by itself.
  *
  * Call chat_db_library_init() once before any thread starts and
  * chat_db_thread_end() before a thread that used a chat_db exits. */
@@ -36,8 +39,14 @@ void chat_db_close(chat_db *db);
 chat_err chat_db_ping(chat_db *db);
 
 /* Run fn(db, arg) inside BEGIN ... COMMIT. fn returns CHAT_OK to commit,
- * anything else to roll back. Deadlock and lock-wait timeout errors roll
- * back and run fn again (up to 3 times). A connection lost before COMMIT
+ * anything else to roll back. Every write transaction of the DAL runs
+ * here. A deadlock or certification conflict (1213, in a statement or at
+ * COMMIT) rolls back and runs fn again, up to 8 times, after a random
+ * pause of 1-2 ms doubling up to 128-256 ms; a lock wait timeout (1205)
+ * once. fn must be safe to run again (start from a clean state). After
+ * such an error every further statement of that attempt fails without
+ * being sent (the server has ended the transaction; a statement now would
+ * commit on its own). A connection lost before COMMIT
  * reconnects and runs fn again once; a connection lost during COMMIT
  * returns CHAT_ERR_UNAVAILABLE (the outcome is unknown: callers that must
  * not duplicate use client_id dedupe). */

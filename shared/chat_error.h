@@ -15,6 +15,7 @@ typedef enum chat_err {
 	CHAT_ERR_UNAVAILABLE, /* database down or connection lost after retry */
 	CHAT_ERR_NOMEM,
 	CHAT_ERR_INTERNAL,
+	CHAT_ERR_GONE,        /* existed but was deleted (a client_id retry of a deleted message) */
 } chat_err;
 
 /* Static English name of an error, for logs ("not found", ...). */

@@ -3,7 +3,9 @@
  * below release what was built so far on the first failure. */
 #include "config.h"
 
+#include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "chat_json.h"
@@ -123,7 +125,8 @@ json_object *chat_json_room(const chat_room *r)
 	     add_int(o, "unread_count", r->unread_count) &&
 	     (r->has_last_message ? add(o, "last_message", chat_json_message(&r->last_message))
 	                          : add_null(o, "last_message")) &&
-	     (role ? add_str(o, "role", role) : add_null(o, "role"));
+	     (role ? add_str(o, "role", role) : add_null(o, "role")) &&
+	     add_bool(o, "is_member", r->role != CHAT_ROLE_NONE);
 	return done(o, ok);
 }
 
@@ -262,4 +265,340 @@ const char *chat_json_string(json_object *obj, size_t *len)
 	if (len)
 		*len = s ? n : 0;
 	return s;
+}
+
+/* ---- strict parsing ------------------------------------------------------ */
+
+#define PARSE_DEPTH_CAP 512
+
+typedef struct jscan {
+	const unsigned char *b;
+	size_t len, i;
+	const char *err; /* first problem, NULL while fine */
+	size_t at;       /* its byte offset */
+} jscan;
+
+static bool fail(jscan *s, const char *what)
+{
+	if (!s->err) {
+		s->err = what;
+		s->at = s->i;
+	}
+	return false;
+}
+
+static void skip_ws(jscan *s)
+{
+	while (s->i < s->len &&
+	       (s->b[s->i] == ' ' || s->b[s->i] == '\t' || s->b[s->i] == '\n' || s->b[s->i] == '\r'))
+		s->i++;
+}
+
+static bool is_digit(unsigned char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static bool is_hex(unsigned char c)
+{
+	return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* One UTF-8 sequence starting at s->i (a byte >= 0x80): shortest form,
+ * no surrogates, at most U+10FFFF. */
+static bool scan_utf8(jscan *s)
+{
+	const unsigned char *p = s->b + s->i;
+	size_t left = s->len - s->i, n;
+	uint32_t cp;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		n = 2;
+		cp = p[0] & 0x1f;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		n = 3;
+		cp = p[0] & 0x0f;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		n = 4;
+		cp = p[0] & 0x07;
+	} else {
+		return fail(s, "invalid UTF-8 in a string");
+	}
+	if (left < n)
+		return fail(s, "invalid UTF-8 in a string");
+	for (size_t k = 1; k < n; k++) {
+		if ((p[k] & 0xc0) != 0x80)
+			return fail(s, "invalid UTF-8 in a string");
+		cp = (cp << 6) | (p[k] & 0x3f);
+	}
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return fail(s, "invalid UTF-8 in a string");
+	s->i += n;
+	return true;
+}
+
+/* A string; s->i at its opening quote. */
+static bool scan_string(jscan *s)
+{
+	s->i++;
+	while (s->i < s->len) {
+		unsigned char c = s->b[s->i];
+		if (c == '"') {
+			s->i++;
+			return true;
+		}
+		if (c < 0x20)
+			return fail(s, "control character in a string (escape it)");
+		if (c >= 0x80) {
+			if (!scan_utf8(s))
+				return false;
+			continue;
+		}
+		if (c == '\\') {
+			s->i++;
+			if (s->i >= s->len)
+				break;
+			c = s->b[s->i];
+			if (c == 'u') {
+				for (int k = 1; k <= 4; k++)
+					if (s->i + (size_t)k >= s->len || !is_hex(s->b[s->i + (size_t)k]))
+						return fail(s, "\\u must be followed by four hex digits");
+				s->i += 4;
+			} else if (!strchr("\"\\/bfnrt", c) || c == '\0') {
+				return fail(s, "invalid escape in a string");
+			}
+		}
+		s->i++;
+	}
+	return fail(s, "unterminated string");
+}
+
+static bool digits(jscan *s)
+{
+	size_t from = s->i;
+	while (s->i < s->len && is_digit(s->b[s->i]))
+		s->i++;
+	return s->i > from;
+}
+
+/* -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+static bool scan_number(jscan *s)
+{
+	if (s->b[s->i] == '-')
+		s->i++;
+	if (s->i < s->len && s->b[s->i] == 'I')
+		return fail(s, "NaN and Infinity are not JSON numbers");
+	if (s->i < s->len && s->b[s->i] == '0') {
+		s->i++;
+		if (s->i < s->len && is_digit(s->b[s->i]))
+			return fail(s, "numbers take no leading zeros");
+	} else if (!digits(s)) {
+		return fail(s, "invalid number");
+	}
+	if (s->i < s->len && s->b[s->i] == '.') {
+		s->i++;
+		if (!digits(s))
+			return fail(s, "invalid number: digits must follow the decimal point");
+	}
+	if (s->i < s->len && (s->b[s->i] == 'e' || s->b[s->i] == 'E')) {
+		s->i++;
+		if (s->i < s->len && (s->b[s->i] == '+' || s->b[s->i] == '-'))
+			s->i++;
+		if (!digits(s))
+			return fail(s, "invalid number: digits must follow the exponent");
+	}
+	return true;
+}
+
+static bool scan_literal(jscan *s, const char *word)
+{
+	size_t n = strlen(word);
+	if (s->len - s->i < n || memcmp(s->b + s->i, word, n) != 0)
+		return fail(s, "unexpected characters (not true, false or null)");
+	s->i += n;
+	return true;
+}
+
+/* The start of a value at s->i: a scalar scanned whole, or the opening
+ * of a container (pushed). */
+static bool scan_value(jscan *s, unsigned char *stack, int *depth, int max_depth)
+{
+	if (s->i >= s->len)
+		return fail(s, "unexpected end of input");
+	unsigned char c = s->b[s->i];
+	switch (c) {
+	case '{':
+	case '[':
+		if (*depth >= max_depth)
+			return fail(s, "nested too deep");
+		stack[(*depth)++] = c;
+		s->i++;
+		return true;
+	case '"':
+		return scan_string(s);
+	case 't':
+		return scan_literal(s, "true");
+	case 'f':
+		return scan_literal(s, "false");
+	case 'n':
+		return scan_literal(s, "null");
+	case 'N':
+	case 'I':
+		return fail(s, "NaN and Infinity are not JSON numbers");
+	case '/':
+	case '#':
+		return fail(s, "comments are not allowed in JSON");
+	case '\'':
+		return fail(s, "strings take double quotes");
+	case ']':
+	case '}':
+		return fail(s, "a value is missing");
+	default:
+		if (c == '-' || is_digit(c))
+			return scan_number(s);
+		if (c == ',')
+			return fail(s, "a value is missing before ','");
+		return fail(s, "unexpected character");
+	}
+}
+
+/* An object key and its colon; s->i at the key after white space. */
+static bool scan_key(jscan *s)
+{
+	if (s->i >= s->len)
+		return fail(s, "unexpected end of input");
+	if (s->b[s->i] == '}')
+		return fail(s, "trailing comma");
+	if (s->b[s->i] == '\'')
+		return fail(s, "strings take double quotes");
+	if (s->b[s->i] != '"')
+		return fail(s, "object keys must be double-quoted strings");
+	if (!scan_string(s))
+		return false;
+	skip_ws(s);
+	if (s->i >= s->len || s->b[s->i] != ':')
+		return fail(s, "expected ':' after an object key");
+	s->i++;
+	skip_ws(s);
+	return true;
+}
+
+/* The whole text; iterative, so deep nesting costs no stack. */
+static bool scan_text(jscan *s, int max_depth)
+{
+	unsigned char stack[PARSE_DEPTH_CAP];
+	int depth = 0;
+
+	skip_ws(s);
+	if (s->i >= s->len)
+		return fail(s, "empty body: a JSON value is required");
+	for (;;) {
+		size_t before = s->i;
+		if (!scan_value(s, stack, &depth, max_depth))
+			return false;
+		/* Just opened a container: its first key, or its end. */
+		if (s->i == before + 1 && (s->b[before] == '{' || s->b[before] == '[')) {
+			skip_ws(s);
+			char close = s->b[before] == '{' ? '}' : ']';
+			if (s->i < s->len && s->b[s->i] == close) {
+				depth--;
+				s->i++;
+			} else if (close == '}') {
+				if (!scan_key(s))
+					return false;
+				continue;
+			} else {
+				continue;
+			}
+		}
+		/* After a complete value: a comma, the end of containers, or the
+		 * end of the text. */
+		for (;;) {
+			skip_ws(s);
+			if (depth == 0) {
+				if (s->i < s->len) {
+					if (s->b[s->i] == '/' || s->b[s->i] == '#')
+						return fail(s, "comments are not allowed in JSON");
+					return fail(s, "trailing characters after the value");
+				}
+				return true;
+			}
+			unsigned char top = stack[depth - 1];
+			char close = top == '{' ? '}' : ']';
+			if (s->i >= s->len)
+				return fail(s, "unexpected end of input");
+			if (s->b[s->i] == close) {
+				depth--;
+				s->i++;
+				continue;
+			}
+			if (s->b[s->i] == '/' || s->b[s->i] == '#')
+				return fail(s, "comments are not allowed in JSON");
+			if (s->b[s->i] != ',')
+				return fail(s, top == '{' ? "expected ',' or '}'" : "expected ',' or ']'");
+			s->i++;
+			skip_ws(s);
+			if (s->i < s->len && s->b[s->i] == close)
+				return fail(s, "trailing comma");
+			if (top == '{' && !scan_key(s))
+				return false;
+			break;
+		}
+	}
+}
+
+chat_err chat_json_parse(const char *buf, size_t len, int max_depth, json_object **out,
+                         char *detail, size_t detail_sz)
+{
+	jscan s = { (const unsigned char *)buf, len, 0, NULL, 0 };
+	json_tokener *tok = NULL;
+	json_object *obj = NULL;
+	chat_err rc = CHAT_ERR_INVALID;
+
+	*out = NULL;
+	if (detail_sz)
+		detail[0] = '\0';
+	if (max_depth > PARSE_DEPTH_CAP)
+		max_depth = PARSE_DEPTH_CAP;
+	if (max_depth < 1)
+		max_depth = 1;
+	if (len > INT32_MAX) {
+		snprintf(detail, detail_sz, "JSON parse error: input too large");
+		return CHAT_ERR_INVALID;
+	}
+	if (!scan_text(&s, max_depth)) {
+		if (strcmp(s.err, "nested too deep") == 0)
+			snprintf(detail, detail_sz, "JSON parse error: nested deeper than %d levels",
+			         max_depth);
+		else if (s.at == 0 && s.i == 0 && len == 0)
+			snprintf(detail, detail_sz, "JSON parse error: %s", s.err);
+		else
+			snprintf(detail, detail_sz, "JSON parse error: %s at byte %zu", s.err, s.at);
+		return CHAT_ERR_INVALID;
+	}
+	/* Valid: json-c builds it (no flags needed, nothing unusual left). */
+	tok = json_tokener_new_ex(max_depth + 1);
+	if (!tok) {
+		snprintf(detail, detail_sz, "out of memory");
+		return CHAT_ERR_NOMEM;
+	}
+	obj = json_tokener_parse_ex(tok, buf, (int)len);
+	enum json_tokener_error jerr = json_tokener_get_error(tok);
+	if (jerr == json_tokener_continue) {
+		/* A bare number needs an end marker. */
+		obj = json_tokener_parse_ex(tok, "", 1);
+		jerr = json_tokener_get_error(tok);
+	}
+	if (jerr != json_tokener_success) {
+		json_object_put(obj);
+		obj = NULL;
+		snprintf(detail, detail_sz, "JSON parse error: %s", json_tokener_error_desc(jerr));
+		rc = CHAT_ERR_INVALID;
+		goto out;
+	}
+	*out = obj;
+	rc = CHAT_OK;
+out:
+	json_tokener_free(tok);
+	return rc;
 }

@@ -4,6 +4,8 @@
  * exp is required (leeway from config), nbf honoured, iss/aud checked when
  * configured. The user id is the claim user_id (Django SimpleJWT) or else
  * sub (a number or a decimal string). token_type, when present, must match.
+ * A token naming the anonymous user (id 1) is refused unless
+ * auth.allow_anonymous is on; any crit header is refused (RFC 7515).
  * A chat_jwt is immutable after creation: any thread may use it. */
 #ifndef CHAT_JWT_H
 #define CHAT_JWT_H
@@ -31,6 +33,16 @@ void chat_jwt_free(chat_jwt *j);
  * when why is not NULL. */
 chat_err chat_jwt_verify(const chat_jwt *j, const char *token, chat_token_type expect,
                          time_t now, int64_t *user_id, const char **why);
+/* The same, also giving the token's exp claim (seconds) in *exp. */
+chat_err chat_jwt_verify_exp(const chat_jwt *j, const char *token, chat_token_type expect,
+                             time_t now, int64_t *user_id, int64_t *exp, const char **why);
+
+#define CHAT_JWT_ID_LEN 32
+/* A token's identity for revocation: the hex BLAKE2b-128 of its signed
+ * part (header.payload, which the signature fixes), into out
+ * (CHAT_JWT_ID_LEN + 1 bytes). Two encodings of one signature give the
+ * same id. */
+void chat_jwt_token_id(const char *token, char out[CHAT_JWT_ID_LEN + 1]);
 
 /* Issue a token for user_id: claims token_type, exp, iat, jti, user_id
  * (and iss/aud when configured), lifetime from config. Returns a malloc'd

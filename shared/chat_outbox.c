@@ -13,11 +13,11 @@
 
 #include "chat_outbox.h"
 
-#define DEFAULT_MAX_MISSING 4096
+#define DEFAULT_MAX_RANGES 65536
 
 typedef struct miss {
-	int64_t id;
-	int64_t since_ms; /* when it was first noticed missing */
+	int64_t first, last; /* consecutive ids, none seen */
+	int64_t since_ms;    /* when they were first noticed missing */
 } miss;
 
 typedef struct room_hw {
@@ -26,26 +26,31 @@ typedef struct room_hw {
 } room_hw;
 
 struct chat_outbox {
-	int64_t start_id; /* history: never delivered */
+	int64_t start_id; /* a room with no mark has nothing to deliver at or below */
 	int64_t max_seen;
 	int gap_timeout_ms;
-	size_t max_missing;
-	miss *miss; /* ascending id */
+	size_t max_ranges;
+	int64_t passed_hi; /* the highest id passed over */
+	int64_t watch_cursor;
+	miss *miss; /* ascending id, disjoint */
 	size_t nmiss, capmiss;
 	room_hw *rooms; /* open addressing, power-of-two size */
 	size_t nrooms, caprooms;
 	uint64_t passed_over;
 };
 
-chat_outbox *chat_outbox_create(int64_t start_id, int gap_timeout_ms, size_t max_missing)
+chat_outbox *chat_outbox_create(int64_t start_id, int gap_timeout_ms, size_t max_ranges)
 {
 	chat_outbox *o = calloc(1, sizeof(*o));
 	if (!o)
 		return NULL;
 	o->max_seen = start_id > 0 ? start_id : 0;
 	o->start_id = o->max_seen;
+	/* From a saved position, a room whose mark is below the start may
+	 * still have events below it that commit late: as if passed over. */
+	o->passed_hi = o->start_id;
 	o->gap_timeout_ms = gap_timeout_ms > 0 ? gap_timeout_ms : 0;
-	o->max_missing = max_missing ? max_missing : DEFAULT_MAX_MISSING;
+	o->max_ranges = max_ranges ? max_ranges : DEFAULT_MAX_RANGES;
 	o->caprooms = 64;
 	o->rooms = calloc(o->caprooms, sizeof(*o->rooms));
 	if (!o->rooms) {
@@ -112,60 +117,91 @@ static room_hw *room_get(chat_outbox *o, int64_t room_id)
 	return r;
 }
 
-/* ---- missing ids ------------------------------------------------------ */
+/* ---- missing ranges --------------------------------------------------- */
 
-static size_t miss_find(const chat_outbox *o, int64_t id, bool *found)
+/* The first range whose last id is >= id (o->nmiss if none). */
+static size_t miss_find(const chat_outbox *o, int64_t id)
 {
 	size_t lo = 0, hi = o->nmiss;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (o->miss[mid].id < id)
+		if (o->miss[mid].last < id)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	*found = lo < o->nmiss && o->miss[lo].id == id;
 	return lo;
 }
 
-static void miss_remove_at(chat_outbox *o, size_t i, size_t count)
+static void pass_over(chat_outbox *o, const miss *m)
 {
-	memmove(&o->miss[i], &o->miss[i + count], (o->nmiss - i - count) * sizeof(miss));
-	o->nmiss -= count;
+	o->passed_over += (uint64_t)(m->last - m->first + 1);
+	if (m->last > o->passed_hi)
+		o->passed_hi = m->last;
 }
 
-/* Ids (from, to) exclusive became missing at now. Appended: they are all
- * above every id already missing. Beyond the cap the oldest go. */
+static int miss_reserve(chat_outbox *o, size_t extra)
+{
+	if (o->nmiss + extra <= o->capmiss)
+		return 0;
+	size_t nc = o->capmiss ? o->capmiss : 64;
+	while (nc < o->nmiss + extra)
+		nc *= 2;
+	miss *nm = realloc(o->miss, nc * sizeof(*nm));
+	if (!nm)
+		return -1;
+	o->miss = nm;
+	o->capmiss = nc;
+	return 0;
+}
+
+/* Ids (from, to) exclusive became missing at now: one range, above every
+ * range already held. Beyond the cap the oldest ranges are passed over. */
 static void miss_add_range(chat_outbox *o, int64_t from, int64_t to, int64_t now)
 {
 	if (to - from <= 1)
 		return;
-	uint64_t count = (uint64_t)(to - from - 1);
-	if (count > o->max_missing) {
-		o->passed_over += count - o->max_missing;
-		from = to - 1 - (int64_t)o->max_missing;
-		count = o->max_missing;
+	miss m = { from + 1, to - 1, now };
+	if (o->nmiss >= o->max_ranges) {
+		/* an eighth at once: one move per many ranges, not per range */
+		size_t drop = o->max_ranges / 8 ? o->max_ranges / 8 : 1;
+		for (size_t i = 0; i < drop; i++)
+			pass_over(o, &o->miss[i]);
+		memmove(&o->miss[0], &o->miss[drop], (o->nmiss - drop) * sizeof(miss));
+		o->nmiss -= drop;
 	}
-	if (o->nmiss + count > o->max_missing) {
-		size_t drop = (size_t)(o->nmiss + count - o->max_missing);
-		o->passed_over += drop;
-		miss_remove_at(o, 0, drop);
+	if (miss_reserve(o, 1) != 0) {
+		pass_over(o, &m); /* cannot track them: passed over (counted) */
+		return;
 	}
-	if (o->nmiss + count > o->capmiss) {
-		size_t nc = o->capmiss ? o->capmiss : 64;
-		while (nc < o->nmiss + count)
-			nc *= 2;
-		miss *nm = realloc(o->miss, nc * sizeof(*nm));
-		if (!nm) {
-			/* Cannot track them: pass them over (counted). */
-			o->passed_over += count;
-			return;
-		}
-		o->miss = nm;
-		o->capmiss = nc;
+	o->miss[o->nmiss++] = m;
+}
+
+/* id was seen: take it out of its range (split in two if inside). */
+static void miss_remove(chat_outbox *o, int64_t id)
+{
+	size_t i = miss_find(o, id);
+	if (i == o->nmiss || o->miss[i].first > id)
+		return;
+	miss *m = &o->miss[i];
+	if (m->first == id && m->last == id) {
+		memmove(&o->miss[i], &o->miss[i + 1], (o->nmiss - i - 1) * sizeof(miss));
+		o->nmiss--;
+	} else if (m->first == id) {
+		m->first++;
+	} else if (m->last == id) {
+		m->last--;
+	} else if (miss_reserve(o, 1) == 0) {
+		memmove(&o->miss[i + 1], &o->miss[i], (o->nmiss - i) * sizeof(miss));
+		o->nmiss++;
+		o->miss[i].last = id - 1;
+		o->miss[i + 1].first = id + 1;
+	} else {
+		/* OOM: keep the upper part only; the lower one is passed over */
+		miss lower = { m->first, id - 1, m->since_ms };
+		pass_over(o, &lower);
+		m->first = id + 1;
 	}
-	for (int64_t id = from + 1; id < to; id++)
-		o->miss[o->nmiss++] = (miss){ id, now };
 }
 
 /* ---- feeding ---------------------------------------------------------- */
@@ -204,21 +240,18 @@ void chat_outbox_feed(chat_outbox *o, const chat_event *evs, size_t n, int64_t n
 	for (size_t k = 0; k < n; k++) {
 		size_t i = sorted ? ord[k].idx : k;
 		const chat_event *e = &evs[i];
-		if (e->id <= o->start_id || e->room_id <= 0)
-			continue; /* history, or not a row of chat_events */
+		if (e->room_id <= 0)
+			continue; /* not a row of chat_events */
 		if (e->id > o->max_seen) {
 			miss_add_range(o, o->max_seen, e->id, now_ms);
 			o->max_seen = e->id;
 		} else {
-			bool found;
-			size_t at = miss_find(o, e->id, &found);
-			if (found)
-				miss_remove_at(o, at, 1);
+			miss_remove(o, e->id);
 		}
 		room_hw *r = room_get(o, e->room_id);
 		if (!r)
 			continue; /* OOM: never deliver without the duplicate guard */
-		if (e->id > r->hw) {
+		if (e->id > (r->hw ? r->hw : o->start_id)) {
 			r->hw = e->id;
 			deliver[i] = true;
 		}
@@ -232,7 +265,7 @@ void chat_outbox_expire(chat_outbox *o, int64_t now_ms)
 	size_t w = 0;
 	for (size_t i = 0; i < o->nmiss; i++) {
 		if (now_ms - o->miss[i].since_ms > o->gap_timeout_ms) {
-			o->passed_over++;
+			pass_over(o, &o->miss[i]);
 			continue;
 		}
 		o->miss[w++] = o->miss[i];
@@ -247,22 +280,100 @@ int64_t chat_outbox_max_seen(const chat_outbox *o)
 
 int64_t chat_outbox_low_water(const chat_outbox *o)
 {
-	return o->nmiss ? o->miss[0].id - 1 : o->max_seen;
+	return o->nmiss ? o->miss[0].first - 1 : o->max_seen;
 }
 
 size_t chat_outbox_missing(const chat_outbox *o, int64_t *ids, size_t max)
 {
-	return chat_outbox_missing_from(o, 0, ids, max);
+	size_t k = 0;
+	for (size_t i = 0; i < o->nmiss && k < max; i++)
+		for (int64_t id = o->miss[i].first; id <= o->miss[i].last && k < max; id++)
+			ids[k++] = id;
+	return k;
 }
 
-size_t chat_outbox_missing_from(const chat_outbox *o, size_t skip, int64_t *ids, size_t max)
+size_t chat_outbox_gaps(const chat_outbox *o)
 {
-	if (skip >= o->nmiss)
-		return 0;
-	size_t n = o->nmiss - skip < max ? o->nmiss - skip : max;
-	for (size_t i = 0; i < n; i++)
-		ids[i] = o->miss[skip + i].id;
+	return o->nmiss;
+}
+
+bool chat_outbox_window(const chat_outbox *o, int64_t *first, int64_t *last)
+{
+	if (!o->nmiss)
+		return false;
+	*first = o->miss[0].first;
+	*last = o->miss[o->nmiss - 1].last;
+	return true;
+}
+
+uint64_t chat_outbox_missing_in(const chat_outbox *o, int64_t lo, int64_t hi, int64_t *first,
+                                int64_t *last)
+{
+	uint64_t n = 0;
+	for (size_t i = miss_find(o, lo); i < o->nmiss && o->miss[i].first <= hi; i++) {
+		int64_t a = o->miss[i].first > lo ? o->miss[i].first : lo;
+		int64_t b = o->miss[i].last < hi ? o->miss[i].last : hi;
+		if (!n)
+			*first = a;
+		*last = b;
+		n += (uint64_t)(b - a + 1);
+	}
 	return n;
+}
+
+int64_t chat_outbox_after(chat_outbox *o, int64_t room_id)
+{
+	room_hw *r = room_slot(o->rooms, o->caprooms, room_id);
+	return r->room_id && r->hw ? r->hw : o->start_id;
+}
+
+int64_t chat_outbox_history(const chat_outbox *o)
+{
+	return o->start_id;
+}
+
+void chat_outbox_set_history(chat_outbox *o, int64_t history_id)
+{
+	if (history_id >= 0 && history_id < o->start_id)
+		o->start_id = history_id;
+}
+
+int64_t chat_outbox_passed_hi(const chat_outbox *o)
+{
+	return o->passed_hi;
+}
+
+int64_t chat_outbox_mark(chat_outbox *o, int64_t room_id)
+{
+	room_hw *r = room_slot(o->rooms, o->caprooms, room_id);
+	return r->room_id ? r->hw : 0;
+}
+
+int chat_outbox_set_mark(chat_outbox *o, int64_t room_id, int64_t mark)
+{
+	room_hw *r = room_get(o, room_id);
+	if (!r)
+		return -1;
+	r->hw = mark;
+	return 0;
+}
+
+void chat_outbox_each_mark(const chat_outbox *o, void (*fn)(void *arg, int64_t room, int64_t mark),
+                           void *arg)
+{
+	for (size_t i = 0; i < o->caprooms; i++)
+		if (o->rooms[i].room_id)
+			fn(arg, o->rooms[i].room_id, o->rooms[i].hw);
+}
+
+int64_t chat_outbox_watch_cursor(const chat_outbox *o)
+{
+	return o->watch_cursor;
+}
+
+void chat_outbox_set_watch_cursor(chat_outbox *o, int64_t id)
+{
+	o->watch_cursor = id;
 }
 
 uint64_t chat_outbox_passed_over(const chat_outbox *o)

@@ -18,6 +18,7 @@ const char *chat_err_str(chat_err e)
 	case CHAT_ERR_UNAVAILABLE: return "database unavailable";
 	case CHAT_ERR_NOMEM: return "out of memory";
 	case CHAT_ERR_INTERNAL: return "internal error";
+	case CHAT_ERR_GONE: return "deleted";
 	}
 	return "unknown error";
 }

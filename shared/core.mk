@@ -2,6 +2,7 @@
 shared_libchat_la_SOURCES += \
 	shared/chat_file.h shared/chat_file.c \
 	shared/chat_config.c \
+	shared/chat_dbhosts.h shared/chat_dbhosts.c \
 	shared/chat_log.c \
 	shared/chat_password.c \
 	shared/chat_utf8.c \

@@ -27,9 +27,16 @@
 #define RANGES8 RANGE " OR " RANGE " OR " RANGE " OR " RANGE " OR " \
                 RANGE " OR " RANGE " OR " RANGE " OR " RANGE
 
+#define SPAN "(e.room_id = ? AND e.id > ? AND e.id <= ?)"
+#define SPANS4 SPAN " OR " SPAN " OR " SPAN " OR " SPAN
+#define SPANS16 SPANS4 " OR " SPANS4 " OR " SPANS4 " OR " SPANS4
+
 DB_SQL(q_ev_max, "SELECT COALESCE(MAX(id), 0) FROM chat_events");
 DB_SQL(q_ev_after, EV_SELECT " WHERE e.id > ? ORDER BY e.id LIMIT ?");
 DB_SQL(q_ev_ranges, EV_SELECT " WHERE " RANGES8 " ORDER BY e.id");
+DB_SQL(q_ev_spans, EV_SELECT " WHERE " SPANS16 " ORDER BY e.id");
+DB_SQL(q_ev_buckets, "SELECT (id - ?) DIV ?, COUNT(*) FROM chat_events"
+                     " WHERE id BETWEEN ? AND ? GROUP BY 1 ORDER BY NULL");
 DB_SQL(q_ev_insert, "INSERT INTO chat_events (room_id, kind, ref_id, user_id, created_at) "
                     "VALUES (?, ?, ?, ?, UTC_TIMESTAMP(3))");
 DB_SQL(q_ev_anchor, "SELECT id FROM chat_events "
@@ -142,6 +149,45 @@ chat_err chat_dal_events_in_ranges(chat_db *db, const chat_id_range *r, size_t n
 		a[2 * k + 1] = DBI(k < n_ranges ? r[k].last : 0);
 	}
 	return events_query(db, &q_ev_ranges, a, 2 * CHAT_RANGES_PER_QUERY, out, n);
+}
+
+chat_err chat_dal_events_room_spans(chat_db *db, const chat_room_span *s, size_t n_spans,
+                                    chat_event_row **out, size_t *n)
+{
+	if (n_spans > CHAT_SPANS_PER_QUERY)
+		return CHAT_ERR_INVALID;
+	db_arg a[3 * CHAT_SPANS_PER_QUERY];
+	for (size_t k = 0; k < CHAT_SPANS_PER_QUERY; k++) {
+		/* unused slots: room 0, which no event has */
+		a[3 * k] = DBI(k < n_spans ? s[k].room_id : 0);
+		a[3 * k + 1] = DBI(k < n_spans ? s[k].after : 0);
+		a[3 * k + 2] = DBI(k < n_spans ? s[k].upto : 0);
+	}
+	return events_query(db, &q_ev_spans, a, 3 * CHAT_SPANS_PER_QUERY, out, n);
+}
+
+typedef struct bucket_ctx {
+	int64_t *counts;
+} bucket_ctx;
+
+static chat_err bucket_row(void *ctx, const db_row *r)
+{
+	bucket_ctx *b = ctx;
+	int64_t k = db_int(r, 0);
+	if (k >= 0 && k < CHAT_BUCKETS)
+		b->counts[k] = db_int(r, 1);
+	return CHAT_OK;
+}
+
+chat_err chat_dal_events_bucket_counts(chat_db *db, int64_t lo, int64_t width, int64_t hi,
+                                       int64_t *counts)
+{
+	memset(counts, 0, CHAT_BUCKETS * sizeof(*counts));
+	if (width <= 0 || hi < lo)
+		return CHAT_ERR_INVALID;
+	bucket_ctx b = { counts };
+	db_arg a[] = { DBI(lo), DBI(width), DBI(lo), DBI(hi) };
+	return db_query(db, &q_ev_buckets, a, DB_NARGS(a), "ii", bucket_row, &b);
 }
 
 typedef struct emit_args {

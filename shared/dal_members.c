@@ -6,6 +6,9 @@
 #include "db_internal.h"
 
 DB_SQL(q_member_role, "SELECT role FROM room_members WHERE room_id = ? AND user_id = ?");
+/* The room lock of the ordering rule, taken by a locking read so that
+ * is_private comes from the same locked row. */
+DB_SQL(q_member_lock_room, "SELECT is_private FROM rooms WHERE id = ? FOR UPDATE");
 DB_SQL(q_member_insert, "INSERT INTO room_members (room_id, user_id, role, joined_at) "
                         "VALUES (?, ?, ?, UTC_TIMESTAMP(3))");
 DB_SQL(q_member_delete, "DELETE FROM room_members WHERE room_id = ? AND user_id = ?");
@@ -31,6 +34,31 @@ chat_err chat_dal_member_role(chat_db *db, int64_t room_id, int64_t user_id, cha
 	return e;
 }
 
+chat_err db_room_lock_access(chat_db *db, int64_t room_id, int64_t user_id, bool *member)
+{
+	int64_t is_private = 0;
+	db_arg a[] = { DBI(room_id) };
+	chat_err e = db_query_int(db, &q_member_lock_room, a, DB_NARGS(a), &is_private);
+	if (e != CHAT_OK)
+		return e;
+	/* A statement after the lock: it sees every membership change
+	 * committed before the lock was granted. */
+	chat_role role = CHAT_ROLE_NONE;
+	e = chat_dal_member_role(db, room_id, user_id, &role);
+	if (e != CHAT_OK)
+		return e;
+	*member = role != CHAT_ROLE_NONE;
+	return !*member && is_private ? CHAT_ERR_NOT_FOUND : CHAT_OK;
+}
+
+chat_err db_member_join(chat_db *db, int64_t room_id, int64_t user_id)
+{
+	/* Not INSERT IGNORE: that would also hide a missing user. */
+	db_arg a[] = { DBI(room_id), DBI(user_id), DBS("member") };
+	chat_err e = db_exec(db, &q_member_insert, a, DB_NARGS(a), NULL, NULL);
+	return e == CHAT_ERR_DUPLICATE ? CHAT_OK : e;
+}
+
 typedef struct member_args {
 	int64_t room_id, user_id;
 	chat_role role;
@@ -52,6 +80,22 @@ chat_err chat_dal_member_add(chat_db *db, int64_t room_id, int64_t user_id, chat
 {
 	member_args m = { room_id, user_id, role };
 	return chat_db_txn_run(db, add_txn, &m);
+}
+
+static chat_err join_txn(chat_db *db, void *arg)
+{
+	member_args *m = arg;
+	bool member = false;
+	chat_err e = db_room_lock_access(db, m->room_id, m->user_id, &member);
+	if (e != CHAT_OK || member)
+		return e;
+	return db_member_join(db, m->room_id, m->user_id);
+}
+
+chat_err chat_dal_room_join(chat_db *db, int64_t room_id, int64_t user_id)
+{
+	member_args m = { room_id, user_id, CHAT_ROLE_MEMBER };
+	return chat_db_txn_run(db, join_txn, &m);
 }
 
 static chat_err remove_txn(chat_db *db, void *arg)

@@ -19,16 +19,44 @@ DB_SQL(q_msg_by_id_any, "SELECT " DB_MSG_SELECT("m", "u") MSG_FROM " WHERE m.id 
 DB_SQL(q_msg_by_id_live,
        "SELECT " DB_MSG_SELECT("m", "u") MSG_FROM " WHERE m.id = ? AND m.deleted_at IS NULL");
 DB_SQL(q_msg_by_ids, "SELECT " DB_MSG_SELECT("m", "u") MSG_FROM " WHERE m.id IN (" DB_IDS64 ")");
-DB_SQL(q_msg_client, "SELECT id, created_at >= UTC_TIMESTAMP(3) - " CLIENT_ID_WINDOW
-                     " FROM messages WHERE sender_id = ? AND client_id = ? FOR UPDATE");
+/* Step 1 of a batch: its rooms locked (ascending: the ordering rule),
+ * is_private read under the lock. */
+DB_SQL(q_msg_lock_rooms,
+       "SELECT id, is_private, @@auto_increment_increment FROM rooms WHERE id IN (" DB_IDS64
+       ") ORDER BY id FOR UPDATE");
+/* Step 2: which of 64 senders are members of which of 64 rooms. */
+DB_SQL(q_msg_members, "SELECT room_id, user_id FROM room_members WHERE room_id IN (" DB_IDS64
+                      ") AND user_id IN (" DB_IDS64 ")");
+/* Step 3: the stored messages of 64 (sender, client_id) pairs, any room
+ * (the caller keeps those of the right room): a range read of
+ * uq_messages_client_room. No row lock needed: every writer of those
+ * rows holds the room lock this transaction holds. */
+#define CID8 "(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?)"
+DB_SQL(q_msg_clients,
+       "SELECT id, sender_id, room_id, client_id, created_at >= UTC_TIMESTAMP(3) - " CLIENT_ID_WINDOW
+       ", deleted_at IS NOT NULL FROM messages WHERE (sender_id, client_id) IN (" CID8 "," CID8
+       "," CID8 "," CID8 "," CID8 "," CID8 "," CID8 "," CID8 ")");
 DB_SQL(q_msg_client_clear, "UPDATE messages SET client_id = NULL WHERE id = ?");
-DB_SQL(q_msg_is_member, "SELECT 1 FROM room_members WHERE room_id = ? AND user_id = ?");
 /* Not INSERT IGNORE: that would also hide a missing user, and its BEFORE
  * trigger would touch the room row for nothing. */
 DB_SQL(q_msg_member, "INSERT INTO room_members (room_id, user_id, role, joined_at) "
                      "VALUES (?, ?, 'member', UTC_TIMESTAMP(3))");
-DB_SQL(q_msg_insert, "INSERT INTO messages (room_id, sender_id, content, message_type, "
-                     "client_id, created_at) VALUES (?, ?, ?, ?, ?, UTC_TIMESTAMP(3))");
+/* Step 5: the new messages, 16, 8, 4, 2 or 1 rows a statement. A
+ * statement's ids are one block (a simple INSERT reserves as many as it has
+ * rows), first + k * auto_increment_increment, in row order; step 6 checks
+ * every row it reads back against what was sent. All the batch's rooms are
+ * locked already, so a statement spanning rooms keeps the ordering rule. */
+#define INS_HEAD "INSERT INTO messages (room_id, sender_id, content, message_type, client_id, " \
+                 "created_at) VALUES "
+#define INS1 "(?, ?, ?, ?, ?, UTC_TIMESTAMP(3))"
+#define INS2 INS1 "," INS1
+#define INS4 INS2 "," INS2
+#define INS8 INS4 "," INS4
+DB_SQL(q_msg_insert1, INS_HEAD INS1);
+DB_SQL(q_msg_insert2, INS_HEAD INS2);
+DB_SQL(q_msg_insert4, INS_HEAD INS4);
+DB_SQL(q_msg_insert8, INS_HEAD INS8);
+DB_SQL(q_msg_insert16, INS_HEAD INS8 "," INS8);
 DB_SQL(q_msg_room_live, "SELECT room_id FROM messages WHERE id = ? AND deleted_at IS NULL");
 DB_SQL(q_msg_edit, "UPDATE messages SET content = ?, edited_at = UTC_TIMESTAMP(3) "
                    "WHERE id = ? AND deleted_at IS NULL");
@@ -88,83 +116,387 @@ chat_err chat_dal_message_get(chat_db *db, int64_t id, chat_message *out)
 	return load(db, &q_msg_by_id_live, id, out);
 }
 
-typedef struct client_hit {
+/* ---- storing a batch ---------------------------------------------------
+ *
+ * One transaction, a fixed number of statements per batch rather than per
+ * message (the rooms of 64 messages locked by one statement, their
+ * memberships read by one, their client_ids by one, up to 16 new messages
+ * by one INSERT) and one read of what was stored:
+ *
+ * 1. lock every room of the batch, ascending (the ordering rule), reading
+ *    is_private under that lock;
+ * 2. read which senders are members; a non-member of a private room is
+ *    refused (CHAT_ERR_NOT_FOUND: the room is not visible to it), retries
+ *    included;
+ * 3. find the client_ids already stored for (sender, room): a live one
+ *    within the window answers the retry, a deleted one refuses it
+ *    (CHAT_ERR_GONE: its content is gone), an older one frees the key;
+ * 4. make the senders of new messages in public rooms members;
+ * 5. insert the new messages, in batch order, 16 rows a statement;
+ * 6. read the results back (and check them against what was sent).
+ * Membership and is_private change only under the room lock, which this
+ * transaction holds from step 1 to its commit. */
+
+typedef struct room_st {
 	int64_t id;
-	bool recent;
-	bool found;
-} client_hit;
+	bool found, is_private;
+} room_st;
 
-static chat_err client_row(void *ctx, const db_row *r)
-{
-	client_hit *h = ctx;
-	h->id = db_int(r, 0);
-	h->recent = db_int(r, 1) != 0;
-	h->found = true;
-	return CHAT_OK;
-}
+typedef struct pair_st {
+	int64_t room, user;
+	bool member, needs_join;
+} pair_st;
 
-/* Make the sender a member unless it is one. */
-static chat_err ensure_member(chat_db *db, int64_t room_id, int64_t user_id)
-{
-	int64_t one = 0;
-	db_arg a[] = { DBI(room_id), DBI(user_id) };
-	chat_err e = db_query_int(db, &q_msg_is_member, a, DB_NARGS(a), &one);
-	if (e != CHAT_ERR_NOT_FOUND)
-		return e;
-	e = db_exec(db, &q_msg_member, a, DB_NARGS(a), NULL, NULL);
-	return e == CHAT_ERR_DUPLICATE ? CHAT_OK : e; /* joined meanwhile */
-}
-
-/* One message inside the caller's transaction, its room already locked.
- * check_member: the (room, sender) pair was not handled earlier in the
- * batch. */
-static chat_err insert_one(chat_db *db, const chat_new_message *in, bool check_member,
-                           chat_message *out, bool *created)
-{
-	const char *cid = in->client_id && in->client_id[0] ? in->client_id : NULL;
-	chat_err e;
-	if (cid) {
-		client_hit h = { 0, false, false };
-		db_arg a[] = { DBI(in->sender_id), DBS(cid) };
-		e = db_query(db, &q_msg_client, a, DB_NARGS(a), "ii", client_row, &h);
-		if (e != CHAT_OK)
-			return e;
-		if (h.found && h.recent) {
-			*created = false;
-			out->id = h.id; /* loaded with the rest of the batch */
-			return CHAT_OK;
-		}
-		if (h.found) {
-			/* Older than the window: the key is free again. */
-			db_arg b[] = { DBI(h.id) };
-			e = db_exec(db, &q_msg_client_clear, b, DB_NARGS(b), NULL, NULL);
-			if (e != CHAT_OK)
-				return e;
-		}
-	}
-	if (check_member) {
-		e = ensure_member(db, in->room_id, in->sender_id);
-		if (e != CHAT_OK)
-			return e;
-	}
-	db_arg a[] = { DBI(in->room_id), DBI(in->sender_id), DBS(in->content ? in->content : ""),
-		       DBS(in->message_type && in->message_type[0] ? in->message_type : "text"),
-		       DBS(cid) };
-	int64_t id = 0;
-	e = db_exec(db, &q_msg_insert, a, DB_NARGS(a), NULL, &id);
-	if (e != CHAT_OK)
-		return e;
-	*created = true;
-	out->id = id; /* loaded with the rest of the batch */
-	return CHAT_OK;
-}
-
-typedef struct batch_args {
+typedef struct batch_st {
 	const chat_new_message *in;
 	size_t n;
 	chat_message *results;
 	bool *created;
-} batch_args;
+	room_st *rooms;
+	size_t n_rooms;
+	int64_t id_step; /* @@auto_increment_increment, read with the locks */
+	pair_st *pairs;
+	size_t n_pairs;
+	int64_t *users;
+	size_t n_users;
+	size_t *cids; /* indexes of messages with a client_id, by (sender, room, cid, index) */
+	size_t n_cids;
+	size_t *lead; /* per message: the first of the batch with its client_id (or itself) */
+	int64_t *hit_id; /* per message: the stored message its client_id names (0: none) */
+	signed char *hit_state; /* 0 none, 1 live in the window, 2 deleted in the window, 3 older */
+} batch_st;
+
+static const char *cid_of(const chat_new_message *m)
+{
+	return m->client_id && m->client_id[0] ? m->client_id : NULL;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+static int cmp_room(const void *a, const void *b)
+{
+	return cmp_i64(&((const room_st *)a)->id, &((const room_st *)b)->id);
+}
+
+static int cmp_pair(const void *a, const void *b)
+{
+	const pair_st *x = a, *y = b;
+	int c = cmp_i64(&x->room, &y->room);
+	return c ? c : cmp_i64(&x->user, &y->user);
+}
+
+static const chat_new_message *g_sort_in; /* qsort has no context argument */
+
+/* (sender, room, client_id) of two messages that both have a client_id. */
+static int cmp_triple(const chat_new_message *x, const chat_new_message *y)
+{
+	int c = cmp_i64(&x->sender_id, &y->sender_id);
+	if (!c)
+		c = cmp_i64(&x->room_id, &y->room_id);
+	return c ? c : strcmp(cid_of(x), cid_of(y));
+}
+
+/* By triple, then batch order. */
+static int cmp_cid(const void *a, const void *b)
+{
+	size_t i = *(const size_t *)a, k = *(const size_t *)b;
+	int c = cmp_triple(&g_sort_in[i], &g_sort_in[k]);
+	return c ? c : (i > k) - (i < k);
+}
+
+static room_st *room_find(batch_st *b, int64_t id)
+{
+	room_st key = { id, false, false };
+	return bsearch(&key, b->rooms, b->n_rooms, sizeof(key), cmp_room);
+}
+
+static pair_st *pair_find(batch_st *b, int64_t room, int64_t user)
+{
+	pair_st key = { room, user, false, false };
+	return bsearch(&key, b->pairs, b->n_pairs, sizeof(key), cmp_pair);
+}
+
+/* Sorted distinct rooms, (room, sender) pairs and senders of the batch. */
+static chat_err batch_index(batch_st *b)
+{
+	size_t n = b->n;
+	b->rooms = calloc(n, sizeof(*b->rooms));
+	b->pairs = calloc(n, sizeof(*b->pairs));
+	b->users = calloc(n, sizeof(*b->users));
+	b->cids = calloc(n, sizeof(*b->cids));
+	b->lead = calloc(n, sizeof(*b->lead));
+	b->hit_id = calloc(n, sizeof(*b->hit_id));
+	b->hit_state = calloc(n, sizeof(*b->hit_state));
+	if (!b->rooms || !b->pairs || !b->users || !b->cids || !b->lead || !b->hit_id ||
+	    !b->hit_state)
+		return CHAT_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++) {
+		b->lead[i] = i;
+		b->rooms[i].id = b->in[i].room_id;
+		b->pairs[i].room = b->in[i].room_id;
+		b->pairs[i].user = b->in[i].sender_id;
+		b->users[i] = b->in[i].sender_id;
+		if (cid_of(&b->in[i]))
+			b->cids[b->n_cids++] = i;
+	}
+	qsort(b->rooms, n, sizeof(*b->rooms), cmp_room);
+	qsort(b->pairs, n, sizeof(*b->pairs), cmp_pair);
+	qsort(b->users, n, sizeof(*b->users), cmp_i64);
+	b->n_rooms = b->n_pairs = b->n_users = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!b->n_rooms || b->rooms[b->n_rooms - 1].id != b->rooms[i].id)
+			b->rooms[b->n_rooms++] = b->rooms[i];
+		if (!b->n_pairs || cmp_pair(&b->pairs[b->n_pairs - 1], &b->pairs[i]))
+			b->pairs[b->n_pairs++] = b->pairs[i];
+		if (!b->n_users || b->users[b->n_users - 1] != b->users[i])
+			b->users[b->n_users++] = b->users[i];
+	}
+	g_sort_in = b->in;
+	qsort(b->cids, b->n_cids, sizeof(*b->cids), cmp_cid);
+	g_sort_in = NULL;
+	for (size_t k = 1; k < b->n_cids; k++) {
+		size_t prev = b->cids[k - 1], i = b->cids[k];
+		if (cmp_triple(&b->in[prev], &b->in[i]) == 0)
+			b->lead[i] = b->lead[prev];
+	}
+	return CHAT_OK;
+}
+
+static void batch_free(batch_st *b)
+{
+	free(b->rooms);
+	free(b->pairs);
+	free(b->users);
+	free(b->cids);
+	free(b->lead);
+	free(b->hit_id);
+	free(b->hit_state);
+}
+
+/* 64 ids of a sorted array from off, unused slots 0 (never an id). */
+static void ids64(db_arg *a, const int64_t *v, size_t n, size_t off)
+{
+	for (size_t k = 0; k < 64; k++)
+		a[k] = DBI(off + k < n ? v[off + k] : 0);
+}
+
+static chat_err lock_row(void *ctx, const db_row *r)
+{
+	batch_st *b = ctx;
+	b->id_step = db_int(r, 2);
+	room_st *rs = room_find(b, db_int(r, 0));
+	if (rs) {
+		rs->found = true;
+		rs->is_private = db_int(r, 1) != 0;
+	}
+	return CHAT_OK;
+}
+
+/* Step 1. Chunks in ascending order, each locked in ascending id order. */
+static chat_err lock_rooms(chat_db *db, batch_st *b)
+{
+	for (size_t off = 0; off < b->n_rooms; off += 64) {
+		db_arg a[64];
+		for (size_t k = 0; k < 64; k++)
+			a[k] = DBI(off + k < b->n_rooms ? b->rooms[off + k].id : 0);
+		chat_err e = db_query(db, &q_msg_lock_rooms, a, 64, "iii", lock_row, b);
+		if (e != CHAT_OK)
+			return e;
+	}
+	for (size_t i = 0; i < b->n_rooms; i++)
+		if (!b->rooms[i].found)
+			return CHAT_ERR_NOT_FOUND;
+	return CHAT_OK;
+}
+
+static chat_err member_row(void *ctx, const db_row *r)
+{
+	pair_st *p = pair_find(ctx, db_int(r, 0), db_int(r, 1));
+	if (p)
+		p->member = true;
+	return CHAT_OK;
+}
+
+/* Step 2: 64 rooms x 64 senders per query (usually one). */
+static chat_err read_members(chat_db *db, batch_st *b)
+{
+	int64_t *rid = malloc(b->n_rooms * sizeof(*rid));
+	if (!rid)
+		return CHAT_ERR_NOMEM;
+	for (size_t i = 0; i < b->n_rooms; i++)
+		rid[i] = b->rooms[i].id;
+	chat_err e = CHAT_OK;
+	for (size_t ro = 0; e == CHAT_OK && ro < b->n_rooms; ro += 64) {
+		for (size_t uo = 0; e == CHAT_OK && uo < b->n_users; uo += 64) {
+			db_arg a[128];
+			ids64(a, rid, b->n_rooms, ro);
+			ids64(a + 64, b->users, b->n_users, uo);
+			e = db_query(db, &q_msg_members, a, 128, "ii", member_row, b);
+		}
+	}
+	free(rid);
+	if (e != CHAT_OK)
+		return e;
+	for (size_t i = 0; i < b->n_pairs; i++) {
+		pair_st *p = &b->pairs[i];
+		if (!p->member && room_find(b, p->room)->is_private)
+			return CHAT_ERR_NOT_FOUND; /* never a member implicitly */
+	}
+	return CHAT_OK;
+}
+
+static chat_err cid_row(void *ctx, const db_row *r)
+{
+	batch_st *b = ctx;
+	chat_new_message key = { .room_id = db_int(r, 2), .sender_id = db_int(r, 1),
+		                 .client_id = db_str(r, 3) };
+	if (!key.client_id[0])
+		return CHAT_OK; /* '' by hand-written SQL: never asked for */
+	/* The first batch message with this (sender, room, client_id). */
+	size_t lo = 0, hi = b->n_cids;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (cmp_triple(&b->in[b->cids[mid]], &key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == b->n_cids || cmp_triple(&b->in[b->cids[lo]], &key) != 0)
+		return CHAT_OK; /* the same client_id of this sender in another room */
+	size_t i = b->cids[lo];
+	b->hit_id[i] = db_int(r, 0);
+	b->hit_state[i] = db_int(r, 4) == 0 ? 3 : db_int(r, 5) ? 2 : 1;
+	return CHAT_OK;
+}
+
+/* Step 3: 64 (sender, client_id) pairs per query, on uq_messages_client_room. */
+static chat_err read_client_ids(chat_db *db, batch_st *b)
+{
+	for (size_t off = 0; off < b->n_cids; off += 64) {
+		db_arg a[128];
+		for (size_t k = 0; k < 64; k++) {
+			const chat_new_message *m = off + k < b->n_cids ? &b->in[b->cids[off + k]] : NULL;
+			a[2 * k] = DBI(m ? m->sender_id : 0);
+			a[2 * k + 1] = DBS(m ? cid_of(m) : "");
+		}
+		chat_err e = db_query(db, &q_msg_clients, a, 128, "iiisii", cid_row, b);
+		if (e != CHAT_OK)
+			return e;
+	}
+	return CHAT_OK;
+}
+
+/* Steps 3 (decisions) and 4: which messages are new, and who joins. */
+static chat_err plan(chat_db *db, batch_st *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->lead[i] != i)
+			continue; /* follows the first of the batch with its client_id */
+		if (b->hit_state[i] == 2)
+			return CHAT_ERR_GONE;
+		if (b->hit_state[i] == 3) {
+			/* Older than the window: the key is free again. */
+			db_arg a[] = { DBI(b->hit_id[i]) };
+			chat_err e = db_exec(db, &q_msg_client_clear, a, DB_NARGS(a), NULL, NULL);
+			if (e != CHAT_OK)
+				return e;
+			b->hit_state[i] = 0;
+			b->hit_id[i] = 0;
+		}
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->hit_state[b->lead[i]] == 1)
+			continue; /* a retry: stores nothing, joins nobody */
+		pair_st *p = pair_find(b, b->in[i].room_id, b->in[i].sender_id);
+		if (!p->member)
+			p->needs_join = true;
+	}
+	for (size_t i = 0; i < b->n_pairs; i++) {
+		if (!b->pairs[i].needs_join)
+			continue;
+		/* Not INSERT IGNORE: that would also hide a missing user. */
+		db_arg a[] = { DBI(b->pairs[i].room), DBI(b->pairs[i].user) };
+		chat_err e = db_exec(db, &q_msg_member, a, DB_NARGS(a), NULL, NULL);
+		if (e != CHAT_OK)
+			return e;
+	}
+	return CHAT_OK;
+}
+
+/* Step 5, in batch order: the new messages (16 rows a statement at most),
+ * then the repeats, which take the id of the message they repeat. */
+static chat_err insert_new(chat_db *db, batch_st *b)
+{
+	static db_sql *const by_rows[] = { &q_msg_insert16, &q_msg_insert8, &q_msg_insert4,
+		                           &q_msg_insert2, &q_msg_insert1 };
+	size_t *todo = malloc(b->n * sizeof(*todo));
+	if (!todo)
+		return CHAT_ERR_NOMEM;
+	size_t n_todo = 0;
+	for (size_t i = 0; i < b->n; i++)
+		if (b->lead[i] == i && b->hit_state[i] == 0)
+			todo[n_todo++] = i;
+	int64_t step = b->id_step > 0 ? b->id_step : 1;
+	chat_err e = CHAT_OK;
+	for (size_t k = 0; e == CHAT_OK && k < n_todo;) {
+		size_t rows = 16, v = 0;
+		while (rows > n_todo - k)
+			rows /= 2;
+		while ((size_t)16 >> v != rows)
+			v++;
+		db_arg a[16 * 5];
+		for (size_t r = 0; r < rows; r++) {
+			const chat_new_message *in = &b->in[todo[k + r]];
+			a[5 * r] = DBI(in->room_id);
+			a[5 * r + 1] = DBI(in->sender_id);
+			a[5 * r + 2] = DBS(in->content ? in->content : "");
+			a[5 * r + 3] = DBS(in->message_type && in->message_type[0] ? in->message_type
+			                                                          : "text");
+			a[5 * r + 4] = DBS(cid_of(in));
+		}
+		int64_t first = 0;
+		e = db_exec(db, by_rows[v], a, rows * 5, NULL, &first);
+		for (size_t r = 0; e == CHAT_OK && r < rows; r++) {
+			b->created[todo[k + r]] = true;
+			b->results[todo[k + r]].id = first + (int64_t)r * step;
+		}
+		k += rows;
+	}
+	free(todo);
+	if (e != CHAT_OK)
+		return e;
+	for (size_t i = 0; i < b->n; i++) {
+		size_t lead = b->lead[i];
+		if (b->hit_state[lead] == 1)
+			b->results[i].id = b->hit_id[lead];
+		else if (lead != i)
+			b->results[i].id = b->results[lead].id;
+	}
+	return CHAT_OK;
+}
+
+/* Step 6's check: each stored message read back is the one sent (an id
+ * block that was not what step 5 assumed is an error, never a wrong
+ * answer). */
+static chat_err check_stored(const batch_st *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		if (!b->created[i])
+			continue;
+		const chat_new_message *in = &b->in[i];
+		const chat_message *m = &b->results[i];
+		const char *cid = cid_of(in);
+		if (m->room_id != in->room_id || m->sender.id != in->sender_id ||
+		    strcmp(m->content, in->content ? in->content : "") != 0 ||
+		    strcmp(m->client_id, cid ? cid : "") != 0)
+			return CHAT_ERR_INTERNAL;
+	}
+	return CHAT_OK;
+}
 
 static void clear_results(chat_message *results, bool *created, size_t n)
 {
@@ -195,7 +527,7 @@ static chat_err fill_row(void *ctx, const db_row *r)
 	return CHAT_OK;
 }
 
-/* Fill results[] whose id insert_one set, 64 per query. */
+/* Step 6: fill results[] whose id is set, 64 per query. */
 static chat_err load_results(chat_db *db, chat_message *results, size_t n)
 {
 	for (size_t off = 0; off < n; off += 64) {
@@ -214,54 +546,39 @@ static chat_err load_results(chat_db *db, chat_message *results, size_t n)
 	return CHAT_OK;
 }
 
-static int cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-	return (x > y) - (x < y);
-}
-
-/* Was the sender made a member of this room earlier in the batch (by a
- * message actually stored: a deduplicated one may belong to another room)? */
-static bool member_done(const batch_args *b, size_t i)
-{
-	for (size_t k = 0; k < i; k++)
-		if (b->created[k] && b->in[k].room_id == b->in[i].room_id &&
-		    b->in[k].sender_id == b->in[i].sender_id)
-			return true;
-	return false;
-}
+typedef struct batch_args {
+	const chat_new_message *in;
+	size_t n;
+	chat_message *results;
+	bool *created;
+} batch_args;
 
 static chat_err batch_txn(chat_db *db, void *arg)
 {
-	batch_args *b = arg;
-	chat_err e = CHAT_OK;
-	int64_t small[64];
-	int64_t *rooms = b->n <= 64 ? small : malloc(b->n * sizeof(*rooms));
-	if (!rooms)
-		return CHAT_ERR_NOMEM;
-	clear_results(b->results, b->created, b->n); /* a retried round starts clean */
-	/* Lock every room of the batch first, in ascending id order, so
-	 * concurrent batches over the same rooms queue instead of
-	 * deadlocking. */
-	for (size_t i = 0; i < b->n; i++)
-		rooms[i] = b->in[i].room_id;
-	qsort(rooms, b->n, sizeof(*rooms), cmp_i64);
-	for (size_t i = 0; i < b->n; i++) {
-		if (i && rooms[i] == rooms[i - 1])
-			continue;
-		e = db_room_lock(db, rooms[i]);
-		if (e != CHAT_OK)
-			goto out;
-	}
-	for (size_t i = 0; i < b->n; i++) {
-		e = insert_one(db, &b->in[i], !member_done(b, i), &b->results[i], &b->created[i]);
-		if (e != CHAT_OK)
-			goto out;
-	}
-	e = load_results(db, b->results, b->n);
-out:
-	if (rooms != small)
-		free(rooms);
+	batch_args *a = arg;
+	clear_results(a->results, a->created, a->n); /* a retried round starts clean */
+	batch_st b;
+	memset(&b, 0, sizeof(b));
+	b.in = a->in;
+	b.n = a->n;
+	b.results = a->results;
+	b.created = a->created;
+	chat_err e = batch_index(&b);
+	if (e == CHAT_OK)
+		e = lock_rooms(db, &b);
+	if (e == CHAT_OK)
+		e = read_members(db, &b);
+	if (e == CHAT_OK)
+		e = read_client_ids(db, &b);
+	if (e == CHAT_OK)
+		e = plan(db, &b);
+	if (e == CHAT_OK)
+		e = insert_new(db, &b);
+	if (e == CHAT_OK)
+		e = load_results(db, b.results, b.n);
+	if (e == CHAT_OK)
+		e = check_stored(&b);
+	batch_free(&b);
 	return e;
 }
 
@@ -364,7 +681,7 @@ chat_err chat_dal_messages_page(chat_db *db, int64_t room_id, int64_t before, in
 		limit = PAGE_DEFAULT;
 	if (limit > PAGE_MAX)
 		limit = PAGE_MAX;
-	bool asc = after > 0;
+	bool asc = after > 0 || after == CHAT_PAGE_FROM_OLDEST;
 	db_arg a[] = { DBI(room_id), DBI(after > 0 ? after : 0),
 		       DBI(before > 0 ? before : INT64_MAX), DBI(limit + 1) };
 	db_vec v = { NULL, 0, 0, sizeof(chat_message) };

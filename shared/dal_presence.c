@@ -14,6 +14,8 @@ DB_SQL(q_inst_heartbeat, "UPDATE relay_instances SET heartbeat_at = UTC_TIMESTAM
 DB_SQL(q_inst_stale, "SELECT id FROM relay_instances "
                      "WHERE heartbeat_at < UTC_TIMESTAMP(3) - INTERVAL ? SECOND ORDER BY id");
 DB_SQL(q_inst_rows, "SELECT id FROM presence WHERE instance_id = ? ORDER BY room_id, id");
+DB_SQL(q_inst_lock, "SELECT id FROM relay_instances WHERE id = ? FOR UPDATE");
+DB_SQL(q_inst_left, "SELECT COUNT(*) FROM presence WHERE instance_id = ?");
 DB_SQL(q_inst_delete, "DELETE FROM relay_instances WHERE id = ?");
 DB_SQL(q_pres_insert, "INSERT INTO presence (instance_id, room_id, user_id, connected_at) "
                       "VALUES (?, ?, ?, UTC_TIMESTAMP(3))");
@@ -199,25 +201,58 @@ static chat_err id_row(void *ctx, const db_row *r)
 	return CHAT_OK;
 }
 
+/* The instance row goes only with no presence row left, or the foreign
+ * key would take late rows along with no trigger (no presence_leave).
+ * Locking the instance row first makes the count final: a relay adding
+ * a row holds a shared lock on it (the foreign-key check) until it
+ * commits, and a new one waits, then fails (the instance is gone). */
+typedef struct inst_args {
+	int64_t id;
+	bool gone;
+} inst_args;
+
+static chat_err delete_if_empty_txn(chat_db *db, void *arg)
+{
+	inst_args *p = arg;
+	db_arg a[] = { DBI(p->id) };
+	int64_t id = 0, left = 0;
+	chat_err e = db_query_int(db, &q_inst_lock, a, DB_NARGS(a), &id);
+	if (e == CHAT_ERR_NOT_FOUND) {
+		p->gone = true; /* another relay reaped it */
+		return CHAT_OK;
+	}
+	if (e != CHAT_OK)
+		return e;
+	e = db_query_int(db, &q_inst_left, a, DB_NARGS(a), &left);
+	if (e != CHAT_OK || left > 0)
+		return e;
+	p->gone = true;
+	return db_exec(db, &q_inst_delete, a, DB_NARGS(a), NULL, NULL);
+}
+
 chat_err chat_dal_instance_unregister(chat_db *db, int64_t instance_id)
 {
-	db_vec v = { NULL, 0, 0, sizeof(int64_t) };
 	db_arg a[] = { DBI(instance_id) };
-	chat_err e = db_query(db, &q_inst_rows, a, DB_NARGS(a), "i", id_row, &v);
-	if (e != CHAT_OK)
-		goto out;
-	/* Transactions of up to 256 rows (rooms locked in order, each
-	 * presence_leave written in its room's order): a relay that held
-	 * 20,000 connections leaves in seconds, not one commit per row. */
-	for (size_t off = 0; off < v.n; off += 256) {
-		size_t m = v.n - off < 256 ? v.n - off : 256;
-		e = chat_dal_presence_remove_many(db, (int64_t *)v.v + off, m, NULL);
-		if (e != CHAT_OK)
-			goto out;
+	inst_args p = { instance_id, false };
+	chat_err e = CHAT_OK;
+	/* Rows its relay added meanwhile are removed in the next round; a
+	 * relay still adding after 8 rounds is alive: the next reap goes on. */
+	for (int round = 0; round < 8 && !p.gone && e == CHAT_OK; round++) {
+		db_vec v = { NULL, 0, 0, sizeof(int64_t) };
+		e = db_query(db, &q_inst_rows, a, DB_NARGS(a), "i", id_row, &v);
+		/* Transactions of up to 256 rows (rooms locked in order, each
+		 * presence_leave written in its room's order): a relay that held
+		 * 20,000 connections leaves in seconds, not one commit per row. */
+		for (size_t off = 0; e == CHAT_OK && off < v.n; off += 256) {
+			size_t m = v.n - off < 256 ? v.n - off : 256;
+			e = chat_dal_presence_remove_many(db, (int64_t *)v.v + off, m, NULL);
+		}
+		free(v.v);
+		if (e == CHAT_OK)
+			e = chat_db_txn_run(db, delete_if_empty_txn, &p);
 	}
-	e = db_exec(db, &q_inst_delete, a, DB_NARGS(a), NULL, NULL);
-out:
-	free(v.v);
+	if (e == CHAT_OK && !p.gone)
+		e = CHAT_ERR_CONFLICT;
 	return e;
 }
 
@@ -231,6 +266,10 @@ chat_err chat_dal_instances_reap(chat_db *db, int max_age_s, int *reaped)
 		goto out;
 	for (size_t i = 0; i < v.n; i++) {
 		e = chat_dal_instance_unregister(db, ((int64_t *)v.v)[i]);
+		if (e == CHAT_ERR_CONFLICT) {
+			e = CHAT_OK; /* still adding rows: alive after all, next time */
+			continue;
+		}
 		if (e != CHAT_OK)
 			goto out;
 		count++;

@@ -8,8 +8,6 @@
 DB_SQL(q_read_msg_room, "SELECT room_id FROM messages WHERE id = ? AND deleted_at IS NULL");
 DB_SQL(q_read_insert, "INSERT INTO message_reads (message_id, user_id, read_at) "
                       "VALUES (?, ?, UTC_TIMESTAMP(3))");
-DB_SQL(q_read_member, "INSERT INTO room_members (room_id, user_id, role, joined_at) "
-                      "VALUES (?, ?, 'member', UTC_TIMESTAMP(3))");
 /* The position only moves forward. Its triggers (schema 002) keep
  * read_live_count: the insert counts up to the position, the move counts
  * only the newly read range. An upsert would run the insert trigger's full
@@ -43,17 +41,27 @@ static chat_err mark_txn(chat_db *db, void *arg)
 	chat_err e = db_query_int(db, &q_read_msg_room, a, DB_NARGS(a), &room_id);
 	if (e != CHAT_OK)
 		return e;
-	e = db_room_lock(db, room_id);
+	/* Under the room lock: may the reader act in the room (a private one
+	 * only as a member), and is the message still there? */
+	bool member = false;
+	e = db_room_lock_access(db, room_id, r->user_id, &member);
 	if (e != CHAT_OK)
 		return e;
-	/* Plain INSERTs (not IGNORE, which would also hide a missing user):
-	 * an existing receipt or membership is fine. The first read time stays. */
+	int64_t again = 0;
+	e = db_query_int(db, &q_read_msg_room, a, DB_NARGS(a), &again);
+	if (e != CHAT_OK)
+		return e;
+	if (again != room_id)
+		return CHAT_ERR_NOT_FOUND; /* moved by SQL meanwhile */
+	if (!member) {
+		e = db_member_join(db, room_id, r->user_id); /* a public room */
+		if (e != CHAT_OK)
+			return e;
+	}
+	/* A plain INSERT (not IGNORE, which would also hide a missing user):
+	 * an existing receipt is fine. The first read time stays. */
 	db_arg b[] = { DBI(r->message_id), DBI(r->user_id) };
 	e = db_exec(db, &q_read_insert, b, DB_NARGS(b), NULL, NULL);
-	if (e != CHAT_OK && e != CHAT_ERR_DUPLICATE)
-		return e;
-	db_arg c[] = { DBI(room_id), DBI(r->user_id) };
-	e = db_exec(db, &q_read_member, c, DB_NARGS(c), NULL, NULL);
 	if (e != CHAT_OK && e != CHAT_ERR_DUPLICATE)
 		return e;
 	db_arg d[] = { DBI(r->user_id), DBI(room_id) };

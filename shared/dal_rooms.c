@@ -35,7 +35,14 @@ DB_SQL(q_room_get, "SELECT " ROOM_COLS ","
 	"   (SELECT y.id FROM messages y WHERE y.room_id = r.id AND y.deleted_at IS NULL" \
 	"     ORDER BY y.id DESC LIMIT 1)" \
 	" LEFT JOIN users lu ON lu.id = lm.sender_id"
-DB_SQL(q_rooms_list, ROOMS_SELECT " WHERE r.is_private = 0 OR m.user_id IS NOT NULL ORDER BY r.id");
+/* A page of the list: ids above a cursor, an optional name substring
+ * (LIKE with '!' escaping the pattern's metacharacters, in the column's
+ * collation, so case-insensitive; a parameter alone has none), one row more than the page to
+ * tell whether more follow. */
+DB_SQL(q_rooms_page, ROOMS_SELECT " WHERE (r.is_private = 0 OR m.user_id IS NOT NULL) AND r.id > ?"
+                     " AND (? = 0 OR r.name LIKE CONCAT('%', ?, '%')"
+                     "      COLLATE utf8mb4_unicode_ci ESCAPE '!')"
+                     " ORDER BY r.id LIMIT ?");
 /* One room as the list shows it, whatever its visibility (callers decide). */
 DB_SQL(q_room_view, ROOMS_SELECT " WHERE r.id = ?");
 DB_SQL(q_room_update, "UPDATE rooms SET name = COALESCE(?, name), "
@@ -167,7 +174,7 @@ static chat_err list_row(void *ctx, const db_row *r)
 	return CHAT_OK;
 }
 
-/* Run q (the list or the one-room view). */
+/* Run q (the one-room view). */
 static chat_err rooms_fetch(chat_db *db, db_sql *q, int64_t user_id, int64_t room_id,
                             chat_room **out, size_t *n)
 {
@@ -184,9 +191,53 @@ static chat_err rooms_fetch(chat_db *db, db_sql *q, int64_t user_id, int64_t roo
 	return CHAT_OK;
 }
 
+
+/* search with LIKE's metacharacters escaped by '!' into out (at least
+ * 2 * strlen(search) + 1 bytes). */
+static void like_escape(const char *search, char *out)
+{
+	for (; *search; search++) {
+		if (*search == '%' || *search == '_' || *search == '!')
+			*out++ = '!';
+		*out++ = *search;
+	}
+	*out = '\0';
+}
+
+chat_err chat_dal_rooms_page(chat_db *db, int64_t user_id, int64_t after_id, const char *search,
+                             int limit, chat_room **out, size_t *n, bool *has_more)
+{
+	size_t slen = search ? strlen(search) : 0;
+	char *pat = malloc(2 * slen + 1);
+	db_vec v = { NULL, 0, 0, sizeof(chat_room) };
+
+	if (!pat)
+		return CHAT_ERR_NOMEM;
+	like_escape(search ? search : "", pat);
+	int64_t rows = limit > 0 ? (int64_t)limit + 1 : INT64_MAX;
+	db_arg a[] = { DBI(user_id), DBI(user_id), DBI(user_id), DBI(after_id > 0 ? after_id : 0),
+		       DBI(slen > 0), DBS(pat), DBI(rows) };
+	chat_err e = db_query(db, &q_rooms_page, a, DB_NARGS(a), ROOM_TYPES "i" DB_MSG_COLS, list_row,
+	                      &v);
+	free(pat);
+	if (e != CHAT_OK) {
+		chat_rooms_free(v.v, v.n);
+		return e;
+	}
+	*has_more = limit > 0 && v.n > (size_t)limit;
+	if (*has_more) {
+		chat_room_clear(&((chat_room *)v.v)[v.n - 1]);
+		v.n--;
+	}
+	*out = v.v;
+	*n = v.n;
+	return CHAT_OK;
+}
+
 chat_err chat_dal_rooms_list(chat_db *db, int64_t user_id, chat_room **out, size_t *n)
 {
-	return rooms_fetch(db, &q_rooms_list, user_id, 0, out, n);
+	bool more;
+	return chat_dal_rooms_page(db, user_id, 0, NULL, 0, out, n, &more);
 }
 
 chat_err chat_dal_room_view(chat_db *db, int64_t room_id, int64_t viewer_id, chat_room *out)

@@ -91,6 +91,15 @@ bool db_in_txn(const chat_db *db);
  * such room. Meant to be the first write of a transaction. */
 chat_err db_room_lock(chat_db *db, int64_t room_id);
 
+/* Lock the room row (as db_room_lock) and decide, under that lock,
+ * whether user_id may act in it: a member may; a non-member may only in a
+ * public room (*member false: the caller makes it one if it acts). No
+ * such room, or private and not a member: CHAT_ERR_NOT_FOUND (the room is
+ * not visible). In dal_members.c. */
+chat_err db_room_lock_access(chat_db *db, int64_t room_id, int64_t user_id, bool *member);
+/* Make user_id a member of room_id (its room lock held). */
+chat_err db_member_join(chat_db *db, int64_t room_id, int64_t user_id);
+
 /* The unread count of a user in a room from counters kept by the schema's
  * triggers (no scan): the room's live messages (r: rooms), minus the
  * user's own (c: room_sender_counts, may be NULL), minus the others' the

@@ -4,7 +4,7 @@
 noinst_LTLIBRARIES += shared/libchat.la
 shared_libchat_la_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(JWT_CFLAGS) $(SODIUM_CFLAGS) \
 	$(INIH_CFLAGS) $(MARIADB_CFLAGS)
-shared_libchat_la_LIBADD = $(JSONC_LIBS) $(JWT_LIBS) $(SODIUM_LIBS) $(INIH_LIBS) \
+shared_libchat_la_LIBADD = $(JWT_FIRST_LIBS) $(JSONC_LIBS) $(JWT_LIBS) $(SODIUM_LIBS) $(INIH_LIBS) \
 	$(MARIADB_LIBS) $(PTHREAD_LIBS)
 shared_libchat_la_SOURCES = \
 	shared/chat_error.h shared/chat_types.h shared/chat_config.h shared/chat_log.h \
@@ -14,6 +14,7 @@ shared_libchat_la_SOURCES = \
 	shared/chat_types.c
 
 # What a program linking libchat needs on its own command line.
-CHAT_LIBS = shared/libchat.la $(JSONC_LIBS) $(JWT_LIBS) $(SODIUM_LIBS) $(INIH_LIBS) \
+# JWT_FIRST_LIBS: libjansson ahead of json-c where libjwt needs it (configure).
+CHAT_LIBS = shared/libchat.la $(JWT_FIRST_LIBS) $(JSONC_LIBS) $(JWT_LIBS) $(SODIUM_LIBS) $(INIH_LIBS) \
 	$(MARIADB_LIBS) $(PTHREAD_LIBS)
 CHAT_DEP_CFLAGS = $(JSONC_CFLAGS) $(JWT_CFLAGS) $(MARIADB_CFLAGS)

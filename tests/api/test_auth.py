@@ -17,13 +17,16 @@ def b64(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def make_jwt(payload, alg="HS256", secret=SECRET):
-    header = b64(json.dumps({"alg": alg, "typ": "JWT"}).encode())
+def make_jwt(payload, alg="HS256", secret=SECRET, header_extra=None):
+    hdr = {"alg": alg, "typ": "JWT"}
+    hdr.update(header_extra or {})
+    header = b64(json.dumps(hdr).encode())
     body = b64(json.dumps(payload).encode())
     signing = (header + "." + body).encode()
     if alg == "none":
         return header + "." + body + "."
-    sig = hmac.new(secret, signing, hashlib.sha256).digest()
+    digest = {"HS384": hashlib.sha384, "HS512": hashlib.sha512}.get(alg, hashlib.sha256)
+    sig = hmac.new(secret, signing, digest).digest()
     return header + "." + body + "." + b64(sig)
 
 
@@ -135,6 +138,62 @@ def test_crafted_tokens(srv):
     srv.get("/api/auth/me/", token=make_jwt(noexp)).expect(401)
     srv.get("/api/auth/me/", token=make_jwt(dict(good, token_type="refresh"))).expect(401)
     srv.get("/api/auth/me/", token=make_jwt(dict(good, user_id=10 ** 9))).expect(401)
+
+
+def test_crit_header_refused(srv):
+    # RFC 7515 4.1.11: a token whose crit header names extensions we do
+    # not understand must be refused (it was accepted).
+    uid, name = srv.register()
+    now = int(time.time())
+    good = {"token_type": "access", "exp": now + 300, "iat": now, "jti": "c", "user_id": uid}
+    srv.get("/api/auth/me/", token=make_jwt(good)).expect(200)
+    for crit in (["exp"], ["b64"], ["x-unknown"], [], "exp"):
+        tok = make_jwt(good, header_extra={"crit": crit, "x-unknown": 1, "b64": True})
+        srv.get("/api/auth/me/", token=tok).expect(401, "crit %r" % (crit,))
+
+
+def test_token_for_anonymous_user_refused(srv):
+    # A signed token for user 1 acted as anonymous while anonymous access
+    # was off.
+    now = int(time.time())
+    tok = make_jwt({"token_type": "access", "exp": now + 300, "iat": now, "jti": "a",
+                    "user_id": 1})
+    srv.get("/api/auth/me/", token=tok).expect(401)
+    srv.get("/api/chat/rooms/", token=tok).expect(401)
+    anon = Server("auth.allow_anonymous=true")
+    try:
+        eq(anon.get("/api/auth/me/", token=tok).expect(200).json["id"], 1)
+    finally:
+        anon.stop()
+
+
+def test_logout_revokes_refresh(srv):
+    uid, name = srv.register()
+    first, second = srv.login(name), srv.login(name)
+    r = srv.post("/api/auth/logout/", {"refresh": first["refresh"]}).expect(200)
+    eq(r.json, {"status": "ok"})
+    r = srv.post("/api/auth/token/refresh/", {"refresh": first["refresh"]}).expect(401)
+    # Idempotent; another session's refresh token still works.
+    srv.post("/api/auth/logout/", {"refresh": first["refresh"]}).expect(200)
+    srv.post("/api/auth/token/refresh/", {"refresh": second["refresh"]}).expect(200)
+    # Durable: another chat-api process (a restart) refuses it too.
+    other = Server()
+    try:
+        other.post("/api/auth/token/refresh/", {"refresh": first["refresh"]}).expect(401)
+        other.post("/api/auth/token/refresh/", {"refresh": second["refresh"]}).expect(200)
+    finally:
+        other.stop()
+    # The same token with a differently encoded signature is the same
+    # token.
+    h, p, sig = first["refresh"].split(".")
+    srv.post("/api/auth/token/refresh/", {"refresh": "%s.%s.%s" % (h, p, sig + "=")})
+    # Not a refresh token, garbage, missing: refused, nothing revoked.
+    srv.post("/api/auth/logout/", {"refresh": second["access"]}).expect(401)
+    srv.post("/api/auth/logout/", {"refresh": "abc.def.ghi"}).expect(401)
+    srv.post("/api/auth/logout/", {}).expect(400)
+    srv.post("/api/auth/token/refresh/", {"refresh": second["refresh"]}).expect(200)
+    # The access token is not revoked by logout (it expires on its own).
+    srv.get("/api/auth/me/", token=first["access"]).expect(200)
 
 
 def test_inactive_user(srv):

@@ -156,11 +156,12 @@ def test_http_message_reaches_websocket(srv):
 
         async def flow():
             url = "ws://127.0.0.1:%d/ws/chat/%d/?token=%s" % (port, rid, bob.token)
-            async with websockets.connect(url, open_timeout=10) as ws:
+            async with websockets.connect(url) as ws:
                 first = json.loads(await asyncio.wait_for(ws.recv(), 10))
                 eq(first["type"], "connection_established", "first frame")
                 posted = srv.post("/api/chat/rooms/%d/messages/" % rid,
-                                  {"content": "over http", "client_id": "c-1"},
+                                  {"content": "over http 你好 \U0001F44B \u05E9\u05DC\u05D5\u05DD",
+                                   "client_id": "c-1"},
                                   token=alice.token).expect(201).json
                 frame = await recv_type(ws, "chat_message")
                 eq(frame["message"], posted, "WebSocket message equals the HTTP one")

@@ -18,12 +18,12 @@ def test_root_index(srv):
     r = srv.get("/api/chat/").expect(200)
     idx = r.json
     eq(idx["rooms"], "http://localhost:8000/api/chat/rooms/")
-    for key in ("unread", "health", "register", "token", "token_refresh", "me"):
+    for key in ("unread", "health", "register", "token", "token_refresh", "logout", "me"):
         check(idx[key].startswith("http://localhost:8000/api/"), "%s: %r" % (key, idx[key]))
     # Every URL of the index answers (the authenticated ones with 401).
     for key, url in idx.items():
         path = url[len("http://localhost:8000"):]
-        method = "POST" if key in ("register", "token", "token_refresh") else "GET"
+        method = "POST" if key in ("register", "token", "token_refresh", "logout") else "GET"
         got = srv.request(method, path, json_body={})
         check(got.status in (200, 400, 401), "%s %s -> %d" % (method, path, got.status))
     # Scheme and host follow the request.

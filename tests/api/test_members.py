@@ -79,6 +79,40 @@ def test_add_member_owner_only(srv):
         eq(sorted(m), sorted([alice.id, bob.id]))
 
 
+def test_add_member_by_username(srv):
+    alice, bob, carol = srv.user(), srv.user(), srv.user()
+    room = srv.room(alice, private=True)
+    path = "/api/chat/rooms/%d/members/" % room["id"]
+    r = srv.post(path, {"username": bob.username}, token=alice.token).expect(201)
+    eq(r.json, {"id": bob.id, "username": bob.username, "role": "member", "online": False})
+    srv.post(path, {"username": bob.username}, token=alice.token).expect(200)
+    # ASCII case does not matter, as at login.
+    r = srv.post(path, {"username": carol.username.upper()}, token=alice.token).expect(201)
+    eq(r.json["id"], carol.id)
+    r = srv.post(path, {"username": "nobody_" + bob.username}, token=alice.token).expect(404)
+    check(r.detail().startswith("username:"), r.detail())
+    for bad in ({"username": 5}, {"username": ""}, {"username": None}, {},
+                {"username": bob.username, "user_id": bob.id}):
+        r = srv.post(path, bad, token=alice.token).expect(400, repr(bad))
+        check(r.detail(), repr(bad))
+    # Only the owner, as with user_id.
+    srv.post(path, {"username": alice.username}, token=bob.token).expect(403)
+
+
+def test_anonymous_user_is_never_added(srv):
+    # The built-in anonymous user (id 1) cannot log in; it could be added
+    # to a private room (201).
+    alice = srv.user()
+    for private in (True, False):
+        room = srv.room(alice, private=private)
+        path = "/api/chat/rooms/%d/members/" % room["id"]
+        r = srv.post(path, {"user_id": 1}, token=alice.token).expect(400)
+        check("anonymous" in r.detail(), r.detail())
+        r = srv.post(path, {"username": "anonymous"}, token=alice.token).expect(400)
+        check("anonymous" in r.detail(), r.detail())
+        check(1 not in members(srv, alice, room["id"]), "anonymous is not a member")
+
+
 def test_online_flag(srv):
     alice, bob = srv.user(), srv.user()
     room = srv.room(alice)

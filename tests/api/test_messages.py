@@ -1,9 +1,10 @@
 """HTTP API: messages (history pages, posting with client_id retries,
 validation, edit and delete rules, deleted messages gone everywhere)."""
 
+import json
 import time
 
-from apitest import check, eq, run, sql, tests_of
+from apitest import Server, check, eq, run, sql, tests_of
 
 MSG_KEYS = {"id", "content", "message_type", "timestamp", "sender"}
 
@@ -33,6 +34,45 @@ def test_post_message_shape(srv):
         eq(srv.send(alice, room["id"], "x", message_type=t)["message_type"], t)
 
 
+# Chinese (with a 4-byte CJK Extension B character), emoji (a ZWJ family, a
+# skin tone, a flag), right-to-left Hebrew and Arabic with direction marks,
+# combining accents.
+WORLD_TEXT = ("你好，世界 \U00020BB7 " "\U0001F468\u200D\U0001F469\u200D\U0001F467 "
+              "\U0001F44D\U0001F3FD \U0001F1F9\U0001F1FC "
+              "\u05E9\u05DC\u05D5\u05DD \u200F\u0645\u0631\u062D\u0628\u0627\u200E "
+              "e\u0301 n\u0303")
+
+
+def test_world_text_byte_exact(srv):
+    """Posted as raw UTF-8 and as \\u escapes, edited, stored and read
+    back: the same bytes each time (json-c 0.18's strict mode refused
+    every byte >= 0x80)."""
+    alice = srv.user()
+    rid = srv.room(alice)["id"]
+    path = "/api/chat/rooms/%d/messages/" % rid
+    raw = json.dumps({"content": WORLD_TEXT}, ensure_ascii=False).encode("utf-8")
+    check(any(b >= 0x80 for b in raw), "the request body carries raw UTF-8")
+    ids = []
+    for body in (raw, json.dumps({"content": WORLD_TEXT}).encode()):
+        m = srv.post(path, token=alice.token, body=body,
+                     content_type="application/json").expect(201).json
+        eq(m["content"].encode("utf-8"), WORLD_TEXT.encode("utf-8"), "content answered")
+        ids.append(m["id"])
+    for mid in ids:
+        eq(sql("SELECT HEX(content) FROM messages WHERE id = %d" % mid)[0][0],
+           WORLD_TEXT.encode("utf-8").hex().upper(), "bytes stored")
+        eq(srv.get("/api/chat/messages/%d/" % mid, token=alice.token).expect(200)
+           .json["content"], WORLD_TEXT, "content read back")
+    listed = srv.get(path, token=alice.token).expect(200).json["results"]
+    eq([m["content"] for m in listed if m["id"] in ids], [WORLD_TEXT] * 2, "content listed")
+    edited = WORLD_TEXT[::-1].replace("\u200D", "")  # still valid text, other bytes
+    eq(srv.patch("/api/chat/messages/%d/" % ids[0], token=alice.token, content_type="application/json",
+                 body=json.dumps({"content": edited}, ensure_ascii=False).encode("utf-8"))
+       .expect(200).json["content"], edited, "content edited")
+    eq(sql("SELECT HEX(content) FROM messages WHERE id = %d" % ids[0])[0][0],
+       edited.encode("utf-8").hex().upper(), "edited bytes stored")
+
+
 def test_client_id_retry(srv):
     alice, bob = srv.user(), srv.user()
     room = srv.room(alice)
@@ -48,6 +88,49 @@ def test_client_id_retry(srv):
     srv.post(path, {"content": "mine", "client_id": cid}, token=bob.token).expect(201)
     # null means none.
     srv.post(path, {"content": "n", "client_id": None}, token=alice.token).expect(201)
+
+
+def test_client_id_is_per_room(srv):
+    # A client_id names one message of one sender in one room: reusing it
+    # in another room stores a new message there and never answers with
+    # the first room's message (which the sender may no longer read).
+    alice, bob = srv.user(), srv.user()
+    private = srv.room(alice, private=True)
+    public = srv.room(alice)
+    srv.post("/api/chat/rooms/%d/members/" % private["id"], {"user_id": bob.id},
+             token=alice.token).expect(201)
+    cid = "0b9e4b7a-3c57-4a8e-9f0e-5d1a2c3b4e5f"
+    secret = srv.post("/api/chat/rooms/%d/messages/" % private["id"],
+                      {"content": "room-2 secret", "client_id": cid}, token=bob.token).expect(201)
+    srv.post("/api/chat/rooms/%d/leave/" % private["id"], token=bob.token).expect(200)
+    r = srv.post("/api/chat/rooms/%d/messages/" % public["id"],
+                 {"content": "hello room 1", "client_id": cid}, token=bob.token).expect(201)
+    eq(r.json["content"], "hello room 1", "the new message, not the other room's")
+    check(r.json["id"] != secret.json["id"], "a new id")
+    eq(r.json["client_id"], cid)
+    ids, _ = page(srv, alice, public["id"])
+    eq(ids, [r.json["id"]], "stored in room 1")
+    # And a retry in room 1 finds the room-1 message.
+    again = srv.post("/api/chat/rooms/%d/messages/" % public["id"],
+                     {"content": "hello room 1", "client_id": cid}, token=bob.token).expect(200)
+    eq(again.json, r.json)
+    eq(sql("SELECT COUNT(*) FROM messages WHERE client_id = '%s'" % cid), [["2"]])
+
+
+def test_client_id_retry_of_deleted_message(srv):
+    # A deleted message's content leaves the server through no path: a
+    # client_id retry answers 404 and stores nothing new.
+    alice = srv.user()
+    room = srv.room(alice)
+    path = "/api/chat/rooms/%d/messages/" % room["id"]
+    cid = "d3l3t3d0-0000-4000-8000-000000000001"
+    m = srv.post(path, {"content": "regretted", "client_id": cid}, token=alice.token).expect(201)
+    srv.delete("/api/chat/messages/%d/" % m.json["id"], token=alice.token).expect(204)
+    r = srv.post(path, {"content": "regretted", "client_id": cid}, token=alice.token).expect(404)
+    eq(set(r.json), {"detail"}, "an error body")
+    check("regretted" not in r.body.decode(), "no content in the answer")
+    eq(page(srv, alice, room["id"]), ([], False), "nothing stored")
+    eq(sql("SELECT COUNT(*) FROM messages WHERE room_id = %d" % room["id"]), [["1"]])
 
 
 def test_validation(srv):
@@ -105,13 +188,71 @@ def test_pages(srv):
     eq(page(srv, alice, rid, "?after=%d" % ids[-1]), ([], False), "after the last")
     eq(page(srv, alice, rid, "?limit=200"), (ids, False), "max limit")
     eq(page(srv, alice, rid, "?limit=1"), (ids[-1:], True), "limit 1")
-    for bad in ("limit=201", "limit=0", "limit=-1", "limit=abc", "limit=", "limit=1.5",
+    for bad in ("limit=0", "limit=-1", "limit=abc", "limit=", "limit=1.5", "limit=-1000",
                 "before=abc", "before=0", "after=-2", "after=", "before=%d&after=%d" % (ids[5], ids[1])):
         r = srv.get("/api/chat/rooms/%d/messages/?%s" % (rid, bad), token=alice.token)
         r.expect(400, bad)
         check(r.detail(), "detail for " + bad)
     # Unknown parameters are ignored.
     eq(page(srv, alice, rid, "?foo=bar&limit=2"), (ids[5:], True), "unknown parameter")
+
+
+def test_after_zero_is_from_the_oldest(srv):
+    # A client tracking the last id it has seen starts at 0 (issue: it
+    # was answered 400).
+    alice = srv.user()
+    rid = srv.room(alice)["id"]
+    eq(page(srv, alice, rid, "?after=0"), ([], False), "empty room, after=0")
+    ids = [srv.send(alice, rid, "z%d" % i)["id"] for i in range(5)]
+    eq(page(srv, alice, rid, "?after=0"), (ids, False), "after=0")
+    eq(page(srv, alice, rid, "?after=0&limit=2"), (ids[:2], True), "after=0, oldest first")
+    eq(page(srv, alice, rid, "?limit=2&after=0"), (ids[:2], True), "after=0, any order")
+    # before=0 stays refused.
+    srv.get("/api/chat/rooms/%d/messages/?before=0" % rid, token=alice.token).expect(400)
+
+
+def test_limit_over_the_max_is_capped(srv):
+    # "max 200" is a cap: a larger limit answers the first 200 and
+    # has_more (it was answered 400).
+    alice = srv.user()
+    rid = srv.room(alice)["id"]
+    ids = [srv.send(alice, rid, "c%d" % i)["id"] for i in range(203)]
+    eq(page(srv, alice, rid, "?limit=1000"), (ids[3:], True), "newest, limit=1000")
+    eq(page(srv, alice, rid, "?limit=201"), (ids[3:], True), "newest, limit=201")
+    eq(page(srv, alice, rid, "?after=0&limit=1000"), (ids[:200], True), "oldest, limit=1000")
+    eq(page(srv, alice, rid, "?limit=99999999999999999999999"), (ids[3:], True),
+       "a limit too large for any integer type")
+
+
+def test_per_user_message_rate(srv):
+    # 1,000 messages from one user in 2.1 s went through: a per-user
+    # limit in each chat-api process now answers 429 above it.
+    limited = Server("api.message_rate_limit=5", "api.message_rate_window=60")
+    try:
+        alice, bob = limited.user(), limited.user()
+        rid = limited.room(alice)["id"]
+        limited.post("/api/chat/rooms/%d/join/" % rid, token=bob.token).expect(200)
+        for i in range(5):
+            limited.send(alice, rid, "m%d" % i)
+        for _ in range(20):
+            r = limited.post("/api/chat/rooms/%d/messages/" % rid, {"content": "flood"},
+                             token=alice.token).expect(429)
+        check(1 <= int(r.header("Retry-After")) <= 60, r.header("Retry-After"))
+        check("throttled" in r.detail(), r.detail())
+        limited.send(bob, rid, "another user")  # per user
+        # Reading is not limited; nothing refused was stored.
+        got, _ = page(limited, alice, rid)
+        eq(len(got), 6, "stored")
+        # Refused requests are logged at a bounded rate.
+        for _ in range(200):
+            limited.post("/api/chat/rooms/%d/messages/" % rid, {"content": "x"}, token=alice.token)
+        limited.get("/api/chat/rooms/", token=alice.token).expect(200)
+        log = limited.log_text()
+    finally:
+        limited.stop()
+    lines = [ln for ln in log.splitlines() if " 429 " in ln]
+    check(1 <= len(lines) <= 30, "%d log lines for 220 refused requests" % len(lines))
+    check("not logged" in log, "no count of the refused requests left out")
 
 
 def test_default_limit_is_50(srv):

@@ -112,6 +112,49 @@ def test_malformed_json_400(srv):
              content_type="application/json", token=user.token).expect(201)
 
 
+def test_strict_json_with_clear_details(srv):
+    # NaN and Infinity were accepted, and a body of null answered
+    # "JSON parse error: success".
+    user = srv.user()
+    room = srv.room(user)
+    path = "/api/chat/rooms/%d/messages/" % room["id"]
+    cases = [
+        (b'{"content": "a", "n": NaN}', "NaN"),
+        (b'{"content": "a", "n": Infinity}', "Infinity"),
+        (b'{"content": "a", "n": -Infinity}', "Infinity"),
+        (b'{"content": "a", "n": [1, 2,]}', "trailing comma"),
+        (b'{"content": "a", "n": 01}', "leading zero"),
+        (b'{"content": "a" /* c */}', "comment"),
+        (b'{"content": "a"} // c', "comment"),
+        (b"{'content': 'a'}", "double quotes"),
+        (b'{"content": "a\tb	c"}', "control character"),
+        (b'{"content": "\\x41"}', "escape"),
+        (b"null", "not null"),
+        (b"[]", "not array"),
+        (b'"content"', "not string"),
+        (b"true", "not boolean"),
+        (b"3", "not int"),
+    ]
+    for body, word in cases:
+        r = srv.post(path, body=body, content_type="application/json", token=user.token)
+        r.expect(400, repr(body))
+        d = r.detail()
+        check(word.lower() in d.lower(), "detail for %r: %r" % (body, d))
+        check("success" not in d, "detail for %r: %r" % (body, d))
+    # Any valid UTF-8 passes byte for byte (issue 13: json-c 0.18's
+    # strict mode refused every non-ASCII string).
+    for text in ("你好，世界", "😀👍🏽👨\u200d👩\u200d👧", "שלום עולם مرحبا بالعالم",
+                 "e\u0301 \u00e9 \ufffd \U0010ffff"):
+        m = srv.send(user, room["id"], text)
+        eq(m["content"], text, "content round trip")
+        got = srv.get("/api/chat/messages/%d/" % m["id"], token=user.token).expect(200)
+        eq(got.json["content"], text, "stored content")
+    # Escaped in JSON, the same text arrives.
+    body = json.dumps({"content": "你好 😀"}, ensure_ascii=True).encode()
+    r = srv.post(path, body=body, content_type="application/json", token=user.token).expect(201)
+    eq(r.json["content"], "你好 😀")
+
+
 def test_json_nesting_bomb(srv):
     user = srv.user()
     room = srv.room(user)
@@ -152,6 +195,9 @@ def test_cors_configured(srv):
         eq(r.header("Access-Control-Allow-Origin"), "https://app.example")
         check("Origin" in (r.header("Vary") or ""), "Vary: Origin")
         eq(r.header("Access-Control-Allow-Credentials"), None)
+        # A browser client may read Retry-After (429) and Link (room pages).
+        exposed = [h.strip() for h in (r.header("Access-Control-Expose-Headers") or "").split(",")]
+        check("Retry-After" in exposed and "Link" in exposed, "exposed %r" % exposed)
         r = cors.request("OPTIONS", "/api/chat/rooms/", headers={
             "Origin": "https://other.example", "Access-Control-Request-Method": "POST",
             "Access-Control-Request-Headers": "authorization, content-type"})

@@ -1,10 +1,10 @@
 """HTTP API: rooms (list, create, get, patch, delete) and the visibility
 rule (a private room does not exist for outsiders)."""
 
-from apitest import check, eq, run, tests_of, unique
+from apitest import Server, check, eq, run, tests_of, unique
 
 ROOM_KEYS = {"id", "name", "description", "is_private", "created_by", "created_at",
-             "unread_count", "last_message"}
+             "unread_count", "last_message", "is_member"}
 
 
 def by_id(rooms, rid):
@@ -33,6 +33,23 @@ def test_create_and_owner(srv):
     eq(plain["description"], "")
 
 
+def test_is_member(srv):
+    # Every room object says whether the caller is a member.
+    alice, bob = srv.user(), srv.user()
+    room = srv.room(alice)
+    eq(room["is_member"], True, "creator, POST")
+    eq(srv.get("/api/chat/rooms/%d/" % room["id"], token=alice.token).json["is_member"], True)
+    listed = by_id(srv.get("/api/chat/rooms/", token=bob.token).expect(200).json, room["id"])
+    eq(listed["is_member"], False, "outsider, list")
+    eq(srv.get("/api/chat/rooms/%d/" % room["id"], token=bob.token).json["is_member"], False)
+    r = srv.post("/api/chat/rooms/%d/join/" % room["id"], token=bob.token).expect(200)
+    eq(r.json["is_member"], True, "after join")
+    listed = by_id(srv.get("/api/chat/rooms/", token=bob.token).expect(200).json, room["id"])
+    eq(listed["is_member"], True, "member, list")
+    srv.post("/api/chat/rooms/%d/leave/" % room["id"], token=bob.token).expect(200)
+    eq(srv.get("/api/chat/rooms/%d/" % room["id"], token=bob.token).json["is_member"], False)
+
+
 def test_create_invalid(srv):
     alice = srv.user()
     cases = [
@@ -51,6 +68,68 @@ def test_create_invalid(srv):
         check(r.detail().startswith(prefix), "%r -> %r" % (body, r.detail()))
     # 100 characters of any script are fine.
     srv.post("/api/chat/rooms/", {"name": "é" * 100}, token=alice.token).expect(201)
+
+
+def test_list_pages(srv):
+    # ?limit, ?after (a room id, the cursor) and ?search (name substring);
+    # the answer stays an array, with Link: <...>; rel="next" when more.
+    alice, bob = srv.user(), srv.user()
+    tag = unique("pg")
+    mine = [srv.room(alice, name="%s %02d" % (tag, i))["id"] for i in range(7)]
+    hidden = srv.room(bob, name=tag + " hidden", private=True)["id"]
+    r = srv.get("/api/chat/rooms/?search=" + tag, token=alice.token).expect(200)
+    eq([x["id"] for x in r.json], mine, "search, no limit: all, no Link")
+    eq(r.header("Link"), None, "no Link without more")
+    got, url, pages = [], "/api/chat/rooms/?limit=3&search=" + tag, 0
+    while url:
+        r = srv.get(url, token=alice.token).expect(200)
+        check(isinstance(r.json, list), "an array")
+        check(len(r.json) <= 3, "page size")
+        got += [x["id"] for x in r.json]
+        link = r.header("Link")
+        url = None
+        if link:
+            check(link.endswith('>; rel="next"') and link.startswith("</api/chat/rooms/?"), link)
+            url = link[1:link.index(">")]
+        pages += 1
+        check(pages < 10, "pages end")
+    eq(got, mine, "paged")
+    eq(pages, 3, "7 rooms by 3")
+    # The cursor by hand; the hidden room is never listed.
+    r = srv.get("/api/chat/rooms/?limit=2&search=%s&after=%d" % (tag, mine[4]),
+                token=alice.token).expect(200)
+    eq([x["id"] for x in r.json], mine[5:], "after")
+    eq(r.header("Link"), None, "last page")
+    check(hidden not in [x["id"] for x in
+                         srv.get("/api/chat/rooms/?search=hidden", token=alice.token).json],
+          "private room of another found by search")
+    # Substring, case-insensitive; LIKE metacharacters are literal.
+    eq([x["id"] for x in srv.get("/api/chat/rooms/?search=%s%%2003" % tag.upper(),
+                                 token=alice.token).expect(200).json], mine[3:4], "substring")
+    for meta in ("%25", "_", "!", "%5C"):
+        r = srv.get("/api/chat/rooms/?search=%s%s" % (tag, meta), token=alice.token).expect(200)
+        eq(r.json, [], "search %r is literal" % meta)
+    # A limit above 200 is capped; bad values are 400.
+    srv.get("/api/chat/rooms/?limit=1000&search=" + tag, token=alice.token).expect(200)
+    for bad in ("limit=0", "limit=-1", "limit=x", "after=0", "after=x", "search=" + "x" * 101,
+                "search=%FF"):
+        r = srv.get("/api/chat/rooms/?" + bad, token=alice.token).expect(400, bad)
+        check(r.detail(), bad)
+
+
+def test_room_creation_limit(srv):
+    limited = Server("api.room_create_limit=3", "api.room_create_window=60")
+    try:
+        alice, bob = limited.user(), limited.user()
+        for i in range(3):
+            limited.room(alice)
+        r = limited.post("/api/chat/rooms/", {"name": unique("r")}, token=alice.token).expect(429)
+        check(1 <= int(r.header("Retry-After")) <= 60, r.header("Retry-After"))
+        limited.room(bob)  # per user
+        # Refused creations do not count; other requests are not limited.
+        limited.get("/api/chat/rooms/", token=alice.token).expect(200)
+    finally:
+        limited.stop()
 
 
 def test_list_visibility(srv):

@@ -25,6 +25,7 @@ static const expect contract[] = {
 	{"POST", "/api/auth/register/", api_h_register, 0},
 	{"POST", "/api/auth/token/", api_h_token, 0},
 	{"POST", "/api/auth/token/refresh/", api_h_token_refresh, 0},
+	{"POST", "/api/auth/logout/", api_h_logout, 0},
 	{"GET", "/api/auth/me/", api_h_me, 0},
 	{"GET", "/api/chat/rooms/", api_h_rooms_list, 0},
 	{"POST", "/api/chat/rooms/", api_h_rooms_create, 0},
@@ -174,6 +175,7 @@ static void test_public_and_body_flags(void **state)
 		bool want_pub = routes[i].handler == api_h_register ||
 		                routes[i].handler == api_h_token ||
 		                routes[i].handler == api_h_token_refresh ||
+		                routes[i].handler == api_h_logout ||
 		                routes[i].handler == api_h_health || routes[i].handler == api_h_root;
 		if (pub != want_pub)
 			fail_msg("%s %s: public flag %d", routes[i].method, routes[i].pattern, pub);

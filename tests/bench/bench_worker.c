@@ -9,6 +9,8 @@
  *
  * Everything here runs on the one service thread of the worker; the only
  * state shared with the parent is the pair of pipes. */
+#include "config.h"
+
 #include "bench.h"
 
 #include <errno.h>
@@ -604,6 +606,25 @@ static void go(int64_t now)
 			want_write(&W.conns[i]);
 }
 
+static void account(void);
+
+/* The result to the parent; 0 when it was sent. */
+static int report(void)
+{
+	struct rusage ru;
+
+	W.r.t_end = bench_now_ns();
+	getrusage(RUSAGE_SELF, &ru);
+	W.r.cpu_user = (double)(ru.ru_utime.tv_sec - W.ru_go.ru_utime.tv_sec) +
+		       (double)(ru.ru_utime.tv_usec - W.ru_go.ru_utime.tv_usec) / 1e6;
+	W.r.cpu_sys = (double)(ru.ru_stime.tv_sec - W.ru_go.ru_stime.tv_sec) +
+		      (double)(ru.ru_stime.tv_usec - W.ru_go.ru_stime.tv_usec) / 1e6;
+	W.r.maxrss_kb = ru.ru_maxrss;
+	if (W.o->mode == BENCH_FANOUT)
+		account();
+	return bench_write_full(W.res_fd, &W.r, sizeof(W.r));
+}
+
 static void on_tick(lws_sorted_usec_list_t *sul)
 {
 	int64_t now = bench_now_ns();
@@ -682,11 +703,12 @@ static void on_tick(lws_sorted_usec_list_t *sul)
 	}
 	if (W.phase == PH_DONE || W.stop) {
 		W.stop = 1;
+		/* lws 4.3 never returns from its own libev loop after
+		 * lws_context_destroy() in a callback (4.1 did): report from
+		 * here and end the worker process. */
 		if (W.evlib)
-			/* first stage of the destroy: makes the event loop return */
-			lws_context_destroy(W.ctx);
-		else
-			lws_cancel_service(W.ctx);
+			_exit(W.phase == PH_DONE && report() == 0 ? 0 : 1);
+		lws_cancel_service(W.ctx);
 		return;
 	}
 	lws_sul_schedule(W.ctx, 0, &W.tick, on_tick, TICK_US);
@@ -751,7 +773,6 @@ static void account(void)
 int bench_worker_run(const bench_opts *o, unsigned worker, int ctl_fd, int res_fd)
 {
 	struct lws_context_creation_info info;
-	struct rusage ru;
 	int rc = 1;
 
 	memset(&W, 0, sizeof(W));
@@ -773,7 +794,9 @@ int bench_worker_run(const bench_opts *o, unsigned worker, int ctl_fd, int res_f
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.protocols = protocols;
 	info.max_http_header_pool = 1024;
-	info.connect_timeout_secs = 30;
+#ifdef HAVE_STRUCT_LWS_CONTEXT_CREATION_INFO_CONNECT_TIMEOUT_SECS
+	info.connect_timeout_secs = 30; /* lws 4.1+; 4.0 uses timeout_secs */
+#endif
 	info.timeout_secs = 30;
 	/* lws's own loop is poll(): it scans every fd on each wake-up, which
 	 * costs more than the work itself with thousands of connections.
@@ -794,19 +817,9 @@ int bench_worker_run(const bench_opts *o, unsigned worker, int ctl_fd, int res_f
 	while (!W.stop)
 		if (lws_service(W.ctx, 0) < 0 || W.evlib)
 			break;
-	if (W.phase != PH_DONE)
+	if (W.phase != PH_DONE || report() != 0)
 		goto fail;
-	W.r.t_end = bench_now_ns();
-	getrusage(RUSAGE_SELF, &ru);
-	W.r.cpu_user = (double)(ru.ru_utime.tv_sec - W.ru_go.ru_utime.tv_sec) +
-		       (double)(ru.ru_utime.tv_usec - W.ru_go.ru_utime.tv_usec) / 1e6;
-	W.r.cpu_sys = (double)(ru.ru_stime.tv_sec - W.ru_go.ru_stime.tv_sec) +
-		      (double)(ru.ru_stime.tv_usec - W.ru_go.ru_stime.tv_usec) / 1e6;
-	W.r.maxrss_kb = ru.ru_maxrss;
-	if (o->mode == BENCH_FANOUT)
-		account();
-	if (bench_write_full(res_fd, &W.r, sizeof(W.r)) == 0)
-		rc = 0;
+	rc = 0;
 	/* closing thousands of connections takes a while; the parent has the result */
 	lws_context_destroy(W.ctx);
 	W.ctx = NULL;

@@ -1,9 +1,12 @@
 #!/bin/sh
 # End-to-end in a browser: headless Debian chromium, driven by playwright-core
-# (installed from package-lock.json into the build tree with npm ci), uses
-# the web client through lighttpd: two users chat, one reloads and sees the
-# history, the protocol document's JavaScript example runs in the page. A
-# screenshot is left in test-artifacts/ of the build tree.
+# (installed with axe-core from package-lock.json into the build tree with
+# npm ci), uses the web client through lighttpd against a stack seeded with
+# 300 rooms: users find, join and manage rooms, chat, edit and delete; the
+# network stalls and the relay restarts; keyboard use, a phone layout and
+# axe-core (no serious or critical finding) are checked; the session is
+# shared by tabs. Screenshots (desktop 1280x800, phone 390x844) are left in
+# test-artifacts/ of the build tree; see docs/web-client.md.
 #
 # Skipped (77) when node, npm or chromium are missing, when npm cannot reach
 # the registry, or when CHAT_E2E_SKIP_BROWSER or CHAT_TEST_QUICK is set.
@@ -19,7 +22,7 @@ CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 major=$("$NODE" -p 'process.versions.node.split(".")[0]')
 [ "$major" -ge 20 ] || e2e_skip "playwright-core needs node >= 20 (found $("$NODE" --version))"
 
-# playwright-core, exactly as locked, into the build tree (the source tree
+# playwright-core and axe-core, exactly as locked, into the build tree (the source tree
 # may be read-only). Reinstalled only when the lockfile changes.
 npmdir="$top_builddir/tests/e2e/npm"
 mkdir -p "$npmdir"
@@ -30,7 +33,7 @@ if ! cmp -s "$top_srcdir/tests/e2e/package-lock.json" "$npmdir/package-lock.json
 	if ! (cd "$npmdir" && "$NPM" ci --no-audit --no-fund --prefer-offline) >"$npmdir/npm.log" 2>&1; then
 		cat "$npmdir/npm.log" >&2
 		rm -f "$npmdir/package-lock.json"
-		e2e_skip "npm ci could not install playwright-core (registry unreachable?)"
+		e2e_skip "npm ci could not install playwright-core and axe-core (registry unreachable?)"
 	fi
 fi
 

@@ -45,3 +45,16 @@ e2e_run_stack() {
 	"$PY" "$top_srcdir/tests/e2e/stack.py" "$@" || rc=$?
 	return $rc
 }
+
+# e2e_abuse_checks SERVER: what the abuse tests need beyond the stack: sources
+# 127.0.0.2 and .3 (any loopback address works on Linux) and, for Apache,
+# mod_qos (the per-address cap of the shipped site).
+e2e_abuse_checks() {
+	PY=$(e2e_python) || e2e_skip "python3-websockets not installed (apt-get install python3-websockets)"
+	case $1 in
+	apache-*)
+		[ -f /usr/lib/apache2/modules/mod_qos.so ] ||
+			e2e_skip "mod_qos is not installed (apt-get install libapache2-mod-qos)"
+		;;
+	esac
+}

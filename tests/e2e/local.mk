@@ -14,6 +14,11 @@ TESTS += \
 	tests/e2e/apache-fcgid.sh \
 	tests/e2e/nginx.sh \
 	tests/e2e/quickstart.sh \
+	tests/e2e/abuse-lighttpd.sh \
+	tests/e2e/abuse-nginx.sh \
+	tests/e2e/abuse-apache-proxy-fcgi.sh \
+	tests/e2e/abuse-apache-fcgid.sh \
+	tests/e2e/abuse-quickstart.sh \
 	tests/e2e/browser.sh
 
 EXTRA_DIST += \
@@ -26,6 +31,12 @@ EXTRA_DIST += \
 	tests/e2e/nginx.sh \
 	tests/e2e/quickstart.sh \
 	tests/e2e/browser.sh \
+	tests/e2e/abuse.py \
+	tests/e2e/abuse-lighttpd.sh \
+	tests/e2e/abuse-nginx.sh \
+	tests/e2e/abuse-apache-proxy-fcgi.sh \
+	tests/e2e/abuse-apache-fcgid.sh \
+	tests/e2e/abuse-quickstart.sh \
 	tests/e2e/browser.test.mjs \
 	tests/e2e/seed_client.py \
 	tests/e2e/seed_client.js \

@@ -67,7 +67,7 @@ rooms = call("GET", "/api/chat/rooms/", token=tok)
 general = [r for r in rooms if r["name"] == "General"]
 print(len(general))
 async def ws():
-    async with websockets.connect(url, open_timeout=10) as c:
+    async with websockets.connect(url) as c:
         hello = json.loads(await asyncio.wait_for(c.recv(), 10))
         assert hello["type"] == "connection_established", hello
         assert hello["user"]["username"] == "demo", hello

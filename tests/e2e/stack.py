@@ -348,7 +348,7 @@ include "{site}"
         if not apache or not os.path.isdir(APACHE_MODULES):
             sys.exit(SKIP)
         mods = ["mpm_event", "authz_core", "mime", "dir", "alias", "proxy",
-                "proxy_http", "proxy_wstunnel"]
+                "proxy_http", "proxy_wstunnel", "reqtimeout"]
         if self.server == "apache-proxy-fcgi":
             mods.append("proxy_fcgi")
         else:
@@ -392,10 +392,10 @@ LogLevel warn
 TypesConfig /etc/mime.types
 AddType "text/javascript; charset=utf-8" .js
 AddType "text/html; charset=utf-8" .html
-StartServers 1
-ServerLimit 2
+StartServers 2
+ServerLimit 6
 ThreadsPerChild 25
-MaxRequestWorkers 50
+MaxRequestWorkers 150
 {extra}
 Include "{site}"
 """)
@@ -462,7 +462,8 @@ Include "{site}"
 worker_processes 1;
 pid {self.dir}/nginx.pid;
 error_log {self.dir}/nginx-error.log warn;
-events {{ worker_connections 256; }}
+worker_rlimit_nofile 16384;
+events {{ worker_connections 4096; }}
 http {{
     include {mime};
     access_log off;
@@ -494,8 +495,9 @@ class Client:
 
     @classmethod
     async def open(cls, name, url):
-        ws = await websockets.connect(url, open_timeout=10, close_timeout=2,
-                                      max_size=2 ** 20)
+        # wait_for, not open_timeout: websockets 8.1 (Debian 11) lacks it
+        ws = await asyncio.wait_for(
+            websockets.connect(url, close_timeout=2, max_size=2 ** 20), 10)
         return cls(name, ws)
 
     async def send(self, obj):
@@ -720,7 +722,8 @@ def main():
             art = os.path.join(TOP_BUILD, "test-artifacts")
             os.makedirs(art, exist_ok=True)
             env = dict(os.environ, E2E_BASE_URL=st.base, E2E_RELAY_URL=st.ws_relay,
-                       E2E_ARTIFACTS=art, E2E_STACK_PID=str(os.getpid()))
+                       E2E_ARTIFACTS=art, E2E_STACK_PID=str(os.getpid()),
+                       E2E_STACK_DIR=st.dir, E2E_SERVER=args.server)
             # The command may take the relay down (SIGUSR1) and bring it
             # back (SIGUSR2) to see clients reconnect and resume.
             signal.signal(signal.SIGUSR1, lambda *_: st.stop_relay())

@@ -6,7 +6,8 @@ FAULT_TESTS = \
 	tests/faults/test_db_outage_load.py \
 	tests/faults/test_sigterm_load.py \
 	tests/faults/test_slow_clients.py \
-	tests/faults/test_api_kill9.py
+	tests/faults/test_api_kill9.py \
+	tests/faults/follow_model.sh
 
 EXTRA_DIST += tests/faults/faultlib.py $(FAULT_TESTS)
 

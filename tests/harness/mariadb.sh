@@ -56,9 +56,11 @@ chat_test_db_start() {
 		flock 9
 		if [ ! -f "$template/.ready" ]; then
 			rm -rf "$template"
+			# --force: MariaDB 10.5 stops when neither the host name nor
+			# localhost resolves (a chroot or container without /etc/hosts)
 			"$MARIADB_INSTALL_DB" --no-defaults --datadir="$template" $_user_opt \
 				--tmpdir="$tmproot" \
-				--auth-root-authentication-method=normal --skip-test-db \
+				--auth-root-authentication-method=normal --skip-test-db --force \
 				>"$tmproot/install-db.log" 2>&1 || { cat "$tmproot/install-db.log" >&2; exit 1; }
 			touch "$template/.ready"
 		fi

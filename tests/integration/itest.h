@@ -26,11 +26,16 @@ void test_replay(void **state);
 void test_purge(void **state);
 void test_presence(void **state);
 void test_presence_many(void **state);
+void test_reap_late_row(void **state);
 void test_outbox_follow(void **state);
 void test_outbox_follow_many_gaps(void **state);
+void test_follow_queries(void **state);
 void test_counters_consistent(void **state);
 void test_txn_deadlock_retried(void **state);
 void test_txn_connection_lost(void **state);
+void test_txn_conflict_burst(void **state);
+void test_txn_deadlock_in_batch(void **state);
+void test_batch_id_stride(void **state);
 
 #define ITEST_MORE_TESTS                          \
 	cmocka_unit_test(test_reads_unread),      \
@@ -40,10 +45,15 @@ void test_txn_connection_lost(void **state);
 	cmocka_unit_test(test_purge),             \
 	cmocka_unit_test(test_presence),          \
 	cmocka_unit_test(test_presence_many),     \
+	cmocka_unit_test(test_reap_late_row),     \
 	cmocka_unit_test(test_outbox_follow),     \
 	cmocka_unit_test(test_outbox_follow_many_gaps), \
+	cmocka_unit_test(test_follow_queries),    \
 	cmocka_unit_test(test_txn_deadlock_retried), \
 	cmocka_unit_test(test_txn_connection_lost), \
+	cmocka_unit_test(test_txn_conflict_burst), \
+	cmocka_unit_test(test_txn_deadlock_in_batch), \
+	cmocka_unit_test(test_batch_id_stride), \
 	cmocka_unit_test(test_counters_consistent),
 
 #endif

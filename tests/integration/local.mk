@@ -3,7 +3,7 @@
 check_PROGRAMS += tests/integration/test_dal tests/integration/test_outbox
 tests_integration_test_dal_SOURCES = tests/integration/test_dal.c tests/integration/itest.h \
 	tests/integration/test_dal_events.c tests/integration/test_dal_follow.c \
-	tests/integration/test_dal_txn.c
+	tests/integration/test_dal_txn.c tests/integration/test_dal_reap.c
 tests_integration_test_dal_CFLAGS = $(AM_CFLAGS) $(CHAT_DEP_CFLAGS) $(CMOCKA_CFLAGS)
 tests_integration_test_dal_LDADD = $(CHAT_LIBS) $(CMOCKA_LIBS)
 

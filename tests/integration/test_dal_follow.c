@@ -5,9 +5,9 @@
  * the others commit higher ids, so a commit arrives out of id order; one
  * rolls a transaction back, leaving a hole that must be passed over after
  * the gap timeout. A reader follows chat_events the way the relay does
- * (chat_dal_events_after from max_seen, chat_dal_events_by_ids for the
- * missing ids, chat_outbox to decide) and must deliver every event of
- * those rooms exactly once, each room in ascending order. */
+ * (chat_follow_read: the events after max_seen, the watch of the missing
+ * ids, the catch-up of rooms; chat_outbox decides) and must deliver every
+ * event of those rooms exactly once, each room in ascending order. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -387,4 +387,51 @@ void test_outbox_follow_many_gaps(void **state)
 	chat_outbox_free(G.o);
 	chat_db_close(G.other);
 	chat_db_close(G.reader);
+}
+
+/* ---- the follower's own queries, against SQL's own answers ------------- */
+
+void test_follow_queries(void **state)
+{
+	(void)state;
+	int64_t u = mkuser("fq");
+	int64_t ra = mkroom("fq-a", false, u), rb = mkroom("fq-b", false, u);
+	int64_t ids[40];
+	for (int i = 0; i < 40; i++)
+		assert_int_equal(chat_dal_event_emit(db, i % 3 ? ra : rb, CHAT_EV_TYPING, 2, u, &ids[i]),
+		                 CHAT_OK);
+	int64_t lo = ids[0], hi = ids[39];
+	/* buckets of 7 ids from lo: each count is what SQL counts there */
+	int64_t counts[CHAT_BUCKETS];
+	assert_int_equal(chat_dal_events_bucket_counts(db, lo, 7, hi, counts), CHAT_OK);
+	long long total = 0;
+	for (int64_t b = 0; b * 7 <= hi - lo; b++) {
+		assert_int_equal(counts[b], sql_int("SELECT COUNT(*) FROM chat_events WHERE id BETWEEN"
+		                                    " %lld AND %lld", (long long)(lo + 7 * b),
+		                                    (long long)(lo + 7 * b + 6 < hi ? lo + 7 * b + 6 : hi)));
+		total += counts[b];
+	}
+	assert_int_equal(total, sql_int("SELECT COUNT(*) FROM chat_events WHERE id BETWEEN %lld AND"
+	                                " %lld", (long long)lo, (long long)hi));
+	assert_int_equal(counts[CHAT_BUCKETS - 1], 0);
+	/* spans: room a after ids[4] up to ids[30], room b after ids[20] */
+	chat_room_span sp[] = { { ra, ids[4], ids[30] }, { rb, ids[20], hi } };
+	chat_event_row *rows = NULL;
+	size_t n = 0;
+	assert_int_equal(chat_dal_events_room_spans(db, sp, 2, &rows, &n), CHAT_OK);
+	size_t want = 0;
+	for (int i = 0; i < 40; i++) {
+		int64_t room = i % 3 ? ra : rb;
+		bool in = room == ra ? ids[i] > ids[4] && ids[i] <= ids[30] : ids[i] > ids[20];
+		if (!in)
+			continue;
+		assert_true(want < n);
+		assert_int_equal(rows[want].ev.id, ids[i]); /* ascending */
+		assert_int_equal(rows[want].ev.room_id, room);
+		want++;
+	}
+	assert_int_equal(n, want);
+	chat_event_rows_free(rows, n);
+	assert_int_equal(chat_dal_events_room_spans(db, sp, CHAT_SPANS_PER_QUERY + 1, &rows, &n),
+	                 CHAT_ERR_INVALID);
 }

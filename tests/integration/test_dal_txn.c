@@ -20,6 +20,9 @@
 #include "itest.h"
 
 DB_SQL(q_conn_id, "SELECT CONNECTION_ID()");
+DB_SQL(q_id_stride, "SET SESSION auto_increment_increment = 3, auto_increment_offset = 2");
+DB_SQL(q_lock_waits, "SELECT COUNT(*) FROM information_schema.INNODB_TRX "
+                     "WHERE trx_state = 'LOCK WAIT'");
 
 static void nap(void)
 {
@@ -127,5 +130,269 @@ void test_txn_connection_lost(void **state)
 	                         (long long)room), 2);
 	/* The handle is usable afterwards. */
 	assert_int_equal(chat_db_ping(d), CHAT_OK);
+	chat_db_close(d);
+}
+
+/* ---- conflicts: more than one in a row, and inside a message batch ---- */
+
+static long long deadlocks(void)
+{
+	return sql_int("SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS "
+	               "WHERE VARIABLE_NAME = 'INNODB_DEADLOCKS'");
+}
+
+/* The heavier side of a deadlock: it has changed more rows, so InnoDB
+ * picks the other side as the victim. */
+static chat_err make_heavy(chat_db *d, const int64_t *rooms, int n)
+{
+	for (int i = 0; i < n; i++) {
+		chat_err e = db_room_lock(d, rooms[i]);
+		if (e != CHAT_OK)
+			return e;
+	}
+	return CHAT_OK;
+}
+
+enum { BURST = 5, HEAVY = 20 };
+
+typedef struct burst {
+	int64_t x, y, heavy[HEAVY];
+	volatile int light_round, heavy_round; /* last round that holds its first lock */
+	int light_runs, heavy_runs;
+	chat_err light_result, heavy_result;
+} burst;
+
+static void wait_flag(volatile int *flag, int round)
+{
+	for (int i = 0; i < 4000 && *flag < round; i++)
+		nap();
+}
+
+/* Each of its first BURST runs deadlocks with a round of the heavy side. */
+static chat_err light_fn(chat_db *d, void *arg)
+{
+	burst *b = arg;
+	int round = ++b->light_runs;
+	chat_err e = db_room_lock(d, b->x);
+	if (e != CHAT_OK)
+		return e;
+	if (round <= BURST) {
+		b->light_round = round;
+		wait_flag(&b->heavy_round, round);
+	}
+	return db_room_lock(d, b->y);
+}
+
+static chat_err heavy_fn(chat_db *d, void *arg)
+{
+	burst *b = arg;
+	b->heavy_runs++;
+	int round = b->heavy_round + 1;
+	chat_err e = make_heavy(d, b->heavy, HEAVY);
+	if (e == CHAT_OK)
+		e = db_room_lock(d, b->y);
+	if (e != CHAT_OK)
+		return e;
+	b->heavy_round = round;
+	wait_flag(&b->light_round, round);
+	return db_room_lock(d, b->x);
+}
+
+static void *light_thread(void *arg)
+{
+	burst *b = arg;
+	chat_err e;
+	chat_db *d = chat_db_open(&cfg, &e);
+	if (!d || e != CHAT_OK)
+		abort();
+	b->light_result = chat_db_txn_run(d, light_fn, b);
+	chat_db_close(d);
+	chat_db_thread_end();
+	return NULL;
+}
+
+static void *heavy_thread(void *arg)
+{
+	burst *b = arg;
+	chat_err e;
+	chat_db *d = chat_db_open(&cfg, &e);
+	if (!d || e != CHAT_OK)
+		abort();
+	b->heavy_result = CHAT_OK;
+	for (int r = 0; r < BURST && b->heavy_result == CHAT_OK; r++)
+		b->heavy_result = chat_db_txn_run(d, heavy_fn, b);
+	chat_db_close(d);
+	chat_db_thread_end();
+	return NULL;
+}
+
+/* Two hosts of a Galera cluster taking writes for one room can conflict
+ * several times in a row; so can two InnoDB writers. The loser runs again
+ * (bounded) until it goes through: here five deadlocks in a row, each
+ * with the light transaction as the victim, and then its commit. */
+void test_txn_conflict_burst(void **state)
+{
+	(void)state;
+	int64_t owner = mkuser("burst");
+	burst b;
+	memset(&b, 0, sizeof(b));
+	b.x = mkroom("burst-x", false, owner);
+	b.y = mkroom("burst-y", false, owner);
+	for (int i = 0; i < HEAVY; i++)
+		b.heavy[i] = mkroom("burst-heavy", false, owner);
+	long long before = deadlocks();
+	pthread_t tl, th;
+	assert_int_equal(pthread_create(&th, NULL, heavy_thread, &b), 0);
+	assert_int_equal(pthread_create(&tl, NULL, light_thread, &b), 0);
+	pthread_join(tl, NULL);
+	pthread_join(th, NULL);
+	assert_int_equal(b.heavy_result, CHAT_OK);
+	assert_int_equal(b.heavy_runs, BURST); /* never the victim */
+	assert_int_equal(deadlocks() - before, BURST);
+	assert_int_equal(b.light_result, CHAT_OK);
+	assert_int_equal(b.light_runs, BURST + 1);
+}
+
+typedef struct batch_rival {
+	int64_t x, y, heavy[HEAVY];
+	int runs;
+	chat_err result;
+	volatile int holding;
+	chat_db *poll; /* the rival thread's second connection, to watch lock waits */
+} batch_rival;
+
+/* Holds room y, waits until the batch waits for it (holding x), then asks
+ * for x: a deadlock whose victim is the lighter batch. */
+static chat_err rival_fn(chat_db *d, void *arg)
+{
+	batch_rival *r = arg;
+	r->runs++;
+	chat_err e = make_heavy(d, r->heavy, HEAVY);
+	if (e == CHAT_OK)
+		e = db_room_lock(d, r->y);
+	if (e != CHAT_OK)
+		return e;
+	r->holding = 1;
+	int64_t waits = 0;
+	for (int i = 0; i < 4000 && waits == 0; i++) {
+		nap();
+		if (db_query_int(r->poll, &q_lock_waits, NULL, 0, &waits) != CHAT_OK)
+			waits = 0;
+	}
+	return db_room_lock(d, r->x);
+}
+
+static void *rival_thread(void *arg)
+{
+	batch_rival *r = arg;
+	chat_err e;
+	chat_db *d = chat_db_open(&cfg, &e);
+	if (!d || e != CHAT_OK)
+		abort();
+	r->poll = chat_db_open(&cfg, &e);
+	if (!r->poll || e != CHAT_OK)
+		abort();
+	r->result = chat_db_txn_run(d, rival_fn, r);
+	chat_db_close(r->poll);
+	chat_db_close(d);
+	chat_db_thread_end();
+	return NULL;
+}
+
+/* A message batch chosen as a deadlock victim is stored exactly once,
+ * each message acknowledged once (one result, created), with one
+ * message_created event each. */
+void test_txn_deadlock_in_batch(void **state)
+{
+	(void)state;
+	int64_t alice = mkuser("victim");
+	batch_rival r;
+	memset(&r, 0, sizeof(r));
+	r.x = mkroom("victim-x", false, alice);
+	r.y = mkroom("victim-y", false, alice);
+	for (int i = 0; i < HEAVY; i++)
+		r.heavy[i] = mkroom("victim-heavy", false, alice);
+	chat_new_message in[4] = {
+		{ r.x, alice, "x one", NULL, "dl-1" },
+		{ r.y, alice, "y one", NULL, "dl-2" },
+		{ r.x, alice, "x two", NULL, "dl-3" },
+		{ r.y, alice, "y two", NULL, NULL },
+	};
+	chat_message res[4];
+	bool created[4];
+	long long before = deadlocks();
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, rival_thread, &r), 0);
+	for (int i = 0; i < 4000 && !r.holding; i++)
+		nap();
+	assert_true(r.holding);
+	chat_err e;
+	chat_db *mine = chat_db_open(&cfg, &e);
+	assert_int_equal(e, CHAT_OK);
+	e = chat_dal_messages_insert_batch(mine, in, 4, res, created);
+	if (e != CHAT_OK)
+		fprintf(stderr, "batch: %s (%u %s)\n", chat_err_str(e), chat_db_errno(mine),
+		        chat_db_error(mine));
+	assert_int_equal(e, CHAT_OK);
+	pthread_join(t, NULL);
+	assert_int_equal(r.result, CHAT_OK);
+	assert_int_equal(r.runs, 1);
+	assert_int_equal(deadlocks() - before, 1);
+	for (int i = 0; i < 4; i++) {
+		assert_true(created[i]);
+		assert_string_equal(res[i].content, in[i].content);
+		assert_int_equal(res[i].room_id, in[i].room_id);
+		assert_int_equal(sql_int("SELECT COUNT(*) FROM messages WHERE id = %lld AND content = '%s'",
+		                         (long long)res[i].id, in[i].content), 1);
+		assert_int_equal(events_count(in[i].room_id, "message_created", res[i].id, 0), 1);
+		chat_message_clear(&res[i]);
+	}
+	assert_int_equal(sql_int("SELECT COUNT(*) FROM messages WHERE room_id IN (%lld, %lld)",
+	                         (long long)r.x, (long long)r.y), 4);
+	chat_db_close(mine);
+}
+
+/* A batch stores its new messages 16 rows a statement and takes their ids
+ * as one block with the session's auto_increment_increment (a Galera node
+ * runs with 3 and an offset): every result is the row stored for it. */
+void test_batch_id_stride(void **state)
+{
+	(void)state;
+	int64_t alice = mkuser("stride");
+	int64_t bob = mkuser("stride");
+	int64_t rooms[3] = { mkroom("stride-a", false, alice), mkroom("stride-b", false, alice),
+		             mkroom("stride-c", false, bob) };
+	chat_err e;
+	chat_db *d = chat_db_open(&cfg, &e);
+	assert_int_equal(e, CHAT_OK);
+	assert_int_equal(db_exec(d, &q_id_stride, NULL, 0, NULL, NULL), CHAT_OK);
+	enum { N = 37 };
+	chat_new_message in[N];
+	chat_message res[N];
+	bool created[N];
+	char text[N][32], cid[N][16];
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < N; i++) {
+			snprintf(text[i], sizeof(text[i]), "stride %d.%d", round, i);
+			snprintf(cid[i], sizeof(cid[i]), "s-%d-%d", round, i);
+			in[i] = (chat_new_message){ rooms[(i * 7 + round) % 3], i % 2 ? alice : bob,
+				                    text[i], i % 5 ? NULL : "file",
+				                    i % 3 ? cid[i] : NULL };
+		}
+		assert_int_equal(chat_dal_messages_insert_batch(d, in, N, res, created), CHAT_OK);
+		for (int i = 0; i < N; i++) {
+			assert_true(created[i]);
+			assert_int_equal(res[i].id % 3, 2);
+			assert_true(i == 0 || res[i].id > res[i - 1].id);
+			assert_string_equal(res[i].content, text[i]);
+			assert_int_equal(res[i].room_id, in[i].room_id);
+			assert_int_equal(res[i].sender.id, in[i].sender_id);
+			assert_int_equal(sql_int("SELECT COUNT(*) FROM messages WHERE id = %lld AND "
+			                         "content = '%s' AND room_id = %lld",
+			                         (long long)res[i].id, text[i],
+			                         (long long)in[i].room_id), 1);
+			chat_message_clear(&res[i]);
+		}
+	}
 	chat_db_close(d);
 }

@@ -127,25 +127,62 @@ static void test_gap_timeout(void **state)
 static void test_missing_cap(void **state)
 {
 	(void)state;
-	chat_outbox *o = chat_outbox_create(0, 1000, 4);
-	chat_event a[] = { ev(10, 1) };
-	assert_string_equal(feed(o, a, 1, 0), "1");
+	/* The cap counts ranges, not ids: a stride leaves one range per event. */
+	chat_outbox *o = chat_outbox_create(0, 1000, 3);
+	chat_event a[] = { ev(3, 1), ev(6, 1), ev(9, 2), ev(12, 2) };
+	assert_string_equal(feed(o, a, 4, 0), "1111");
 	int64_t m[16];
-	assert_int_equal(chat_outbox_missing(o, m, 16), 4);
-	assert_int_equal(m[0], 6);
-	assert_int_equal(m[3], 9);
-	assert_int_equal(chat_outbox_passed_over(o), 5);
-	chat_event b[] = { ev(12, 1) }; /* 11 missing: 6 is dropped */
-	assert_string_equal(feed(o, b, 1, 0), "1");
-	assert_int_equal(chat_outbox_missing(o, m, 16), 4);
-	assert_int_equal(m[0], 7);
-	assert_int_equal(m[3], 11);
-	assert_int_equal(chat_outbox_passed_over(o), 6);
-	/* A huge jump does not allocate the whole range. */
+	assert_int_equal(chat_outbox_gaps(o), 3); /* 1-2 went beyond the cap */
+	assert_int_equal(chat_outbox_missing(o, m, 16), 6);
+	assert_int_equal(m[0], 4);
+	assert_int_equal(m[5], 11);
+	assert_int_equal(chat_outbox_passed_over(o), 2);
+	assert_int_equal(chat_outbox_passed_hi(o), 2);
+	/* A huge jump is one range: nothing is allocated per id. */
 	chat_event c[] = { ev(10000000000LL, 2) };
 	assert_string_equal(feed(o, c, 1, 0), "1");
-	assert_int_equal(chat_outbox_missing(o, m, 16), 4);
-	assert_int_equal(m[3], 10000000000LL - 1);
+	assert_int_equal(chat_outbox_gaps(o), 3);
+	int64_t first = 0, last = 0;
+	assert_true(chat_outbox_window(o, &first, &last));
+	assert_int_equal(first, 7);
+	assert_int_equal(last, 10000000000LL - 1);
+	assert_int_equal(chat_outbox_passed_hi(o), 5);
+	chat_outbox_free(o);
+}
+
+static void test_ranges(void **state)
+{
+	(void)state;
+	chat_outbox *o = chat_outbox_create(100, 1000, 0);
+	chat_event a[] = { ev(110, 1) };
+	assert_string_equal(feed(o, a, 1, 0), "1");
+	int64_t first = 0, last = 0;
+	assert_int_equal(chat_outbox_missing_in(o, 0, 1000, &first, &last), 9);
+	assert_int_equal(first, 101);
+	assert_int_equal(last, 109);
+	/* one found inside splits the range; at an end shrinks it */
+	chat_event b[] = { ev(105, 2), ev(101, 3), ev(109, 4) };
+	assert_string_equal(feed(o, b, 3, 10), "111");
+	assert_int_equal(chat_outbox_gaps(o), 2);
+	assert_int_equal(chat_outbox_missing_in(o, 102, 107, &first, &last), 5);
+	assert_int_equal(chat_outbox_missing_in(o, 104, 106, &first, &last), 2);
+	assert_int_equal(first, 104);
+	assert_int_equal(last, 106);
+	assert_int_equal(chat_outbox_missing_in(o, 105, 105, &first, &last), 0);
+	assert_int_equal(chat_outbox_low_water(o), 101);
+	/* marks: a room's start is the start id until it has one */
+	assert_int_equal(chat_outbox_after(o, 9), 100);
+	assert_int_equal(chat_outbox_after(o, 2), 105);
+	assert_int_equal(chat_outbox_mark(o, 4), 109);
+	assert_int_equal(chat_outbox_set_mark(o, 9, 107), 0);
+	chat_event c[] = { ev(107, 9), ev(108, 9) };
+	assert_string_equal(feed(o, c, 2, 20), "01");
+	/* expiry passes ranges over and remembers the highest id */
+	chat_outbox_expire(o, 2000);
+	assert_int_equal(chat_outbox_gaps(o), 0);
+	assert_int_equal(chat_outbox_passed_hi(o), 106);
+	assert_int_equal(chat_outbox_passed_over(o), 4);
+	assert_int_equal(chat_outbox_low_water(o), 110);
 	chat_outbox_free(o);
 }
 
@@ -176,6 +213,7 @@ int main(void)
 		cmocka_unit_test(test_history_not_delivered),
 		cmocka_unit_test(test_gap_timeout),
 		cmocka_unit_test(test_missing_cap),
+		cmocka_unit_test(test_ranges),
 		cmocka_unit_test(test_many_rooms),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

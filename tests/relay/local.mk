@@ -7,14 +7,19 @@
 RELAY_TESTS = \
 	tests/relay/test_open.py \
 	tests/relay/test_messages.py \
+	tests/relay/test_write_access.py \
 	tests/relay/test_rooms_isolation.py \
 	tests/relay/test_external_writers.py \
 	tests/relay/test_presence_typing.py \
 	tests/relay/test_resume.py \
 	tests/relay/test_replay_bounds.py \
 	tests/relay/test_limits.py \
+	tests/relay/test_abuse.py \
 	tests/relay/test_shutdown.py \
 	tests/relay/test_db_outage.py \
-	tests/relay/test_seed_python_client.py
+	tests/relay/test_db_nodes.py \
+	tests/relay/test_seed_python_client.py \
+	tests/relay/test_follow_gaps.py \
+	tests/relay/test_reap_presence.py
 TESTS += $(RELAY_TESTS)
 EXTRA_DIST += tests/relay/relaylib.py $(RELAY_TESTS)

@@ -294,7 +294,7 @@ async def t_tls(fx):
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     url = f"wss://127.0.0.1:{r.port}/ws/chat/{room}/?token={a.token}"
-    async with R.websockets.connect(url, ssl=ctx, open_timeout=10) as ws:
+    async with R.websockets.connect(url, ssl=ctx) as ws:
         hello = json.loads(await asyncio.wait_for(ws.recv(), 10))
         R.eq(hello["type"], "connection_established", "first frame over wss://")
         await ws.send(json.dumps({"type": "chat_message", "content": "over tls"}))

@@ -17,7 +17,8 @@ GOOD_ORIGIN = "http://good.example"
 def setup(fx):
     S["rated"] = fx.relay(CHAT_RELAY_RATE_LIMIT=str(RATE), CHAT_RELAY_RATE_BURST=str(BURST))
     S["queue"] = fx.relay(CHAT_RELAY_SEND_QUEUE_MAX_BYTES="262144",
-                          CHAT_RELAY_RATE_LIMIT="100000", CHAT_RELAY_RATE_BURST="100000")
+                          CHAT_RELAY_RATE_LIMIT="100000", CHAT_RELAY_RATE_BURST="100000",
+                          CHAT_RELAY_USER_RATE_LIMIT="0")
     S["origin"] = fx.relay(CHAT_RELAY_ALLOWED_ORIGINS=f"{GOOD_ORIGIN} https://chat.example.org")
 
 

@@ -9,6 +9,13 @@ import relaylib as R
 
 S = {}
 EMOJI = "\U0001F600"
+# Chinese (with a 4-byte CJK Extension B character), emoji (a ZWJ family, a
+# skin tone, a flag), right-to-left Hebrew and Arabic with direction marks,
+# combining accents: every byte must come back as sent.
+WORLD_TEXT = ("你好，世界 \U00020BB7 " "\U0001F468\u200D\U0001F469\u200D\U0001F467 "
+              "\U0001F44D\U0001F3FD \U0001F1F9\U0001F1FC "
+              "\u05E9\u05DC\u05D5\u05DD \u200F\u0645\u0631\u062D\u0628\u0627\u200E "
+              "e\u0301 n\u0303")
 
 
 def setup(fx):
@@ -58,6 +65,27 @@ async def t_store_and_deliver(fx):
         await c.quiet(0.5, "chat_message", what="second delivery")
     # the sender sees no error
     R.check(not [f for f in a1.history if f["type"] == "error"], f"errors: {a1.history}")
+
+
+async def t_world_text_byte_exact(fx):
+    """Sent over WebSocket, stored, delivered live and replayed from the
+    database: the same UTF-8 bytes each time (json-c 0.18's strict mode
+    refused every byte >= 0x80)."""
+    relay = S["relay"]
+    a, b = fx.user("world"), fx.user("welt")
+    room = fx.room(a)
+    sender = await relay.connect(room, a)
+    reader = await relay.connect(room, b)
+    m = await sender.chat(WORLD_TEXT)
+    R.eq(m["content"], WORLD_TEXT, "content echoed to the sender")
+    got = (await reader.next("chat_message", 10))["message"]
+    R.eq(got["content"].encode("utf-8"), WORLD_TEXT.encode("utf-8"), "content delivered")
+    hexed = fx.db.scalar(f"SELECT HEX(content) FROM messages WHERE id = {int(m['id'])}")
+    R.eq(hexed, WORLD_TEXT.encode("utf-8").hex().upper(), "bytes stored")
+    late = await relay.connect(room, b, last_id=m["id"] - 1)
+    await late.next("sync_done", 10)
+    replayed = [f["message"]["content"] for f in late.history if f["type"] == "chat_message"]
+    R.eq(replayed, [WORLD_TEXT], "content replayed from the database")
 
 
 async def t_message_types(fx):
@@ -181,6 +209,12 @@ BAD_FRAMES = [
     ("typing without is_typing", '{"type": "typing"}'),
     ("is_typing a string", '{"type": "typing", "is_typing": "yes"}'),
     ("is_typing a number", '{"type": "typing", "is_typing": 1}'),
+    # Strict JSON (RFC 8259): no NaN, trailing commas or comments.
+    ("NaN", '{"type": "chat_message", "content": "x", "n": NaN}'),
+    ("Infinity", '{"type": "chat_message", "content": "x", "n": -Infinity}'),
+    ("trailing comma", '{"type": "chat_message", "content": "x",}'),
+    ("comment", '{"type": "chat_message", "content": "x"} // c'),
+    ("single quotes", "{'type': 'chat_message', 'content': 'x'}"),
 ]
 
 
@@ -229,6 +263,21 @@ async def t_invalid_utf8(fx):
          "stored messages (invalid UTF-8 must not be stored)")
 
 
+async def t_unicode_byte_exact(fx):
+    # Chinese, emoji and right-to-left text are stored and delivered byte
+    # for byte (json-c 0.18's strict mode refused every non-ASCII frame).
+    relay = S["relay"]
+    a = fx.user("unicode")
+    room = fx.room(a)
+    c = await relay.connect(room, a)
+    texts = ["你好，世界", "😀👍🏽👨\u200d👩\u200d👧", "שלום עולם مرحبا بالعالم"]
+    for t in texts:
+        await c.send({"type": "chat_message", "content": t})
+        f = await c.next("chat_message", 10)
+        R.eq(f["message"]["content"], t, "delivered content")
+    R.eq([r[2] for r in fx.room_messages(room)], texts, "stored content")
+
+
 async def t_frame_too_big(fx):
     relay = S["relay"]
     a = fx.user("big")
@@ -272,5 +321,5 @@ async def t_frame_too_big(fx):
 
 
 if __name__ == "__main__":
-    R.main([t_store_and_deliver, t_message_types, t_ids_ascend, t_client_id,
-            t_content_length, t_bad_input, t_invalid_utf8, t_frame_too_big], setup)
+    R.main([t_store_and_deliver, t_world_text_byte_exact, t_message_types, t_ids_ascend, t_client_id,
+            t_content_length, t_bad_input, t_invalid_utf8, t_unicode_byte_exact, t_frame_too_big], setup)

@@ -22,7 +22,10 @@ SEND_TIMEOUT = 3
 
 
 def setup(fx):
-    env = {"CHAT_RELAY_SEND_TIMEOUT": str(SEND_TIMEOUT)}
+    # one user opens all the connections: lift the per-user cap, which
+    # would refuse them before any replay starts
+    env = {"CHAT_RELAY_SEND_TIMEOUT": str(SEND_TIMEOUT),
+           "CHAT_RELAY_MAX_CONNECTIONS_PER_USER": "0"}
     # under AddressSanitizer freed memory sits in a quarantine (256 MiB by
     # default): keep it small, or RSS says nothing about what is held
     asan = os.environ.get("ASAN_OPTIONS", "")

@@ -2,10 +2,15 @@
 a control that the same path accepts a good token (CONTRACT.md
 "Identity"): alg none, HS256 signed with the RSA public key while RS256 is
 configured (algorithm confusion), expired and not-yet-valid tokens, a
-refresh token used as an access token."""
+refresh token used as an access token, a token for the anonymous user
+while anonymous access is off, a crit header."""
 
+import base64
+import hashlib
+import hmac
 import json
 import os
+import shutil
 import time
 
 import seclib
@@ -63,6 +68,9 @@ async def t_alg_none(fx):
 
 
 async def t_rs256_hs256_confusion(fx):
+    if not shutil.which("openssl"):  # it signs the RS256 tokens
+        R.log("openssl not found (apt-get install openssl): RS256 tokens not checked")
+        return
     a = fx.user("conf")
     room = fx.room(a)
     claims = R.simplejwt_claims(a.id)
@@ -127,10 +135,30 @@ async def t_inactive_or_unknown_user(fx):
                       "valid token of a user that does not exist")
 
 
+async def t_anonymous_user_and_crit(fx):
+    # A signed token for the built-in anonymous user (id 1) acted as it
+    # while anonymous access was off; a crit header was ignored.
+    room = fx.room(fx.user("anonroom"))
+    anon = R.User(1, "anonymous", fx.token(1))
+    await both_refuse(fx, S["hs_relay"], S["hs_api"], anon, room, anon.token,
+                      "signed token for the anonymous user, anonymous access off")
+    a = fx.user("crit")
+    tok = fx.token(a.id)
+    await both_accept(fx, S["hs_relay"], S["hs_api"], a, room, tok, "crit control")
+    h, p, _ = tok.split(".")
+    hdr = json.loads(base64.urlsafe_b64decode(h + "=" * (-len(h) % 4)))
+    hdr["crit"] = ["exp"]
+    h2 = seclib.b64url(json.dumps(hdr).encode())
+    sig = hmac.new(fx.secret.encode(), f"{h2}.{p}".encode(), hashlib.sha256).digest()
+    await both_refuse(fx, S["hs_relay"], S["hs_api"], a, room,
+                      f"{h2}.{p}.{seclib.b64url(sig)}", "token with a crit header")
+
+
 def apitest_unique(prefix):
     return seclib.apitest.unique(prefix)
 
 
 if __name__ == "__main__":
     seclib.main([t_alg_none, t_rs256_hs256_confusion, t_expired_and_not_yet_valid,
-                 t_refresh_is_not_access, t_inactive_or_unknown_user], setup)
+                 t_refresh_is_not_access, t_inactive_or_unknown_user,
+                 t_anonymous_user_and_crit], setup)

@@ -6,7 +6,9 @@ UNIT_TESTS = \
 	tests/unit/test_validate \
 	tests/unit/test_json \
 	tests/unit/test_jwt \
-	tests/unit/test_notify
+	tests/unit/test_notify \
+	tests/unit/test_follow_model \
+	tests/unit/test_dbhosts
 
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
@@ -52,7 +54,7 @@ tests_unit_test_notify_LDADD = $(UNIT_LIBS)
 # Otherwise fuzz_main.c runs each through a fixed set of deterministic
 # mutations of its seeds, as ordinary tests.
 FUZZ_TARGETS = tests/unit/fuzz_utf8 tests/unit/fuzz_jwt tests/unit/fuzz_scrub \
-	tests/unit/fuzz_config
+	tests/unit/fuzz_config tests/unit/fuzz_json
 if ENABLE_FUZZING
 noinst_PROGRAMS += $(FUZZ_TARGETS)
 FUZZ_DRIVER =
@@ -85,8 +87,22 @@ tests_unit_fuzz_config_SOURCES = tests/unit/fuzz_config.c tests/unit/fuzz.h $(FU
 tests_unit_fuzz_config_CFLAGS = $(FUZZ_CC_FLAGS)
 tests_unit_fuzz_config_LDFLAGS = $(FUZZ_LD_FLAGS)
 tests_unit_fuzz_config_LDADD = $(CHAT_LIBS)
+tests_unit_fuzz_json_SOURCES = tests/unit/fuzz_json.c tests/unit/fuzz.h $(FUZZ_DRIVER)
+tests_unit_fuzz_json_CFLAGS = $(FUZZ_CC_FLAGS)
+tests_unit_fuzz_json_LDFLAGS = $(FUZZ_LD_FLAGS)
+tests_unit_fuzz_json_LDADD = $(CHAT_LIBS)
 EXTRA_DIST += tests/unit/fuzz_main.c
 
 # Throwaway keys for test_jwt.
 EXTRA_DIST += tests/unit/data/README tests/unit/data/rsa-public.pem \
 	tests/unit/data/rsa-private.pem tests/unit/data/ec-public.pem tests/unit/data/ec-private.pem
+
+# chat_follow against a model of chat_events (pure, randomized; a fixed
+# seed here, random seeds and longer runs under make faults).
+tests_unit_test_follow_model_SOURCES = tests/unit/test_follow_model.c
+tests_unit_test_follow_model_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_follow_model_LDADD = $(UNIT_LIBS)
+
+tests_unit_test_dbhosts_SOURCES = tests/unit/test_dbhosts.c
+tests_unit_test_dbhosts_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_dbhosts_LDADD = $(UNIT_LIBS)

@@ -52,6 +52,11 @@ static void test_defaults(void **state)
 	assert_false(c.auth.allow_anonymous);
 	assert_int_equal(c.auth.login_rate_limit, 10);
 	assert_int_equal(c.auth.login_rate_window, 60);
+	assert_int_equal(c.auth.login_rate_table_size, 4096);
+	assert_int_equal(c.api.message_rate_limit, 0);
+	assert_int_equal(c.api.message_rate_window, 2);
+	assert_int_equal(c.api.room_create_limit, 0);
+	assert_int_equal(c.api.room_create_window, 60);
 	assert_int_equal(c.auth.password_ops_limit, 2);
 	assert_int_equal(c.auth.password_mem_kib, 19456);
 	assert_string_equal(c.relay.listen, "127.0.0.1");
@@ -62,6 +67,13 @@ static void test_defaults(void **state)
 	assert_int_equal(c.relay.rate_limit, 20);
 	assert_int_equal(c.relay.rate_burst, 40);
 	assert_int_equal(c.relay.max_connections, 19000);
+	assert_int_equal(c.relay.max_connections_per_user, 50);
+	assert_int_equal(c.relay.max_connections_per_address, 1000);
+	assert_string_equal(c.relay.trusted_proxies[0], "127.0.0.1");
+	assert_string_equal(c.relay.trusted_proxies[1], "::1");
+	assert_null(c.relay.trusted_proxies[2]);
+	assert_int_equal(c.relay.user_rate_limit, 30);
+	assert_int_equal(c.relay.user_rate_burst, 60);
 	assert_int_equal(c.relay.handshake_timeout, 10);
 	assert_int_equal(c.relay.idle_timeout, 75);
 	assert_int_equal(c.relay.ping_interval, 30);
@@ -376,6 +388,27 @@ static void test_validate(void **state)
 	                 -1);
 	assert_string_equal(errbuf, "[auth] jwt_algorithm RS256 needs jwt_public_key_file\n"
 	                            "[relay] idle_timeout (75) must be longer than ping_interval (80)\n");
+	chat_config_free(&c);
+
+	/* [database] host may list servers; a malformed list is named. */
+	assert_int_equal(chat_config_defaults(&c), 0);
+	memset(errbuf, 0, sizeof(errbuf));
+	assert_int_equal(validate(&c,
+	                          (const char *[]){ "auth.jwt_secret=0123456789abcdef",
+	                                            "database.host=10.0.0.1, 10.0.0.2:3307", NULL },
+	                          errbuf, sizeof(errbuf)),
+	                 0);
+	memset(errbuf, 0, sizeof(errbuf));
+	assert_int_equal(validate(&c, (const char *[]){ "database.host=10.0.0.1,,10.0.0.2", NULL },
+	                          errbuf, sizeof(errbuf)),
+	                 -1);
+	assert_string_equal(errbuf, "[database] host \"10.0.0.1,,10.0.0.2\": an empty entry in the list\n");
+	memset(errbuf, 0, sizeof(errbuf));
+	assert_int_equal(validate(&c, (const char *[]){ "database.host=db:99999", NULL }, errbuf,
+	                          sizeof(errbuf)),
+	                 -1);
+	assert_string_equal(errbuf,
+	                    "[database] host \"db:99999\": a port is not a number from 1 to 65535\n");
 	chat_config_free(&c);
 }
 

@@ -113,7 +113,7 @@ static void test_room(void **state)
 	check(chat_json_room(&r),
 	      "{\"id\":7,\"name\":\"General\",\"description\":\"Talk\",\"is_private\":false,"
 	      "\"created_by\":2,\"created_at\":\"2025-01-25T15:30:00.000Z\",\"unread_count\":0,"
-	      "\"last_message\":null,\"role\":null}");
+	      "\"last_message\":null,\"role\":null,\"is_member\":false}");
 
 	r.is_private = true;
 	r.role = CHAT_ROLE_OWNER;
@@ -125,7 +125,7 @@ static void test_room(void **state)
 	      "\"created_by\":2,\"created_at\":\"2025-01-25T15:30:00.000Z\",\"unread_count\":3,"
 	      "\"last_message\":{\"id\":123,\"room_id\":7,\"content\":\"hi\",\"message_type\":\"text\","
 	      "\"timestamp\":\"2025-01-25T15:30:00.000Z\",\"sender\":{\"id\":1,\"username\":\"alice\"}},"
-	      "\"role\":\"owner\"}");
+	      "\"role\":\"owner\",\"is_member\":true}");
 
 	r.has_last_message = false;
 	r.role = CHAT_ROLE_MEMBER;
@@ -133,7 +133,7 @@ static void test_room(void **state)
 	check(chat_json_room(&r),
 	      "{\"id\":7,\"name\":\"General\",\"description\":\"\",\"is_private\":true,"
 	      "\"created_by\":2,\"created_at\":\"2025-01-25T15:30:00.000Z\",\"unread_count\":3,"
-	      "\"last_message\":null,\"role\":\"member\"}");
+	      "\"last_message\":null,\"role\":\"member\",\"is_member\":true}");
 }
 
 static void test_member_read(void **state)
@@ -200,6 +200,141 @@ static void test_large_ids(void **state)
 	      "{\"type\":\"message_deleted\",\"message_id\":1758787632222}");
 }
 
+/* ---- chat_json_parse: strict RFC 8259 without json-c's strict mode
+ * (which refuses every non-ASCII string in json-c 0.18). */
+
+/* Parse text (its strlen); the value's compact form, or NULL after a
+ * refusal whose detail must be non-empty. "null" for the JSON null. */
+static char *parse(const char *text)
+{
+	static char out[4096];
+	char detail[160] = "";
+	json_object *o = (json_object *)1;
+	chat_err e = chat_json_parse(text, strlen(text), 32, &o, detail, sizeof(detail));
+
+	if (e != CHAT_OK) {
+		assert_null(o);
+		assert_true(detail[0] != '\0');
+		return NULL;
+	}
+	size_t len;
+	snprintf(out, sizeof(out), "%s", o ? chat_json_string(o, &len) : "null");
+	json_object_put(o);
+	return out;
+}
+
+static void accepts(const char *text, const char *compact)
+{
+	char *got = parse(text);
+	if (!got)
+		fail_msg("refused: %s", text);
+	assert_string_equal(got, compact);
+}
+
+static void refuses(const char *text)
+{
+	if (parse(text))
+		fail_msg("accepted: %s", text);
+}
+
+static void test_parse_accepts(void **state)
+{
+	accepts("{}", "{}");
+	accepts(" { \"a\" : [ 1 , -2.5e3 , true , false , null ] }\r\n\t",
+	        "{\"a\":[1,-2.5e3,true,false,null]}");
+	accepts("[]", "[]");
+	accepts("0", "0");
+	accepts("-0.5E+2", "-0.5E+2");
+	accepts("\"x\"", "\"x\"");
+	accepts("null", "null");
+	accepts("{\"a\":{\"b\":{\"c\":[[[]]]}}}", "{\"a\":{\"b\":{\"c\":[[[]]]}}}");
+	/* Escapes, including surrogate pairs. */
+	accepts("[\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\ud83d\\ude00\"]",
+	        "[\"\\\"\\\\/\\b\\f\\n\\r\\t\u00e9\U0001F600\"]");
+	/* Any valid UTF-8, byte for byte: Chinese, emoji, right-to-left,
+	 * combining marks, a zero-width joiner sequence. */
+	accepts("{\"content\":\"你好，世界\"}", "{\"content\":\"你好，世界\"}");
+	accepts("{\"content\":\"😀👍🏽👨\u200d👩\u200d👧\"}", "{\"content\":\"😀👍🏽👨\u200d👩\u200d👧\"}");
+	accepts("{\"content\":\"שלום עולם مرحبا بالعالم\"}",
+	        "{\"content\":\"שלום עולם مرحبا بالعالم\"}");
+	accepts("{\"e\u0301\":\"\xef\xbf\xbf\xf4\x8f\xbf\xbf\"}",
+	        "{\"e\u0301\":\"\xef\xbf\xbf\xf4\x8f\xbf\xbf\"}");
+	/* Duplicate keys: the last one wins (as json-c does). */
+	accepts("{\"a\":1,\"a\":2}", "{\"a\":2}");
+	/* Large integers keep their value. */
+	accepts("[9223372036854775807]", "[9223372036854775807]");
+	(void)state;
+}
+
+static void test_parse_refuses(void **state)
+{
+	static const char *bad[] = {
+		"", "   ", "{", "}", "[1,]", "{\"a\":1,}", "[,1]", "{,}", "[1 2]",
+		"{\"a\" 1}", "{\"a\":}", "{a:1}", "{'a':1}", "['x']", "[NaN]", "[Infinity]",
+		"[-Infinity]", "[nan]", "[+1]", "[01]", "[1.]", "[.5]", "[1e]", "[1e+]", "[-]",
+		"[0x10]", "[tru]", "[True]", "[nul]", "[undefined]", "/* c */ {}", "{} // c",
+		"{\"a\":1 /* c */}", "# c\n{}", "{}{}", "{} x", "[1]]", "\"abc", "\"a\\x\"",
+		"\"\\u12\"", "\"\\u12G4\"", "\"\\\"", "\"tab\there\"", "\"nl\nhere\"",
+		"\"\x01\"", "\"\x7f\"" /* DEL is allowed: see below */, "\xef\xbb\xbf{}",
+		"{\"a\":\"\xc3\"}", "{\"a\":\"\xc0\xaf\"}", "{\"a\":\"\xed\xa0\x80\"}",
+		"{\"a\":\"\xf4\x90\x80\x80\"}", "{\"a\":\"\xff\"}", "{\"a\":\"\x80\"}",
+		"\x0b[]", "\f[]",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (strcmp(bad[i], "\"\x7f\"") == 0)
+			continue;
+		refuses(bad[i]);
+	}
+	/* DEL (0x7f) is not a control character in JSON's sense. */
+	accepts("\"\x7f\"", "\"\x7f\"");
+	/* A NUL inside the buffer (len beyond it) is refused, not cut. */
+	json_object *o = NULL;
+	char detail[160];
+	assert_int_equal(chat_json_parse("{}\0{}", 5, 32, &o, detail, sizeof(detail)), CHAT_ERR_INVALID);
+	assert_int_equal(chat_json_parse("\"a\0b\"", 5, 32, &o, detail, sizeof(detail)),
+	                 CHAT_ERR_INVALID);
+	/* Only the bytes given count: "[1]x" cut at 3 is fine. */
+	assert_int_equal(chat_json_parse("[1]x", 3, 32, &o, detail, sizeof(detail)), CHAT_OK);
+	json_object_put(o);
+	(void)state;
+}
+
+static void test_parse_depth_and_messages(void **state)
+{
+	char buf[200], detail[160];
+	json_object *o = NULL;
+
+	/* 32 levels pass, 33 do not. */
+	memset(buf, '[', 32);
+	memset(buf + 32, ']', 32);
+	assert_int_equal(chat_json_parse(buf, 64, 32, &o, detail, sizeof(detail)), CHAT_OK);
+	json_object_put(o);
+	memset(buf, '[', 33);
+	memset(buf + 33, ']', 33);
+	assert_int_equal(chat_json_parse(buf, 66, 32, &o, detail, sizeof(detail)), CHAT_ERR_INVALID);
+	assert_non_null(strstr(detail, "deeper than 32"));
+	/* Deep nesting far beyond the limit costs no stack. */
+	char *deep = malloc(1000000);
+	memset(deep, '[', 1000000);
+	assert_int_equal(chat_json_parse(deep, 1000000, 32, &o, detail, sizeof(detail)),
+	                 CHAT_ERR_INVALID);
+	free(deep);
+	/* The messages say what and where. */
+	chat_json_parse("[NaN]", 5, 32, &o, detail, sizeof(detail));
+	assert_non_null(strstr(detail, "byte 1"));
+	chat_json_parse("[1,]", 4, 32, &o, detail, sizeof(detail));
+	assert_non_null(strstr(detail, "byte 3"));
+	chat_json_parse("{\"a\":\"\xff\"}", 8, 32, &o, detail, sizeof(detail));
+	assert_non_null(strstr(detail, "UTF-8"));
+	chat_json_parse("", 0, 32, &o, detail, sizeof(detail));
+	assert_non_null(strstr(detail, "empty"));
+	/* A tiny detail buffer is still a terminated string. */
+	char tiny[4];
+	chat_json_parse("[", 1, 32, &o, tiny, sizeof(tiny));
+	assert_true(strlen(tiny) < sizeof(tiny));
+	(void)state;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -207,6 +342,9 @@ int main(void)
 		cmocka_unit_test(test_message),   cmocka_unit_test(test_room),
 		cmocka_unit_test(test_member_read), cmocka_unit_test(test_frames),
 		cmocka_unit_test(test_large_ids),
+		cmocka_unit_test(test_parse_accepts),
+		cmocka_unit_test(test_parse_refuses),
+		cmocka_unit_test(test_parse_depth_and_messages),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

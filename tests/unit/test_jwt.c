@@ -137,6 +137,20 @@ static void refuse(const chat_jwt *j, const char *tok, chat_token_type type, con
 	assert_int_equal(id, -1);
 }
 
+/* Refused for one of two reasons (the check that catches it differs
+ * between libjwt versions). */
+static void refuse_either(const chat_jwt *j, const char *tok, const char *r1, const char *r2)
+{
+	int64_t id = -1;
+	const char *why = NULL;
+
+	assert_int_equal(chat_jwt_verify(j, tok, CHAT_TOKEN_ACCESS, NOW, &id, &why), CHAT_ERR_AUTH);
+	assert_non_null(why);
+	if (strcmp(why, r1) != 0)
+		assert_string_equal(why, r2);
+	assert_int_equal(id, -1);
+}
+
 static void test_simplejwt_accepted(void **state)
 {
 	chat_jwt *j = make(NULL);
@@ -180,9 +194,11 @@ static void test_wrong_algorithm(void **state)
 	/* Claiming HS512 over an HS256 signature does not help either. */
 	refuse(j, mint_with("{\"alg\":\"HS512\",\"typ\":\"JWT\"}", p, SIG_HS256, SECRET, strlen(SECRET)),
 	       CHAT_TOKEN_ACCESS, NULL);
-	/* libjwt reads alg case-insensitively; we do not. */
-	refuse(j, mint_with("{\"alg\":\"hs256\",\"typ\":\"JWT\"}", p, SIG_HS256, SECRET, strlen(SECRET)),
-	       CHAT_TOKEN_ACCESS, "wrong token algorithm");
+	/* libjwt up to 1.16 reads alg case-insensitively, so our own check
+	 * refuses it; 1.17 (Debian 13) refuses it while decoding. */
+	refuse_either(j, mint_with("{\"alg\":\"hs256\",\"typ\":\"JWT\"}", p, SIG_HS256, SECRET,
+	                           strlen(SECRET)),
+	              "wrong token algorithm", "invalid token");
 	refuse(j, mint_with("{\"alg\":\"HS256\",\"typ\":\"JWE\"}", p, SIG_HS256, SECRET, strlen(SECRET)),
 	       CHAT_TOKEN_ACCESS, "invalid token");
 	chat_jwt_free(j);
@@ -230,6 +246,70 @@ static void test_bad_signature(void **state)
 		refuse(j, forged, CHAT_TOKEN_ACCESS, "bad token signature");
 	}
 	chat_jwt_free(j);
+}
+
+/* HS384 signatures are checked here in constant time like HS256/HS512
+ * (it was left to libjwt's strcmp, which answered "invalid token"). The
+ * tokens are signed by libjwt (OpenSSL), so this also proves our
+ * HMAC-SHA384 equals OpenSSL's. */
+static void test_hs384_constant_time(void **state)
+{
+	chat_jwt *j = make((const char *[]){ "auth.jwt_algorithm=HS384", NULL });
+	char *good = chat_jwt_issue(j, 42, CHAT_TOKEN_ACCESS, NOW);
+	assert_non_null(good);
+	accept(j, good, CHAT_TOKEN_ACCESS, 42);
+	size_t len = strlen(good);
+	good[len - 3] = good[len - 3] == 'A' ? 'B' : 'A';
+	refuse(j, good, CHAT_TOKEN_ACCESS, "bad token signature");
+	*strrchr(good, '.') = '\0';
+	refuse(j, good, CHAT_TOKEN_ACCESS, "bad token signature");
+	free(good);
+	/* A long key (over SHA-384's 128-byte block) is hashed first. */
+	chat_jwt_free(j);
+	char set[300];
+	snprintf(set, sizeof(set), "auth.jwt_secret=%0200d", 7);
+	j = make((const char *[]){ "auth.jwt_algorithm=HS384", set, NULL });
+	good = chat_jwt_issue(j, 43, CHAT_TOKEN_ACCESS, NOW);
+	accept(j, good, CHAT_TOKEN_ACCESS, 43);
+	free(good);
+	chat_jwt_free(j);
+	(void)state;
+}
+
+/* RFC 7515 4.1.11: extensions named in crit must be understood; we
+ * understand none, so any crit header is refused. */
+static void test_crit_refused(void **state)
+{
+	chat_jwt *j = make(NULL);
+	const char *p = simplejwt_payload("access", NOW + 300, "");
+	accept(j, mint(p), CHAT_TOKEN_ACCESS, 42);
+	refuse(j,
+	       mint_with("{\"alg\":\"HS256\",\"typ\":\"JWT\",\"crit\":[\"exp\"]}", p, SIG_HS256,
+	                 SECRET, strlen(SECRET)),
+	       CHAT_TOKEN_ACCESS, "token has a crit header");
+	refuse(j,
+	       mint_with("{\"alg\":\"HS256\",\"crit\":[\"x\"],\"x\":1}", p, SIG_HS256, SECRET,
+	                 strlen(SECRET)),
+	       CHAT_TOKEN_ACCESS, "token has a crit header");
+	refuse(j, mint_with("{\"alg\":\"HS256\",\"crit\":[]}", p, SIG_HS256, SECRET, strlen(SECRET)),
+	       CHAT_TOKEN_ACCESS, "token has a crit header");
+	chat_jwt_free(j);
+	(void)state;
+}
+
+/* A token for the anonymous user (id 1) passes only with anonymous
+ * access on (it was accepted either way). */
+static void test_anonymous_token(void **state)
+{
+	chat_jwt *j = make(NULL);
+	const char *p = "{\"token_type\":\"access\",\"exp\":1750000300,\"user_id\":1}";
+	refuse(j, mint(p), CHAT_TOKEN_ACCESS, "token for the anonymous user (anonymous access is off)");
+	refuse(j, mint("{\"exp\":1750000300,\"sub\":\"1\"}"), CHAT_TOKEN_ACCESS, NULL);
+	chat_jwt_free(j);
+	j = make((const char *[]){ "auth.allow_anonymous=true", NULL });
+	accept(j, mint(p), CHAT_TOKEN_ACCESS, 1);
+	chat_jwt_free(j);
+	(void)state;
 }
 
 static void test_times(void **state)
@@ -581,6 +661,8 @@ int main(void)
 		cmocka_unit_test(test_alg_none),
 		cmocka_unit_test(test_wrong_algorithm),
 		cmocka_unit_test(test_bad_signature),
+		cmocka_unit_test(test_hs384_constant_time), cmocka_unit_test(test_crit_refused),
+		cmocka_unit_test(test_anonymous_token),
 		cmocka_unit_test(test_times),
 		cmocka_unit_test(test_token_type),
 		cmocka_unit_test(test_user_id),
