@@ -11,6 +11,8 @@
 #include "chat_json.h"
 #include "jobs.h"
 
+#define FIRST_PAGE_ROWS 32
+
 /* The frame of a replayed event. A message deleted since carries no
  * content in any frame: its creation and edits are skipped (the deletion
  * follows in the log, or the client never had it). */
@@ -56,7 +58,12 @@ static chat_err plan(chat_db *db, const relay_job *j, relay_result *r)
 	 * client's already. Not last_id alone: one above every stored id (a
 	 * stale client) must not hide the messages stored from now on. */
 	rp->known = j->last_id < p.room_newest ? j->last_id : p.room_newest;
+	/* The first page guesses small: its frame sizes set the next pages'
+	 * row counts (page()), and a page of big messages read in full but
+	 * mostly left for the next one would be wasted database work. */
 	rp->rows = relay_replay_page_rows(relay_g->cfg);
+	if (rp->rows > FIRST_PAGE_ROWS)
+		rp->rows = FIRST_PAGE_ROWS;
 	if (p.truncated) {
 		relay_frame *f = relay_frame_from_json(chat_json_frame_resync_required(j->last_id));
 		if (!f)

@@ -7,6 +7,8 @@ relay_chat_relay_SOURCES = \
 	relay/listener.c \
 	relay/limits.c \
 	relay/session.c \
+	relay/sockstat.h \
+	relay/sockstat.c \
 	relay/frames.c \
 	relay/job.c \
 	relay/rooms.c \

@@ -143,7 +143,11 @@ typedef struct relay_session {
 	bool holding;
 	bool replay_pending;       /* a replay runs: pages follow as the client reads */
 	relay_replay rp;
-	int64_t stalled_since_ms;  /* output queued and none written since (0 = not) */
+	/* send timeout (session.c check_stalled) */
+	uint64_t written, written_seen; /* bytes handed to the socket: total, at the last tick */
+	size_t unsent_seen;        /* the socket's unsent bytes at the last tick */
+	uint64_t acked_seen;       /* bytes the client acknowledged, at the last tick */
+	int64_t stalled_since_ms;  /* output waiting and none taken since (0 = not) */
 	int recheck_pending;       /* room changed: access being checked again */
 	int64_t resume_from;       /* -1 = no resume requested at open */
 	bool bad_last_id;          /* ?last_id= was not a number */

@@ -20,8 +20,11 @@
 #include "chat_log.h"
 #include "chat_validate.h"
 #include "relay.h"
+#include "sockstat.h"
 
 #define CLOSE_FLUSH_SECS 5 /* a closing client that does not read is dropped */
+#define REPLAY_RECHECK_US 20000 /* kernel queue still full: look again */
+#define CLOSE_RECHECK_US 20000  /* input still unread at close: look again */
 
 static size_t qmax_frames(void)
 {
@@ -47,14 +50,10 @@ static bool over_limits(const relay_session *s, const relay_frame *f)
 	return frames + 1 > qmax_frames() || bytes + f->len > qmax_bytes();
 }
 
-/* Push to the client's queue, noting when output starts to wait. */
 static int push(relay_session *s, relay_frame *f)
 {
-	bool was_empty = s->q.count == 0;
 	if (relay_sendq_push(&s->q, f, 0, 0) < 0)
 		return -1;
-	if (was_empty)
-		s->stalled_since_ms = relay_now_ms();
 	lws_callback_on_writable(s->wsi);
 	return 0;
 }
@@ -127,23 +126,51 @@ void relay_session_close(relay_session *s, int code, const char *errcode, const 
 
 static void replay_more(relay_session *s);
 
+/* Bytes written to the socket that the client has not taken yet (the
+ * kernel's send queue, plus what lws holds of a partial write); 0 where
+ * the system cannot say. */
+static size_t unsent(relay_session *s)
+{
+	return relay_sock_unsent(lws_get_socket_fd(s->wsi)) + (lws_partial_buffered(s->wsi) ? 1 : 0);
+}
+
+/* Has the client sent bytes the loop has not read yet? */
+static bool unread_input(relay_session *s)
+{
+	return relay_sock_unread(lws_get_socket_fd(s->wsi));
+}
+
 static int on_writeable(relay_session *s)
 {
 	relay_frame *f = relay_sendq_pop(&s->q);
 	if (!f) {
 		if (s->state == RS_CLOSING) {
+			/* libwebsockets closes the socket right after the close
+			 * frame, and a socket closed with unread input, or that
+			 * input arrives on later, is reset: the reset throws away
+			 * what the client has not read yet, the error frame and
+			 * the close frame included (a client that keeps sending,
+			 * a sync every 60 ms...). Close once the client has taken
+			 * everything and nothing is left to read (or when
+			 * CLOSE_FLUSH_SECS are up). */
+			if (unread_input(s) || unsent(s)) {
+				lws_set_timer_usecs(s->wsi, CLOSE_RECHECK_US);
+				return 0;
+			}
 			lws_close_reason(s->wsi, (enum lws_close_status)s->close_code,
 			                 (unsigned char *)s->close_reason, strlen(s->close_reason));
 			return -1;
 		}
 		return 0;
 	}
+	size_t f_len = f->len;
 	int n = lws_write(s->wsi, f->data + LWS_PRE, f->len, LWS_WRITE_TEXT);
 	relay_frame_unref(f);
 	if (n < 0)
 		return -1;
 	relay_g->m.frames_out_total++;
-	s->stalled_since_ms = s->q.count ? relay_now_ms() : 0;
+	/* payload and the (unmasked) frame header: what the socket took */
+	s->written += f_len + (f_len < 126 ? 2 : f_len < 65536 ? 4 : 10);
 	relay_sendq_shrink(&s->q);
 	replay_more(s);
 	if (s->q.count || s->state == RS_CLOSING)
@@ -282,15 +309,27 @@ void relay_session_replay(relay_session *s, int64_t last_id)
 	replay_submit(s, last_id);
 }
 
-/* The next page once the client has read most of the last one: a
- * replay goes only as fast as its client reads. */
+/* A replay waiting for its client to read: its queue below a page, no
+ * page being read. */
+static bool replay_waiting(const relay_session *s)
+{
+	return s->replay_pending && s->rp.planned && !s->rp.job_out && s->state == RS_OPEN &&
+	       s->q.bytes <= relay_replay_page_bytes(relay_g->cfg) &&
+	       s->q.count <= (size_t)relay_replay_page_rows(relay_g->cfg);
+}
+
+/* The next page once the client has read most of the last one, from the
+ * send queue and from the socket: a replay goes only as fast as its
+ * client reads (the kernel would otherwise take megabytes of it for a
+ * client that never reads). */
 static void replay_more(relay_session *s)
 {
-	if (!s->replay_pending || !s->rp.planned || s->rp.job_out || s->state != RS_OPEN)
+	if (!replay_waiting(s))
 		return;
-	if (s->q.bytes > relay_replay_page_bytes(relay_g->cfg) ||
-	    s->q.count > (size_t)relay_replay_page_rows(relay_g->cfg))
+	if (unsent(s) > relay_replay_page_bytes(relay_g->cfg)) {
+		lws_set_timer_usecs(s->wsi, REPLAY_RECHECK_US);
 		return;
+	}
 	replay_submit(s, s->rp.last_id);
 }
 
@@ -747,14 +786,42 @@ done:
 
 /* ---- typing expiry -------------------------------------------------------- */
 
-/* A client that leaves its queued output unread for relay.send_timeout
- * is a slow consumer too, even before its queue fills (a replay it does
- * not read, a quiet room). */
+/* A client that takes none of its output for relay.send_timeout is a
+ * slow consumer too, even before its queue fills (a replay it does not
+ * read, a quiet room). Taken = acknowledged by the client's TCP (Linux);
+ * elsewhere, what was written to the socket since the last tick minus what
+ * the socket's queue grew by. Frames merely written into the kernel's
+ * buffer, or held by libwebsockets, are not taken. Connections with
+ * nothing written and nothing waiting cost no system call. */
 static void check_stalled(relay_session *s, void *arg)
 {
 	int64_t now_ms = *(const int64_t *)arg;
-	if (s->state == RS_OPEN && s->stalled_since_ms && s->q.count &&
-	    now_ms - s->stalled_since_ms >= 1000LL * relay_g->cfg->relay.send_timeout)
+	if (s->state != RS_OPEN)
+		return;
+	uint64_t wrote = s->written - s->written_seen;
+	if (!wrote && !s->unsent_seen && !s->q.count) {
+		s->stalled_since_ms = 0;
+		return;
+	}
+	size_t left = unsent(s);
+	uint64_t acked = 0;
+	bool taken;
+	if (relay_sock_acked(lws_get_socket_fd(s->wsi), &acked)) {
+		taken = acked != s->acked_seen;
+		s->acked_seen = acked;
+	} else {
+		taken = wrote + s->unsent_seen > left;
+	}
+	s->written_seen = s->written;
+	s->unsent_seen = left;
+	if (taken || (!left && !s->q.count)) {
+		s->stalled_since_ms = 0;
+		replay_more(s); /* in case the socket drained since it last looked */
+		return;
+	}
+	if (!s->stalled_since_ms)
+		s->stalled_since_ms = now_ms;
+	else if (now_ms - s->stalled_since_ms >= 1000LL * relay_g->cfg->relay.send_timeout)
 		cut_off_slow(s);
 }
 
@@ -983,6 +1050,12 @@ int relay_session_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
 		return 0;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return on_writeable(s);
+	case LWS_CALLBACK_TIMER: /* waiting for the socket: replay_more(), a close */
+		if (s->state == RS_CLOSING)
+			lws_callback_on_writable(wsi);
+		else
+			replay_more(s);
+		return 0;
 	case LWS_CALLBACK_CLOSED:
 		on_closed(s);
 		return 0;

@@ -63,7 +63,8 @@ def read_until_close(raw, timeout):
     while time.monotonic() < deadline:
         try:
             op, payload = raw.recv_frame(max(deadline - time.monotonic(), 0.1))
-        except (R.TestFailure, OSError):
+        except (R.TestFailure, OSError) as e:
+            R.log(f"read_until_close: {e!r} after {frames} frames")
             return None, frames
         if op == 0x8:
             return (struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None), frames
@@ -199,5 +200,33 @@ async def t_many_nonreaders_last_id_0(fx):
             f"{w.base // MIB} -> {after // MIB} MiB")
 
 
+@R.timeout(60)
+async def t_slow_steady_reader_kept(fx):
+    """A client that reads its replay slowly but steadily (8 KB every
+    50 ms) for longer than relay.send_timeout is not a slow consumer: it
+    is not closed, and the replay keeps coming."""
+    relay, u, room = S["relay"], S["user"], S["room"]
+    cut0 = slow_closed(relay)
+    raw = R.RawWs(relay.port, f"/ws/chat/{room}/?token={u.token}&last_id=0", rcvbuf=4096)
+    got = 0
+    try:
+        raw.sock.settimeout(1.0)
+        t_end = time.monotonic() + 3 * SEND_TIMEOUT
+        while time.monotonic() < t_end:
+            try:
+                chunk = raw.sock.recv(8192)
+            except TimeoutError:
+                chunk = b"?"
+            R.check(chunk, f"connection closed after {got} bytes read steadily")
+            got += len(chunk)
+            await asyncio.sleep(0.05)
+    finally:
+        raw.close()
+    R.eq(slow_closed(relay), cut0, f"slow-consumer closes while a client read {got} bytes "
+                                   f"steadily for {3 * SEND_TIMEOUT} s")
+    R.check(got > 500_000, f"only {got} bytes of the replay in {3 * SEND_TIMEOUT} s")
+
+
 if __name__ == "__main__":
-    R.main([t_sync_flood_without_reading, t_many_nonreaders_last_id_0], setup)
+    R.main([t_sync_flood_without_reading, t_many_nonreaders_last_id_0,
+            t_slow_steady_reader_kept], setup)
