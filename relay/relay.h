@@ -118,6 +118,8 @@ int relay_replay_page_rows(const chat_config *cfg);
 /* Per-connection data (lws per_session_data of the "chat" protocol): lives
  * from the connection's creation to LWS_CALLBACK_CLOSED / CLOSED_HTTP.
  * Owned by the service thread. */
+enum { RELAY_RETRY_IDS = 4 }; /* retry answers a session remembers */
+
 typedef struct relay_session {
 	struct lws *wsi;
 	uint64_t conn_id;          /* 0 until the WebSocket opens */
@@ -155,6 +157,10 @@ typedef struct relay_session {
 	 * are not sent again (the follower may deliver them after the replay) */
 	int64_t replay_max_ev;
 	int64_t replay_last_msg;
+	/* Messages this connection got as client_id retry answers: their live
+	 * event, when it comes after, is not sent again (a ring) */
+	int64_t retry_ids[RELAY_RETRY_IDS];
+	unsigned retry_next;
 	int close_code;
 	char close_reason[64];
 

@@ -196,6 +196,14 @@ static bool in_snapshot(const relay_session *s, int64_t user_id)
 }
 
 /* Should this live frame reach this (open) session? */
+static bool answered_retry(const relay_session *s, int64_t msg_id)
+{
+	for (size_t i = 0; i < RELAY_RETRY_IDS; i++)
+		if (s->retry_ids[i] == msg_id)
+			return true;
+	return false;
+}
+
 static bool wanted(const relay_session *s, const relay_frame *f)
 {
 	if (f->kind >= CHAT_EV_MESSAGE_CREATED && f->kind <= CHAT_EV_MESSAGE_DELETED &&
@@ -203,6 +211,8 @@ static bool wanted(const relay_session *s, const relay_frame *f)
 		return false; /* the replay had it */
 	if (f->kind == CHAT_EV_MESSAGE_CREATED && f->msg_id <= s->replay_last_msg)
 		return false; /* the client has it (last_id / replay) */
+	if (f->kind == CHAT_EV_MESSAGE_CREATED && answered_retry(s, f->msg_id))
+		return false; /* sent already, as the answer to a retry */
 	if (f->kind == CHAT_EV_TYPING && f->origin &&
 	    f->origin == relay_origin_of(relay_g->instance_id, s->conn_id))
 		return false; /* the typer's own connection */
@@ -594,6 +604,7 @@ static void on_insert(relay_result *r)
 		if (r->frame) { /* client_id retry: the stored message, to this connection */
 			relay_frame *f = r->frame;
 			r->frame = NULL;
+			s->retry_ids[s->retry_next++ % RELAY_RETRY_IDS] = f->msg_id;
 			send_own(s, f);
 		}
 		break;

@@ -3,6 +3,7 @@ the contract's shape; client_id retries; content limits; bad input answered
 by an error frame on a connection that stays usable."""
 
 import json
+import tempfile
 import uuid
 
 import relaylib as R
@@ -158,6 +159,36 @@ async def t_client_id(fx):
     await a1.error()
     m = await a1.chat("cid 64 " + cid, client_id="y" * 64)
     R.eq(m.get("client_id"), "y" * 64, "64-character client_id echoed")
+
+
+async def t_retry_while_stored(fx):
+    """A retry answered before the original's live event reaches the
+    retrying connection (a client that reconnects to another relay and
+    resends its client_id at once, while that relay has not yet read the
+    event): the connection gets the message from the retry answer, and
+    not a second time when the live event follows. The second relay hears
+    no wake-ups of the first one and polls rarely, so it reads the event
+    only after it answered the retry."""
+    first = S["relay"]
+    slow = fx.relay(CHAT_NOTIFY_DIR=tempfile.mkdtemp(prefix="chatnotify.", dir=fx.tmp),
+                    CHAT_RELAY_POLL_INTERVAL_MS="2000")
+    a = fx.user("hasty")
+    room = fx.room(a)
+    for i in range(2):
+        old = await first.connect(room, a)
+        new = await slow.connect(room, a)
+        cid = str(uuid.uuid4())
+        frame = {"type": "chat_message", "content": f"hasty {i}", "client_id": cid}
+        await old.send(frame)
+        mid = (await old.next("chat_message", 10))["message"]["id"]  # stored
+        await new.send(frame)
+        f = await new.next("chat_message", 10)
+        R.eq(f["message"]["id"], mid, "the retry answer")
+        # past the slow relay's next poll, which reads the live event
+        await new.quiet(2.5, "chat_message", what="a second copy of a retried message")
+        await old.close()
+        await new.close()
+    slow.stop()
 
 
 async def t_content_length(fx):
@@ -322,4 +353,4 @@ async def t_frame_too_big(fx):
 
 if __name__ == "__main__":
     R.main([t_store_and_deliver, t_world_text_byte_exact, t_message_types, t_ids_ascend, t_client_id,
-            t_content_length, t_bad_input, t_invalid_utf8, t_unicode_byte_exact, t_frame_too_big], setup)
+            t_retry_while_stored, t_content_length, t_bad_input, t_invalid_utf8, t_unicode_byte_exact, t_frame_too_big], setup)
