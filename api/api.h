@@ -130,6 +130,10 @@ int api_query_get(const api_req *r, const char *name, char *buf, size_t bufsz);
 /* Optional positive-integer query parameter: 0 when absent (*out = 0),
  * 1 when valid, -1 after writing 400 with "name: ..." detail. */
 int api_query_id(api_req *r, const char *name, int64_t *out);
+/* ?limit=: absent = dflt; a positive integer, capped at API_PAGE_MAX (a
+ * larger one is not refused: clients read "max 200" as a cap). Zero,
+ * negative, empty or non-numeric: -1 after 400. */
+int api_query_limit(api_req *r, int dflt, int *limit);
 
 /* Body fields. Each returns 1 when present and valid, 0 when absent (or
  * JSON null) and not required, -1 after writing a 400 naming the field. */

@@ -24,32 +24,6 @@ static int field_detail(api_req *r, const char *name, const char *detail)
 	return -1;
 }
 
-/* limit: absent = default; a positive integer, capped at API_PAGE_MAX
- * (a larger one is not refused: clients read "max 200" as a cap). Zero,
- * negative, empty or non-numeric: -1 after 400. */
-static int page_limit(api_req *r, int *limit)
-{
-	char buf[64];
-	*limit = API_PAGE_DEFAULT;
-	int got = api_query_get(r, "limit", buf, sizeof(buf));
-	if (got == 0)
-		return 0;
-	size_t len = got > 0 ? strlen(buf) : 0;
-	bool digits = len > 0 && strspn(buf, "0123456789") == len;
-	long v = 0;
-	for (size_t i = 0; digits && i < len && v <= API_PAGE_MAX; i++)
-		v = v * 10 + (buf[i] - '0');
-	if (!digits || v == 0) {
-		char d[96];
-		snprintf(d, sizeof(d), "limit: must be a positive integer (at most %d are answered)",
-		         API_PAGE_MAX);
-		api_respond_error(r, 400, d);
-		return -1;
-	}
-	*limit = v > API_PAGE_MAX ? API_PAGE_MAX : (int)v;
-	return 0;
-}
-
 /* after: absent (*after 0), a message id, or 0 = from the oldest message
  * (*after CHAT_PAGE_FROM_OLDEST). -1 after 400. */
 static int page_after(api_req *r, int64_t *after)
@@ -86,7 +60,8 @@ void api_h_messages_list(api_req *r)
 		return;
 	int64_t tag = room.last_event_id; /* read before the page: page_cache.h */
 	chat_room_clear(&room);
-	if (page_limit(r, &limit) != 0 || api_query_id(r, "before", &before) < 0 ||
+	if (api_query_limit(r, API_PAGE_DEFAULT, &limit) != 0 ||
+	    api_query_id(r, "before", &before) < 0 ||
 	    page_after(r, &after) < 0)
 		return;
 	if (before && after) {

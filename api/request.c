@@ -330,3 +330,26 @@ int api_field_id(api_req *r, const char *name, bool required, int64_t *out)
 	*out = x;
 	return 1;
 }
+
+int api_query_limit(api_req *r, int dflt, int *limit)
+{
+	char buf[64];
+	*limit = dflt;
+	int got = api_query_get(r, "limit", buf, sizeof(buf));
+	if (got == 0)
+		return 0;
+	size_t len = got > 0 ? strlen(buf) : 0;
+	bool digits = len > 0 && strspn(buf, "0123456789") == len;
+	long v = 0;
+	for (size_t i = 0; digits && i < len && v <= API_PAGE_MAX; i++)
+		v = v * 10 + (buf[i] - '0');
+	if (!digits || v == 0) {
+		char d[96];
+		snprintf(d, sizeof(d), "limit: must be a positive integer (at most %d are answered)",
+		         API_PAGE_MAX);
+		api_respond_error(r, 400, d);
+		return -1;
+	}
+	*limit = v > API_PAGE_MAX ? API_PAGE_MAX : (int)v;
+	return 0;
+}

@@ -74,29 +74,6 @@ static int field_detail(api_req *r, const char *name, const char *detail)
 
 #define ROOMS_SEARCH_BUF (CHAT_ROOMNAME_MAX_CHARS * 4 + 1)
 
-/* limit: 0 (absent: every room), else 1..API_PAGE_MAX (larger capped).
- * -1 after 400. */
-static int list_limit(api_req *r, int *limit)
-{
-	char buf[32];
-	*limit = 0;
-	int got = api_query_get(r, "limit", buf, sizeof(buf));
-	if (got == 0)
-		return 0;
-	size_t len = got > 0 ? strlen(buf) : 0;
-	bool digits = len > 0 && len < 20 && strspn(buf, "0123456789") == len;
-	long long v = digits ? strtoll(buf, NULL, 10) : 0;
-	if (!digits || v <= 0) {
-		char d[96];
-		snprintf(d, sizeof(d), "limit: must be a positive integer (at most %d are answered)",
-		         API_PAGE_MAX);
-		api_respond_error(r, 400, d);
-		return -1;
-	}
-	*limit = v > API_PAGE_MAX ? API_PAGE_MAX : (int)v;
-	return 0;
-}
-
 /* search: "" when absent; at most a room name long, valid UTF-8. -1
  * after 400. */
 static int list_search(api_req *r, char *buf, size_t bufsz)
@@ -163,7 +140,8 @@ void api_h_rooms_list(api_req *r)
 	int64_t after;
 	char search[ROOMS_SEARCH_BUF];
 
-	if (list_limit(r, &limit) != 0 || api_query_id(r, "after", &after) < 0 ||
+	if (api_query_limit(r, 0 /* absent: every room */, &limit) != 0 ||
+	    api_query_id(r, "after", &after) < 0 ||
 	    list_search(r, search, sizeof(search)) != 0)
 		return;
 	chat_err e = chat_dal_rooms_page(r->db, r->user.id, after, search, limit, &rooms, &n, &more);
