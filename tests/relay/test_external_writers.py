@@ -214,10 +214,13 @@ async def t_client_id_across_relays(fx):
          "deliveries of deduplicated messages to bystanders")
     R.eq([count(ua, cid), count(ub, cid)], [1, 2], "frames of the retried message to the "
          "sender (1) and to the retrying connection (room delivery + answer)")
-    R.check(count(ua, cid2) + count(ub, cid2) == 3,
-            f"frames of the raced message to the two sending connections: "
-            f"{count(ua, cid2)} + {count(ub, cid2)} (expected one room delivery each and "
-            f"one answer to the loser)")
+    # the raced send: each sender has it once; the loser's answer counts as
+    # its copy when it came first (its live event is then not sent again),
+    # and comes on top of the room delivery when that came first
+    na, nb = count(ua, cid2), count(ub, cid2)
+    R.check(1 <= na <= 2 and 1 <= nb <= 2 and na + nb in (2, 3),
+            f"frames of the raced message to the two sending connections: {na} + {nb} "
+            f"(expected one each, plus at most one answer to the loser)")
     R.check(not [f for c in (ua, ub) for f in c.history if f["type"] == "error"],
             "a deduplicated send was answered with an error")
 
