@@ -86,7 +86,7 @@ static char *metrics_text(size_t *len)
 	       "Events in chat_events not yet read by the follower at its last cycle.",
 	       (unsigned long long)relay_follower_lag());
 	metric(&b, "events_passed_over_total", "counter",
-	       "Missing event ids given up on (rolled-back transactions).",
+	       "Missing event ids no longer watched (rolled back, or skipped by an id stride).",
 	       (unsigned long long)relay_follower_passed_over());
 	metric(&b, "db_up", "gauge", "1 when the database answered last time.", relay_db_up());
 
