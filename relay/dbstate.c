@@ -40,7 +40,7 @@ void relay_db_note(chat_err e, chat_db *db, const char *what)
 		long long last = atomic_load(&last_unavail_log);
 		if (was || now - last >= 5000) {
 			atomic_store(&last_unavail_log, now);
-			chat_log_warn("database unreachable (%s: %s); retrying", what,
+			chat_log_warn("database unavailable (%s: %s); retrying", what,
 			              db ? chat_db_error(db) : "no connection");
 		}
 	} else if (e == CHAT_OK || e == CHAT_ERR_NOT_FOUND || e == CHAT_ERR_DUPLICATE) {
