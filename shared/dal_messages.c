@@ -189,7 +189,9 @@ static int cmp_pair(const void *a, const void *b)
 	return c ? c : cmp_i64(&x->user, &y->user);
 }
 
-static const chat_new_message *g_sort_in; /* qsort has no context argument */
+/* qsort has no context argument; per thread, as the relay runs several
+ * writer threads (a shared one let one batch sort with another's array) */
+static _Thread_local const chat_new_message *g_sort_in;
 
 /* (sender, room, client_id) of two messages that both have a client_id. */
 static int cmp_triple(const chat_new_message *x, const chat_new_message *y)
