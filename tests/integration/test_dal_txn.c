@@ -281,7 +281,9 @@ static chat_err rival_fn(chat_db *d, void *arg)
 		return e;
 	r->holding = 1;
 	int64_t waits = 0;
-	for (int i = 0; i < 4000 && waits == 0; i++) {
+	/* At most 7.5 s, under the session's 10 s lock wait timeout: on a slow
+	 * machine a late sighting must not leave the batch to time out. */
+	for (int i = 0; i < 1500 && waits == 0; i++) {
 		nap();
 		if (db_query_int(r->poll, &q_lock_waits, NULL, 0, &waits) != CHAT_OK)
 			waits = 0;
