@@ -466,14 +466,19 @@ static chat_err run_once(chat_db *db, db_sql *q, const db_arg *args, size_t narg
                          const char *cols, db_row_fn fn, void *ctx, uint64_t *affected,
                          int64_t *insert_id, bool *sent)
 {
-	MYSQL_BIND pb[DB_MAX_ARGS];
-	long long iv[DB_MAX_ARGS];
-	unsigned long lens[DB_MAX_ARGS];
+	/* Parameters on the stack up to DB_STACK_ARGS; a longer list (a
+	 * multi-row INSERT) on the heap, as threads' stacks may be small. */
+	MYSQL_BIND pb_st[DB_STACK_ARGS];
+	long long iv_st[DB_STACK_ARGS];
+	unsigned long lens_st[DB_STACK_ARGS];
+	MYSQL_BIND *pb = pb_st;
+	long long *iv = iv_st;
+	unsigned long *lens = lens_st;
 	MYSQL_BIND rb[DB_MAX_COLS];
 	db_row row;
 	chat_err e = CHAT_OK;
 	int slot = -1;
-	bool have_result = false;
+	bool have_result = false, reading = false;
 
 	*sent = false;
 	memset(&row, 0, sizeof(row));
@@ -487,6 +492,15 @@ static chat_err run_once(chat_db *db, db_sql *q, const db_arg *args, size_t narg
 	MYSQL_STMT *st = prepared(db, q, &slot, &e);
 	if (!st)
 		return e;
+	if (nargs > DB_STACK_ARGS) {
+		pb = malloc(nargs * sizeof(*pb));
+		iv = malloc(nargs * sizeof(*iv));
+		lens = malloc(nargs * sizeof(*lens));
+		if (!pb || !iv || !lens) {
+			e = CHAT_ERR_NOMEM;
+			goto out;
+		}
+	}
 
 	memset(pb, 0, sizeof(pb[0]) * (nargs ? nargs : 1));
 	for (size_t k = 0; k < nargs; k++) {
@@ -510,17 +524,20 @@ static chat_err run_once(chat_db *db, db_sql *q, const db_arg *args, size_t narg
 	}
 	if (mysql_stmt_param_count(st) != nargs) {
 		set_error(db, 0, "parameter count mismatch");
-		return CHAT_ERR_INTERNAL;
+		e = CHAT_ERR_INTERNAL;
+		goto out;
 	}
-	if (nargs && mysql_stmt_bind_param(st, pb) != 0)
-		return stmt_error(db, st);
+	if (nargs && mysql_stmt_bind_param(st, pb) != 0) {
+		e = stmt_error(db, st);
+		goto out;
+	}
 
 	*sent = true;
 	if (mysql_stmt_execute(st) != 0) {
 		e = stmt_error(db, st);
 		if (db->last_errno == ER_NEED_REPREPARE || db->last_errno == ER_UNKNOWN_STMT_HANDLER)
 			drop_stmt(db, slot);
-		return e;
+		goto out;
 	}
 
 	if (!cols) {
@@ -529,9 +546,10 @@ static chat_err run_once(chat_db *db, db_sql *q, const db_arg *args, size_t narg
 		if (insert_id)
 			*insert_id = (int64_t)mysql_stmt_insert_id(st);
 		clear_error(db);
-		return CHAT_OK;
+		goto out;
 	}
 
+	reading = true;
 	row.n = strlen(cols);
 	if (mysql_stmt_field_count(st) != row.n) {
 		set_error(db, 0, "result column count mismatch");
@@ -621,9 +639,14 @@ static chat_err run_once(chat_db *db, db_sql *q, const db_arg *args, size_t narg
 out:
 	if (have_result)
 		mysql_stmt_free_result(st);
-	else if (e != CHAT_OK && slot >= 0)
+	else if (e != CHAT_OK && reading)
 		mysql_stmt_reset(st);
 	free_cols(&row);
+	if (pb != pb_st) {
+		free(pb);
+		free(iv);
+		free(lens);
+	}
 	return e;
 }
 

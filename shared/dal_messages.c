@@ -22,41 +22,56 @@ DB_SQL(q_msg_by_ids, "SELECT " DB_MSG_SELECT("m", "u") MSG_FROM " WHERE m.id IN 
 /* Step 1 of a batch: its rooms locked (ascending: the ordering rule),
  * is_private read under the lock. */
 DB_SQL(q_msg_lock_rooms,
-       "SELECT id, is_private, @@auto_increment_increment FROM rooms WHERE id IN (" DB_IDS64
-       ") ORDER BY id FOR UPDATE");
-/* Step 2: which of 64 senders are members of which of 64 rooms. */
-DB_SQL(q_msg_members, "SELECT room_id, user_id FROM room_members WHERE room_id IN (" DB_IDS64
-                      ") AND user_id IN (" DB_IDS64 ")");
+       "SELECT id, is_private FROM rooms WHERE id IN (" DB_IDS64 ") ORDER BY id FOR UPDATE");
+/* Step 2: which of 64 (room, sender) pairs are memberships: at most 64
+ * point reads of the primary key (a cross product of rooms and senders
+ * would make the optimizer weigh rooms x senders ranges). */
+#define PAIR8 "(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?)"
+#define PAIR64 PAIR8 "," PAIR8 "," PAIR8 "," PAIR8 "," PAIR8 "," PAIR8 "," PAIR8 "," PAIR8
+DB_SQL(q_msg_members,
+       "SELECT room_id, user_id FROM room_members WHERE (room_id, user_id) IN (" PAIR64 ")");
 /* Step 3: the stored messages of 64 (sender, client_id) pairs, any room
  * (the caller keeps those of the right room): a range read of
  * uq_messages_client_room. No row lock needed: every writer of those
  * rows holds the room lock this transaction holds. */
-#define CID8 "(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?)"
 DB_SQL(q_msg_clients,
        "SELECT id, sender_id, room_id, client_id, created_at >= UTC_TIMESTAMP(3) - " CLIENT_ID_WINDOW
-       ", deleted_at IS NOT NULL FROM messages WHERE (sender_id, client_id) IN (" CID8 "," CID8
-       "," CID8 "," CID8 "," CID8 "," CID8 "," CID8 "," CID8 ")");
+       ", deleted_at IS NOT NULL FROM messages WHERE (sender_id, client_id) IN (" PAIR64 ")");
 DB_SQL(q_msg_client_clear, "UPDATE messages SET client_id = NULL WHERE id = ?");
 /* Not INSERT IGNORE: that would also hide a missing user, and its BEFORE
  * trigger would touch the room row for nothing. */
 DB_SQL(q_msg_member, "INSERT INTO room_members (room_id, user_id, role, joined_at) "
                      "VALUES (?, ?, 'member', UTC_TIMESTAMP(3))");
-/* Step 5: the new messages, 16, 8, 4, 2 or 1 rows a statement. A
- * statement's ids are one block (a simple INSERT reserves as many as it has
- * rows), first + k * auto_increment_increment, in row order; step 6 checks
- * every row it reads back against what was sent. All the batch's rooms are
- * locked already, so a statement spanning rooms keeps the ordering rule. */
+/* Step 5: the new messages, one statement per power of two in the count
+ * (a batch of up to 256 in at most 8 statements, usually 2-4; a statement
+ * per message count would need 256 prepared statements per connection).
+ * RETURNING hands back each stored row as a page reads it, in row order:
+ * no id arithmetic, no reading back. All the batch's rooms are locked
+ * already, so a statement spanning rooms keeps the ordering rule. */
 #define INS_HEAD "INSERT INTO messages (room_id, sender_id, content, message_type, client_id, " \
                  "created_at) VALUES "
+#define INS_RET                                                                              \
+	" RETURNING id, room_id, sender_id,"                                                \
+	" (SELECT u.username FROM users u WHERE u.id = messages.sender_id),"               \
+	" content, message_type, client_id, created_at, edited_at, deleted_at"
 #define INS1 "(?, ?, ?, ?, ?, UTC_TIMESTAMP(3))"
 #define INS2 INS1 "," INS1
 #define INS4 INS2 "," INS2
 #define INS8 INS4 "," INS4
-DB_SQL(q_msg_insert1, INS_HEAD INS1);
-DB_SQL(q_msg_insert2, INS_HEAD INS2);
-DB_SQL(q_msg_insert4, INS_HEAD INS4);
-DB_SQL(q_msg_insert8, INS_HEAD INS8);
-DB_SQL(q_msg_insert16, INS_HEAD INS8 "," INS8);
+#define INS16 INS8 "," INS8
+#define INS32 INS16 "," INS16
+#define INS64 INS32 "," INS32
+#define INS128 INS64 "," INS64
+#define INS_ROWS_MAX 256
+DB_SQL(q_msg_insert1, INS_HEAD INS1 INS_RET);
+DB_SQL(q_msg_insert2, INS_HEAD INS2 INS_RET);
+DB_SQL(q_msg_insert4, INS_HEAD INS4 INS_RET);
+DB_SQL(q_msg_insert8, INS_HEAD INS8 INS_RET);
+DB_SQL(q_msg_insert16, INS_HEAD INS16 INS_RET);
+DB_SQL(q_msg_insert32, INS_HEAD INS32 INS_RET);
+DB_SQL(q_msg_insert64, INS_HEAD INS64 INS_RET);
+DB_SQL(q_msg_insert128, INS_HEAD INS128 INS_RET);
+DB_SQL(q_msg_insert256, INS_HEAD INS128 "," INS128 INS_RET);
 DB_SQL(q_msg_room_live, "SELECT room_id FROM messages WHERE id = ? AND deleted_at IS NULL");
 DB_SQL(q_msg_edit, "UPDATE messages SET content = ?, edited_at = UTC_TIMESTAMP(3) "
                    "WHERE id = ? AND deleted_at IS NULL");
@@ -120,8 +135,8 @@ chat_err chat_dal_message_get(chat_db *db, int64_t id, chat_message *out)
  *
  * One transaction, a fixed number of statements per batch rather than per
  * message (the rooms of 64 messages locked by one statement, their
- * memberships read by one, their client_ids by one, up to 16 new messages
- * by one INSERT) and one read of what was stored:
+ * memberships read by one, their client_ids by one, the new messages by
+ * one INSERT per power of two in their count, which also returns them):
  *
  * 1. lock every room of the batch, ascending (the ordering rule), reading
  *    is_private under that lock;
@@ -132,8 +147,9 @@ chat_err chat_dal_message_get(chat_db *db, int64_t id, chat_message *out)
  *    within the window answers the retry, a deleted one refuses it
  *    (CHAT_ERR_GONE: its content is gone), an older one frees the key;
  * 4. make the senders of new messages in public rooms members;
- * 5. insert the new messages, in batch order, 16 rows a statement;
- * 6. read the results back (and check them against what was sent).
+ * 5. insert the new messages, in batch order, returning the stored rows;
+ * 6. read the stored messages that retries name, and check every result
+ *    against what was sent.
  * Membership and is_private change only under the room lock, which this
  * transaction holds from step 1 to its commit. */
 
@@ -154,7 +170,6 @@ typedef struct batch_st {
 	bool *created;
 	room_st *rooms;
 	size_t n_rooms;
-	int64_t id_step; /* @@auto_increment_increment, read with the locks */
 	pair_st *pairs;
 	size_t n_pairs;
 	int64_t *users;
@@ -279,17 +294,9 @@ static void batch_free(batch_st *b)
 	free(b->hit_state);
 }
 
-/* 64 ids of a sorted array from off, unused slots 0 (never an id). */
-static void ids64(db_arg *a, const int64_t *v, size_t n, size_t off)
-{
-	for (size_t k = 0; k < 64; k++)
-		a[k] = DBI(off + k < n ? v[off + k] : 0);
-}
-
 static chat_err lock_row(void *ctx, const db_row *r)
 {
 	batch_st *b = ctx;
-	b->id_step = db_int(r, 2);
 	room_st *rs = room_find(b, db_int(r, 0));
 	if (rs) {
 		rs->found = true;
@@ -305,7 +312,7 @@ static chat_err lock_rooms(chat_db *db, batch_st *b)
 		db_arg a[64];
 		for (size_t k = 0; k < 64; k++)
 			a[k] = DBI(off + k < b->n_rooms ? b->rooms[off + k].id : 0);
-		chat_err e = db_query(db, &q_msg_lock_rooms, a, 64, "iii", lock_row, b);
+		chat_err e = db_query(db, &q_msg_lock_rooms, a, 64, "ii", lock_row, b);
 		if (e != CHAT_OK)
 			return e;
 	}
@@ -323,26 +330,20 @@ static chat_err member_row(void *ctx, const db_row *r)
 	return CHAT_OK;
 }
 
-/* Step 2: 64 rooms x 64 senders per query (usually one). */
+/* Step 2: 64 (room, sender) pairs per query (usually one). */
 static chat_err read_members(chat_db *db, batch_st *b)
 {
-	int64_t *rid = malloc(b->n_rooms * sizeof(*rid));
-	if (!rid)
-		return CHAT_ERR_NOMEM;
-	for (size_t i = 0; i < b->n_rooms; i++)
-		rid[i] = b->rooms[i].id;
-	chat_err e = CHAT_OK;
-	for (size_t ro = 0; e == CHAT_OK && ro < b->n_rooms; ro += 64) {
-		for (size_t uo = 0; e == CHAT_OK && uo < b->n_users; uo += 64) {
-			db_arg a[128];
-			ids64(a, rid, b->n_rooms, ro);
-			ids64(a + 64, b->users, b->n_users, uo);
-			e = db_query(db, &q_msg_members, a, 128, "ii", member_row, b);
+	for (size_t off = 0; off < b->n_pairs; off += 64) {
+		db_arg a[128];
+		for (size_t k = 0; k < 64; k++) {
+			const pair_st *p = off + k < b->n_pairs ? &b->pairs[off + k] : NULL;
+			a[2 * k] = DBI(p ? p->room : 0);
+			a[2 * k + 1] = DBI(p ? p->user : 0);
 		}
+		chat_err e = db_query(db, &q_msg_members, a, 128, "ii", member_row, b);
+		if (e != CHAT_OK)
+			return e;
 	}
-	free(rid);
-	if (e != CHAT_OK)
-		return e;
 	for (size_t i = 0; i < b->n_pairs; i++) {
 		pair_st *p = &b->pairs[i];
 		if (!p->member && room_find(b, p->room)->is_private)
@@ -429,28 +430,46 @@ static chat_err plan(chat_db *db, batch_st *b)
 	return CHAT_OK;
 }
 
-/* Step 5, in batch order: the new messages (16 rows a statement at most),
- * then the repeats, which take the id of the message they repeat. */
+typedef struct ins_ctx {
+	batch_st *b;
+	const size_t *idx; /* the batch index of each row of the statement */
+	size_t rows, got;
+} ins_ctx;
+
+/* A row returned by the INSERT: the next of the statement's messages. */
+static chat_err ins_row(void *ctx, const db_row *r)
+{
+	ins_ctx *c = ctx;
+	if (c->got == c->rows)
+		return CHAT_ERR_INTERNAL;
+	size_t i = c->idx[c->got++];
+	chat_err e = db_row_message(r, 0, &c->b->results[i]);
+	if (e == CHAT_OK)
+		c->b->created[i] = true;
+	return e;
+}
+
+/* Step 5, in batch order: the new messages (one statement per power of
+ * two, largest first), then the repeats, which take the id of the
+ * message they repeat. */
 static chat_err insert_new(chat_db *db, batch_st *b)
 {
-	static db_sql *const by_rows[] = { &q_msg_insert16, &q_msg_insert8, &q_msg_insert4,
-		                           &q_msg_insert2, &q_msg_insert1 };
+	static db_sql *const by_rows[] = { &q_msg_insert256, &q_msg_insert128, &q_msg_insert64,
+		                           &q_msg_insert32,  &q_msg_insert16,  &q_msg_insert8,
+		                           &q_msg_insert4,   &q_msg_insert2,   &q_msg_insert1 };
 	size_t *todo = malloc(b->n * sizeof(*todo));
-	if (!todo)
-		return CHAT_ERR_NOMEM;
+	db_arg *a = malloc(INS_ROWS_MAX * 5 * sizeof(*a));
+	chat_err e = todo && a ? CHAT_OK : CHAT_ERR_NOMEM;
 	size_t n_todo = 0;
-	for (size_t i = 0; i < b->n; i++)
+	for (size_t i = 0; e == CHAT_OK && i < b->n; i++)
 		if (b->lead[i] == i && b->hit_state[i] == 0)
 			todo[n_todo++] = i;
-	int64_t step = b->id_step > 0 ? b->id_step : 1;
-	chat_err e = CHAT_OK;
 	for (size_t k = 0; e == CHAT_OK && k < n_todo;) {
-		size_t rows = 16, v = 0;
-		while (rows > n_todo - k)
+		size_t rows = INS_ROWS_MAX, v = 0;
+		while (rows > n_todo - k) {
 			rows /= 2;
-		while ((size_t)16 >> v != rows)
 			v++;
-		db_arg a[16 * 5];
+		}
 		for (size_t r = 0; r < rows; r++) {
 			const chat_new_message *in = &b->in[todo[k + r]];
 			a[5 * r] = DBI(in->room_id);
@@ -460,29 +479,43 @@ static chat_err insert_new(chat_db *db, batch_st *b)
 			                                                          : "text");
 			a[5 * r + 4] = DBS(cid_of(in));
 		}
-		int64_t first = 0;
-		e = db_exec(db, by_rows[v], a, rows * 5, NULL, &first);
-		for (size_t r = 0; e == CHAT_OK && r < rows; r++) {
-			b->created[todo[k + r]] = true;
-			b->results[todo[k + r]].id = first + (int64_t)r * step;
-		}
+		ins_ctx c = { b, todo + k, rows, 0 };
+		e = db_query(db, by_rows[v], a, rows * 5, DB_MSG_COLS, ins_row, &c);
+		if (e == CHAT_OK && c.got != rows)
+			e = CHAT_ERR_INTERNAL;
 		k += rows;
 	}
 	free(todo);
+	free(a);
 	if (e != CHAT_OK)
 		return e;
 	for (size_t i = 0; i < b->n; i++) {
 		size_t lead = b->lead[i];
 		if (b->hit_state[lead] == 1)
 			b->results[i].id = b->hit_id[lead];
-		else if (lead != i)
-			b->results[i].id = b->results[lead].id;
 	}
 	return CHAT_OK;
 }
 
-/* Step 6's check: each stored message read back is the one sent (an id
- * block that was not what step 5 assumed is an error, never a wrong
+/* A later message of the batch with its lead's client_id: a copy of the
+ * lead's stored message. */
+static chat_err copy_repeats(batch_st *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		size_t lead = b->lead[i];
+		if (lead == i || !b->created[lead])
+			continue;
+		chat_message *dst = &b->results[i];
+		*dst = b->results[lead];
+		dst->content = strdup(b->results[lead].content);
+		if (!dst->content)
+			return CHAT_ERR_NOMEM;
+	}
+	return CHAT_OK;
+}
+
+/* Step 6's check: each stored message returned is the one sent (rows
+ * returned in another order than sent are an error, never a wrong
  * answer). */
 static chat_err check_stored(const batch_st *b)
 {
@@ -513,8 +546,8 @@ typedef struct fill_ctx {
 	size_t n;
 } fill_ctx;
 
-/* A row of q_msg_by_ids into every result slot with that id (a batch may
- * name one stored message twice). */
+/* A row of q_msg_by_ids into every result slot with that id still
+ * empty (a batch may name one stored message twice). */
 static chat_err fill_row(void *ctx, const db_row *r)
 {
 	fill_ctx *c = ctx;
@@ -529,22 +562,29 @@ static chat_err fill_row(void *ctx, const db_row *r)
 	return CHAT_OK;
 }
 
-/* Step 6: fill results[] whose id is set, 64 per query. */
+/* Step 6: fill the results that have an id but no message yet (the
+ * stored messages retries name), 64 ids per query. */
 static chat_err load_results(chat_db *db, chat_message *results, size_t n)
 {
-	for (size_t off = 0; off < n; off += 64) {
-		size_t m = n - off < 64 ? n - off : 64;
+	size_t i = 0;
+	for (;;) {
 		db_arg a[64];
-		for (size_t k = 0; k < 64; k++)
-			a[k] = DBI(k < m ? results[off + k].id : 0);
-		fill_ctx c = { results + off, m };
+		size_t m = 0;
+		for (; i < n && m < 64; i++)
+			if (results[i].id && !results[i].content)
+				a[m++] = DBI(results[i].id);
+		if (m == 0)
+			break;
+		for (size_t k = m; k < 64; k++)
+			a[k] = DBI(0);
+		fill_ctx c = { results, n };
 		chat_err e = db_query(db, &q_msg_by_ids, a, 64, DB_MSG_COLS, fill_row, &c);
 		if (e != CHAT_OK)
 			return e;
-		for (size_t k = 0; k < m; k++)
-			if (!results[off + k].content)
-				return CHAT_ERR_INTERNAL; /* stored a moment ago: cannot be */
 	}
+	for (size_t k = 0; k < n; k++)
+		if (!results[k].content)
+			return CHAT_ERR_INTERNAL; /* stored a moment ago: cannot be */
 	return CHAT_OK;
 }
 
@@ -576,6 +616,8 @@ static chat_err batch_txn(chat_db *db, void *arg)
 		e = plan(db, &b);
 	if (e == CHAT_OK)
 		e = insert_new(db, &b);
+	if (e == CHAT_OK)
+		e = copy_repeats(&b);
 	if (e == CHAT_OK)
 		e = load_results(db, b.results, b.n);
 	if (e == CHAT_OK)

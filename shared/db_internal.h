@@ -19,7 +19,8 @@
 #include "chat_types.h"
 
 #define DB_STMT_MAX 128 /* distinct statements in the whole program */
-#define DB_MAX_ARGS 132
+#define DB_MAX_ARGS 1280 /* a 256-row INSERT of 5 columns */
+#define DB_STACK_ARGS 132
 #define DB_MAX_COLS 24
 
 typedef struct db_sql {
