@@ -31,6 +31,7 @@ void test_outbox_follow(void **state);
 void test_outbox_follow_many_gaps(void **state);
 void test_follow_queries(void **state);
 void test_counters_consistent(void **state);
+void test_unread_hand_ids(void **state);
 void test_txn_deadlock_retried(void **state);
 void test_txn_connection_lost(void **state);
 void test_txn_conflict_burst(void **state);
@@ -54,6 +55,7 @@ void test_batch_id_stride(void **state);
 	cmocka_unit_test(test_txn_conflict_burst), \
 	cmocka_unit_test(test_txn_deadlock_in_batch), \
 	cmocka_unit_test(test_batch_id_stride), \
-	cmocka_unit_test(test_counters_consistent),
+	cmocka_unit_test(test_counters_consistent), \
+	cmocka_unit_test(test_unread_hand_ids),
 
 #endif

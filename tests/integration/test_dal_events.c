@@ -254,6 +254,84 @@ void test_counters_consistent(void **state)
 	                         " AND c.sender_id = g.sender_id WHERE c.room_id IS NULL"), 0);
 }
 
+/* Messages inserted by plain SQL with ids of their own, at, below and
+ * above read positions (also positions set by SQL beyond every message):
+ * each reader's read_live_count, and so every unread count, stays equal
+ * to a direct count. The insert triggers probe read_positions only when a
+ * position at or above the new id is possible; these are the cases where
+ * it is. */
+void test_unread_hand_ids(void **state)
+{
+	(void)state;
+	enum { NU = 4, NM = 8 };
+	int64_t u[NU], m[NM];
+	for (int i = 0; i < NU; i++)
+		u[i] = mkuser("hid");
+	int64_t room = mkroom("hand-ids", false, u[0]);
+	int64_t other = mkroom("hand-ids-2", false, u[0]);
+	for (int i = 1; i < NU; i++)
+		assert_int_equal(chat_dal_member_add(db, room, u[i], CHAT_ROLE_MEMBER), CHAT_OK);
+	for (int i = 0; i < NM; i++)
+		m[i] = post(room, u[i % 2], "hid", NULL, NULL);
+#define CHECK_ALL()                                       \
+	do {                                              \
+		assert_int_equal(read_counts_wrong(), 0); \
+		for (int k = 0; k < NU; k++)              \
+			check_unread(u[k], room);         \
+	} while (0)
+	assert_int_equal(chat_dal_message_mark_read(db, m[5], u[2]), CHAT_OK);
+	assert_int_equal(chat_dal_message_mark_read(db, m[1], u[3]), CHAT_OK);
+	CHECK_ALL();
+	/* Gone by a hard DELETE, then back with its own id: below u[2]'s
+	 * position, above u[3]'s. */
+	sql_exec("DELETE FROM messages WHERE id = %lld", (long long)m[2]);
+	CHECK_ALL();
+	sql_exec("INSERT INTO messages (id, room_id, sender_id, content) VALUES (%lld, %lld, %lld, 'back')",
+	         (long long)m[2], (long long)room, (long long)u[0]);
+	CHECK_ALL();
+	/* Exactly at a position; and one by the reader itself below its own. */
+	sql_exec("DELETE FROM messages WHERE id IN (%lld, %lld)", (long long)m[5], (long long)m[3]);
+	sql_exec("INSERT INTO messages (id, room_id, sender_id, content) VALUES (%lld, %lld, %lld, 'at'),"
+	         " (%lld, %lld, %lld, 'own')",
+	         (long long)m[5], (long long)room, (long long)u[1], (long long)m[3], (long long)room,
+	         (long long)u[2]);
+	CHECK_ALL();
+	/* A deleted one below positions counts for nobody until undeleted. */
+	sql_exec("DELETE FROM messages WHERE id = %lld", (long long)m[4]);
+	sql_exec("INSERT INTO messages (id, room_id, sender_id, content, deleted_at)"
+	         " VALUES (%lld, %lld, %lld, 'deleted', UTC_TIMESTAMP(3))",
+	         (long long)m[4], (long long)room, (long long)u[0]);
+	CHECK_ALL();
+	sql_exec("UPDATE messages SET deleted_at = NULL WHERE id = %lld", (long long)m[4]);
+	CHECK_ALL();
+	/* A position set by SQL beyond every message: new messages, with ids
+	 * of the sequence, are below it and read by that user. */
+	int64_t far = m[NM - 1] + 1000;
+	sql_exec("UPDATE read_positions SET last_read_id = %lld WHERE room_id = %lld AND user_id = %lld",
+	         (long long)far, (long long)room, (long long)u[3]);
+	post(room, u[0], "below far", NULL, NULL);
+	post(room, u[3], "below far, own", NULL, NULL);
+	CHECK_ALL();
+	assert_int_equal(unread_direct(u[3], room), 0);
+	/* Hand ids between the newest message and that position, two rows in
+	 * one statement. */
+	sql_exec("INSERT INTO messages (id, room_id, sender_id, content) VALUES (%lld, %lld, %lld, 'h1'),"
+	         " (%lld, %lld, %lld, 'h2')",
+	         (long long)far - 10, (long long)room, (long long)u[1], (long long)far + 10,
+	         (long long)room, (long long)u[0]);
+	CHECK_ALL();
+	/* A position moved into another room by SQL, beyond its messages. */
+	sql_exec("UPDATE read_positions SET room_id = %lld, last_read_id = %lld"
+	         " WHERE room_id = %lld AND user_id = %lld",
+	         (long long)other, (long long)far + 500, (long long)room, (long long)u[2]);
+	post(other, u[0], "in the other room", NULL, NULL);
+	CHECK_ALL();
+	assert_int_equal(read_counts_wrong(), 0);
+	assert_int_equal(unread_direct(u[2], other), 0);
+	check_unread(u[2], other);
+#undef CHECK_ALL
+}
+
 void test_rooms_list(void **state)
 {
 	(void)state;
