@@ -6,11 +6,14 @@
  * own chat_db and its own locked job queue. Jobs of one connection always
  * go to the same worker (conn_id modulo the count), so they run in the
  * order the loop submitted them (open, typing, close). chat_message inserts
- * go to the connection's writer, which takes everything pending (at most
- * relay.batch_max) and stores it in one transaction; one writer per
- * connection keeps its messages in the order they were sent, several
- * writers let the database commit batches of different rooms in parallel
- * (group commit).
+ * go to the writer of their room (room_id modulo the count), which takes
+ * everything pending (at most relay.batch_max) and stores it in one
+ * transaction. A connection sends to one room, so one writer keeps its
+ * messages in the order they were sent; and the writers' batches share
+ * no room, so they never wait for each other's room locks and the
+ * database commits them in parallel (group commit). Routed by connection,
+ * every writer's batch held every busy room: each waited for the other's
+ * commit.
  *
  * Results go back through relay_post(): a locked list plus
  * lws_cancel_service(), the only lws call allowed off the service thread. */
@@ -221,7 +224,8 @@ int relay_db_submit(relay_job *j)
 		relay_job_free(j);
 		return -1;
 	}
-	size_t w = j->conn_id ? (size_t)(j->conn_id % (uint64_t)n_workers) : 0;
+	uint64_t key = j->kind == JOB_INSERT ? (uint64_t)j->room_id : j->conn_id;
+	size_t w = (size_t)(key % (uint64_t)n_workers);
 	wqueue *q = j->kind == JOB_INSERT   ? &writers[w]
 	            : j->kind == JOB_REPLAY ? &replayers[w]
 	                                    : &workers[w];
