@@ -196,6 +196,20 @@ for s in 1 2 5 10 20 50 100 200 400; do
 	if [ "${mps:-0}" -gt "$best_mps" ]; then best_mps=$mps best_s=$s; fi
 done
 echo "$best_mps $best_s" >"$res/durable-best"
+# Issue 15's closed loop: 20 rooms x 10 clients, 2 senders per room with
+# 8 messages each in flight; every message is stored durably, then
+# delivered to the room's 10 clients. Then the same at half its rate.
+_d=15; [ -n "$QUICK" ] && _d=3
+case_ durable-closed-loop durable-loop "closed loop: 20 rooms x 10 clients, 2 senders per room, window 8" 150 \
+	"$BENCH" fanout --url "ws://127.0.0.1:$RELAY_PORT" --tokens "$work/tokens" --rooms-file "$work/rooms" \
+	--rooms 20 --clients 10 --senders 2 --window 8 --duration $_d --drain 10
+loop_mps=$(jget durable-closed-loop "int(j['messages_per_s'])")
+if [ -n "$loop_mps" ] && [ "$loop_mps" -gt 0 ]; then
+	half=$(python3 -c "print(round($loop_mps / 2 / 40, 3))")
+	case_ durable-closed-loop-half durable-loop "the same 40 senders at half that rate ($half msg/s each)" 150 \
+		"$BENCH" fanout --url "ws://127.0.0.1:$RELAY_PORT" --tokens "$work/tokens" --rooms-file "$work/rooms" \
+		--rooms 20 --clients 10 --senders 2 --rate "$half" --duration $_d --drain 10
+fi
 if [ "$best_s" -gt 0 ]; then
 	if [ "$best_s" -le 100 ]; then rooms=$best_s per=1; else rooms=100 per=$((best_s / 100)); fi
 	half=$(python3 -c "print(round($best_mps / 2 / $best_s, 3))")
