@@ -198,7 +198,7 @@ typedef struct relay_session {
 typedef enum relay_job_kind {
 	JOB_AUTH = 1,       /* user + room + presence + online (+ replay) */
 	JOB_REPLAY,         /* a sync frame */
-	JOB_INSERT,         /* chat_message: the connection's writer thread */
+	JOB_INSERT,         /* chat_message: its room's writer thread */
 	JOB_CLOSE,          /* connection closed: typing off, presence remove */
 	JOB_EMIT,           /* typing / explicit user_join / user_leave */
 	JOB_HEARTBEAT,      /* register / heartbeat / reap / ping */
