@@ -16,10 +16,12 @@ PING, IDLE = 1, 3
 
 def setup(fx):
     S["relay"] = fx.relay(CHAT_RELAY_PING_INTERVAL=str(PING), CHAT_RELAY_IDLE_TIMEOUT=str(IDLE))
+    S["poll"] = fx.relay(CHAT_RELAY_PING_INTERVAL=str(PING), CHAT_RELAY_IDLE_TIMEOUT=str(IDLE),
+                         CHAT_RELAY_EVENT_LOOP="poll")
 
 
-def raw_open(fx, name):
-    relay = S["relay"]
+def raw_open(fx, name, relay=None):
+    relay = relay or S["relay"]
     a = fx.user(name)
     room = fx.room(a)
     w = R.RawWs(relay.port, f"/ws/chat/{room}/?token={a.token}")
@@ -133,6 +135,29 @@ async def t_library_client_kept(fx):
     await c.usable()
 
 
+@R.timeout(40)
+async def t_poll_loop(fx):
+    """The same on libwebsockets' poll() loop (relay.event_loop = poll; the
+    default is libev where libwebsockets has it): the silent client is
+    dropped, the answering one kept."""
+    relay = S["poll"]
+    R.check("event loop: poll()" in relay.output(), "the poll relay did not say it runs poll()")
+    a = fx.user("pollib")
+    c = await relay.connect(fx.room(a), a)
+    w, _, _ = raw_open(fx, "pollmute", relay)
+    try:
+        waited, data = await asyncio.get_running_loop().run_in_executor(
+            None, read_until_closed, w, 20)
+    finally:
+        w.close()
+    R.check(b"\x89" in data, "no ping was sent to the silent client")
+    R.check(IDLE - 1.2 <= waited < IDLE + 5, f"the silent client was dropped after {waited:.1f}s "
+            f"(idle_timeout {IDLE}s)")
+    await asyncio.sleep(max(0, 2 * IDLE - waited))
+    R.check(not c.closed, f"the answering client was dropped ({c.close_code})")
+    await c.usable()
+
+
 if __name__ == "__main__":
     R.main([t_silent_client_hung_up, t_ponging_client_kept, t_talking_client_kept,
-            t_library_client_kept], setup)
+            t_library_client_kept, t_poll_loop], setup)
