@@ -12,7 +12,9 @@
 # Defaults: 100000 connections at 2000/s over 6 workers. RELAY (a
 # chat-relay binary, default the build's) lets two builds be compared.
 # CONN_BURST_LOOP sets relay.event_loop; CONN_BURST_PERF=FILE records
-# `perf record -g` of one relay worker during the burst into FILE.
+# `perf record -g` of one relay worker during the burst into FILE (of the
+# whole machine with CONN_BURST_PERF_ALL=1). The CPU time the relays and
+# mariadbd used during the run is printed too.
 # Each process may hold 20,000 descriptors here (the hard limit): the
 # relays and chat-bench raise their soft limit to it, and chat-bench
 # runs one process per 16,000 connections at least.
@@ -66,14 +68,30 @@ LOOP=$(sed -n 's/.*event loop: \(.*\)/\1/p' "$work/relay.log" | head -n 1)
 PROCS=$(( (N + 15999) / 16000 ))
 [ "$PROCS" -ge "$W" ] || PROCS=$W
 if [ -n "${CONN_BURST_PERF:-}" ]; then
-	perf record -g -o "$CONN_BURST_PERF" -p "${PIDS%%,*}" -- sleep $(( N / RATE + 5 )) \
+	perf record -g -o "$CONN_BURST_PERF" ${CONN_BURST_PERF_ALL:+-a} ${CONN_BURST_PERF_ALL:--p "${PIDS%%,*}"} \
+		-- sleep $(( N / RATE + 5 )) \
 		>"$work/perf.log" 2>&1 &
 	PERF_PID=$!
 fi
+cpu_ticks() { # PID...: utime+stime of each, in clock ticks
+	for _p in "$@"; do awk '{print $14 + $15}' "/proc/$_p/stat" 2>/dev/null || echo 0; done | paste -sd' ' -
+}
+PIDLIST=$(echo "$PIDS" | tr , ' ')
+CPU0="$(cpu_ticks $PIDLIST) $(cpu_ticks "$CHAT_TEST_DB_PID")"
+T0=$(date +%s.%N)
 "$top_builddir/tests/bench/chat-bench" connect --url "ws://127.0.0.1:$RELAY_PORT" \
 	--tokens "$work/tokens" --rooms-file "$work/rooms" --connections "$N" --duration 5 \
 	--connect-rate "$RATE" --source-addrs 127.0.0.1-127.0.0.50 --procs "$PROCS" \
 	--settle-timeout 120 --pid "$PIDS" | tee "$work/bench.out" || true
+CPU1="$(cpu_ticks $PIDLIST) $(cpu_ticks "$CHAT_TEST_DB_PID")"
+python3 - "$CPU0" "$CPU1" "$T0" "$(date +%s.%N)" "$(getconf CLK_TCK)" <<'EOF'
+import sys
+a, b = [list(map(int, x.split())) for x in sys.argv[1:3]]
+span, hz = float(sys.argv[4]) - float(sys.argv[3]), int(sys.argv[5])
+d = [(y - x) / hz for x, y in zip(a, b)]
+print("conn-burst: CPU over %.0f s: relays %.1f s (busiest %.1f s), mariadbd %.1f s"
+      % (span, sum(d[:-1]), max(d[:-1]), d[-1]))
+EOF
 if [ -n "$PERF_PID" ]; then
 	wait "$PERF_PID" 2>/dev/null || true
 	PERF_PID=
