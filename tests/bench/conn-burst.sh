@@ -68,9 +68,8 @@ LOOP=$(sed -n 's/.*event loop: \(.*\)/\1/p' "$work/relay.log" | head -n 1)
 PROCS=$(( (N + 15999) / 16000 ))
 [ "$PROCS" -ge "$W" ] || PROCS=$W
 if [ -n "${CONN_BURST_PERF:-}" ]; then
-	perf record -g -o "$CONN_BURST_PERF" ${CONN_BURST_PERF_ALL:+-a} ${CONN_BURST_PERF_ALL:--p "${PIDS%%,*}"} \
-		-- sleep $(( N / RATE + 5 )) \
-		>"$work/perf.log" 2>&1 &
+	if [ -n "${CONN_BURST_PERF_ALL:-}" ]; then set -- -a; else set -- -p "${PIDS%%,*}"; fi
+	perf record -g -o "$CONN_BURST_PERF" "$@" -- sleep $(( N / RATE + 5 )) >"$work/perf.log" 2>&1 &
 	PERF_PID=$!
 fi
 cpu_ticks() { # PID...: utime+stime of each, in clock ticks
