@@ -25,9 +25,11 @@ relay_chat_relay_SOURCES = \
 	relay/follower.c \
 	relay/metrics.c \
 	relay/typing.c \
+	relay/keepalive.c \
+	relay/loop.c \
 	relay/wsguard.c
 relay_chat_relay_CFLAGS = $(AM_CFLAGS) $(CHAT_DEP_CFLAGS) $(LWS_CFLAGS)
-relay_chat_relay_LDADD = $(CHAT_LIBS) $(LWS_LIBS)
+relay_chat_relay_LDADD = $(CHAT_LIBS) $(LWS_LIBS) $(LIBEV_LIBS)
 
 # Operations smoke test (workers, metrics, room deletion, busy port, no DB);
 # the protocol suite is tests/relay/local.mk.

@@ -120,6 +120,15 @@ int relay_replay_page_rows(const chat_config *cfg);
  * Owned by the service thread. */
 enum { RELAY_RETRY_IDS = 4 }; /* retry answers a session remembers */
 
+/* keepalive.c: when a WebSocket session was last heard from, and its
+ * place in the sweep's list. */
+struct relay_session;
+typedef struct relay_keepalive_link {
+	struct relay_session *prev, *next;
+	uint32_t heard_s;          /* relay clock, seconds */
+	bool linked, ping_due, ping_sent;
+} relay_keepalive_link;
+
 typedef struct relay_session {
 	struct lws *wsi;
 	uint64_t conn_id;          /* 0 until the WebSocket opens */
@@ -186,6 +195,8 @@ typedef struct relay_session {
 	int64_t typing_deadline_ms;
 	struct relay_session *typing_prev, *typing_next;
 	bool in_typing_list;
+
+	relay_keepalive_link ka;   /* keepalive.c */
 
 	/* HTTP (/healthz, /metrics) */
 	char *http_body;
@@ -332,6 +343,15 @@ extern volatile sig_atomic_t relay_sig_hup;
 int relay_server_run(const chat_config *cfg, int listen_fd, int metrics_fd);
 int64_t relay_now_ms(void);
 
+/* loop.c: the event loop under libwebsockets. create: the context on
+ * libev (epoll, a loop the relay runs) unless want is "poll" or
+ * libwebsockets cannot use libev, then on poll() (logged). run: serve
+ * until keep_going() returns false; it is called between wake-ups.
+ * free: after lws_context_destroy(). */
+struct lws_context *relay_loop_create(struct lws_context_creation_info *info, const char *want);
+void relay_loop_run(struct lws_context *ctx, bool (*keep_going)(void));
+void relay_loop_free(void);
+
 /* listener.c */
 /* Open a listening TCP socket on addr:port (SO_REUSEADDR, SO_REUSEPORT),
  * non-blocking. Returns the fd, -1 after logging why. */
@@ -385,6 +405,17 @@ void relay_session_tick(int64_t now_ms);
 /* Shutdown helpers. */
 void relay_session_pause_all(void);
 void relay_session_close_all(int code, const char *reason);
+
+/* keepalive.c: pings and idle hang-ups by one sweep (instead of a
+ * libwebsockets timer per connection). add at ESTABLISHED, remove at
+ * CLOSED (both idempotent); heard on every received frame or pong; the
+ * tick visits a slice of the sessions; take_ping in WRITEABLE says
+ * whether to write a ping first. */
+void relay_keepalive_add(relay_session *s);
+void relay_keepalive_remove(relay_session *s);
+void relay_keepalive_heard(relay_session *s);
+void relay_keepalive_tick(int64_t now_ms);
+bool relay_keepalive_take_ping(relay_session *s);
 
 /* typing.c: typing indicators seen in the event log. A relay that dies
  * while one of its users is typing never sends the "false"; every relay

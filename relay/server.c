@@ -1,6 +1,6 @@
 /* One relay process: the libwebsockets context, the service loop, the
- * once-a-second tick (typing expiry, heartbeats, shutdown progress) and the
- * graceful shutdown. */
+ * once-a-second tick (keep-alive sweep, typing expiry, heartbeats,
+ * shutdown progress) and the graceful shutdown. */
 #include "config.h"
 
 #include <errno.h>
@@ -130,6 +130,7 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
 {
 	relay *r = relay_g;
 	int64_t now = relay_now_ms();
+	relay_keepalive_tick(now);
 	relay_session_tick(now);
 	relay_typing_tick(now);
 
@@ -145,6 +146,20 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
 	give_back_memory(r, now);
 	lws_sul_schedule(r->ctx, 0, sul, tick_cb,
 	                 (r->shutting_down ? 100 : 1000) * LWS_US_PER_MS);
+}
+
+/* Between wake-ups of the loop: signals, and whether to go on. */
+static bool keep_going(void)
+{
+	relay *r = relay_g;
+	if (relay_sig_hup) {
+		relay_sig_hup = 0;
+		chat_log_reopen();
+		chat_log_info("log reopened");
+	}
+	if (relay_sig_term && !r->shutting_down)
+		begin_shutdown(r);
+	return !r->stop_loop;
 }
 
 int relay_server_run(const chat_config *cfg, int listen_fd, int metrics_fd)
@@ -185,9 +200,12 @@ int relay_server_run(const chat_config *cfg, int listen_fd, int metrics_fd)
 
 	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
 
+	/* No ping/hang-up ("validity") timer per connection: libwebsockets
+	 * keeps them in one sorted list that every insert walks, most of the
+	 * CPU in a connect burst. keepalive.c does both from the tick. */
 	static lws_retry_bo_t retry;
-	retry.secs_since_valid_ping = (uint16_t)cfg->relay.ping_interval;
-	retry.secs_since_valid_hangup = (uint16_t)cfg->relay.idle_timeout;
+	retry.secs_since_valid_ping = 0;
+	retry.secs_since_valid_hangup = 0;
 
 	struct lws_context_creation_info info;
 	memset(&info, 0, sizeof(info));
@@ -206,7 +224,7 @@ int relay_server_run(const chat_config *cfg, int listen_fd, int metrics_fd)
 		info.ssl_cert_filepath = cfg->relay.tls_cert;
 		info.ssl_private_key_filepath = cfg->relay.tls_key;
 	}
-	r->ctx = lws_create_context(&info);
+	r->ctx = relay_loop_create(&info, cfg->relay.event_loop);
 	if (!r->ctx) {
 		chat_log_error("cannot create the libwebsockets context");
 		goto out;
@@ -231,17 +249,7 @@ int relay_server_run(const chat_config *cfg, int listen_fd, int metrics_fd)
 	chat_log_info("listening on %s://%s:%d (pid %ld)", tls ? "wss" : "ws", cfg->relay.listen,
 	              relay_listener_port(listen_fd), (long)getpid());
 
-	while (!r->stop_loop) {
-		if (lws_service(r->ctx, 0) < 0)
-			break;
-		if (relay_sig_hup) {
-			relay_sig_hup = 0;
-			chat_log_reopen();
-			chat_log_info("log reopened");
-		}
-		if (relay_sig_term && !r->shutting_down)
-			begin_shutdown(r);
-	}
+	relay_loop_run(r->ctx, keep_going);
 	status = 0;
 	chat_log_info("stopped");
 
@@ -260,6 +268,7 @@ out:
 		lws_context_destroy(r->ctx);
 		r->ctx = NULL;
 	}
+	relay_loop_free();
 	relay_typing_free();
 	relay_rooms_free();
 	relay_limits_free();

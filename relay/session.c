@@ -140,8 +140,22 @@ static bool unread_input(relay_session *s)
 	return relay_sock_unread(lws_get_socket_fd(s->wsi));
 }
 
+/* A keep-alive ping (keepalive.c asked for it), before any frame. */
+static int write_ping(relay_session *s)
+{
+	/* a payload: libwebsockets (4.1) does not report an empty pong */
+	static unsigned char ping[LWS_PRE + 4] = { [LWS_PRE] = 'c', 'h', 'a', 't' };
+	if (lws_write(s->wsi, ping + LWS_PRE, 4, LWS_WRITE_PING) < 0)
+		return -1;
+	if (s->q.count || s->state == RS_CLOSING)
+		lws_callback_on_writable(s->wsi);
+	return 0;
+}
+
 static int on_writeable(relay_session *s)
 {
+	if (relay_keepalive_take_ping(s))
+		return write_ping(s);
 	relay_frame *f = relay_sendq_pop(&s->q);
 	if (!f) {
 		if (s->state == RS_CLOSING) {
@@ -1055,9 +1069,14 @@ int relay_session_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
 		return relay_g->shutting_down ? 1 : 0;
 	case LWS_CALLBACK_ESTABLISHED:
 		on_open(s, wsi);
+		relay_keepalive_add(s);
 		return 0;
 	case LWS_CALLBACK_RECEIVE:
+		relay_keepalive_heard(s);
 		on_receive(s, wsi, in, len);
+		return 0;
+	case LWS_CALLBACK_RECEIVE_PONG:
+		relay_keepalive_heard(s);
 		return 0;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return on_writeable(s);
@@ -1068,6 +1087,7 @@ int relay_session_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
 			replay_more(s);
 		return 0;
 	case LWS_CALLBACK_CLOSED:
+		relay_keepalive_remove(s);
 		on_closed(s);
 		return 0;
 	case LWS_CALLBACK_HTTP:

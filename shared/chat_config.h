@@ -44,6 +44,7 @@ typedef struct chat_config {
 		char *listen;              /* address, default 127.0.0.1 */
 		int port;                  /* default 8001 */
 		int workers;               /* processes sharing the port */
+		char *event_loop;          /* auto, libev or poll */
 		char *tls_cert;
 		char *tls_key;
 		int max_frame_size;        /* bytes, default 65536 */
@@ -57,7 +58,7 @@ typedef struct chat_config {
 		int user_rate_limit;       /* frames per second per user, 0 = no limit */
 		int user_rate_burst;
 		int handshake_timeout;     /* seconds */
-		int idle_timeout;          /* seconds without a valid pong */
+		int idle_timeout;          /* seconds without hearing from the client */
 		int ping_interval;         /* seconds */
 		char *allowed_origins[CHAT_CONFIG_LIST_MAX]; /* NULL-terminated; empty = any */
 		int send_queue_max_bytes;

@@ -20,6 +20,7 @@ RELAY_TESTS = \
 	tests/relay/test_db_nodes.py \
 	tests/relay/test_seed_python_client.py \
 	tests/relay/test_follow_gaps.py \
-	tests/relay/test_reap_presence.py
+	tests/relay/test_reap_presence.py \
+	tests/relay/test_keepalive.py
 TESTS += $(RELAY_TESTS)
 EXTRA_DIST += tests/relay/relaylib.py $(RELAY_TESTS)

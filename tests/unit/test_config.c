@@ -62,6 +62,7 @@ static void test_defaults(void **state)
 	assert_string_equal(c.relay.listen, "127.0.0.1");
 	assert_int_equal(c.relay.port, 8001);
 	assert_int_equal(c.relay.workers, 1);
+	assert_string_equal(c.relay.event_loop, "auto");
 	assert_int_equal(c.relay.max_frame_size, 65536);
 	assert_int_equal(c.relay.max_content_length, 4000);
 	assert_int_equal(c.relay.rate_limit, 20);
@@ -283,8 +284,11 @@ static void test_set(void **state)
 	assert_null(c.api.cors_origins[0]);
 	assert_int_equal(chat_config_set(&c, "log.level=warning", NULL), 0);
 	assert_string_equal(c.log.level, "warning");
+	assert_int_equal(chat_config_set(&c, "relay.event_loop=poll", NULL), 0);
+	assert_string_equal(c.relay.event_loop, "poll");
 
 	err = fmemopen(errbuf, sizeof(errbuf), "w");
+	assert_int_equal(chat_config_set(&c, "relay.event_loop=epoll", err), -1);
 	assert_int_equal(chat_config_set(&c, "relay.nope=1", err), -1);
 	assert_int_equal(chat_config_set(&c, "relayport=1", err), -1);
 	assert_int_equal(chat_config_set(&c, "relay.port", err), -1);
@@ -293,6 +297,7 @@ static void test_set(void **state)
 	assert_int_equal(chat_config_set(&c, "database.port=-1", err), -1);
 	fclose(err);
 	assert_string_equal(errbuf,
+	                    "--set: bad value \"epoll\" for [relay] event_loop: expected one of the listed values (auto|libev|poll)\n"
 	                    "--set: unknown key [relay] nope\n"
 	                    "--set: expected section.key=value, got \"relayport=1\"\n"
 	                    "--set: expected section.key=value, got \"relay.port\"\n"
