@@ -1,19 +1,21 @@
 #!/bin/sh
-# Relay memory per idle connection in ONE large room, each connection a
-# different user (what makes a room's cost grow with its size: the
-# "online" list and each session's presence snapshot). Starts a private
-# MariaDB and one relay, creates N users by SQL and signs their tokens,
-# holds N connections with chat-bench and prints chat-bench's JSON line
+# Relay memory per idle connection in ROOMS rooms (one large room by
+# default), each connection a different user (what could make a room's
+# cost grow with its size: the "online" list and each session's presence
+# snapshot). Starts a private MariaDB and one relay, creates N users by SQL
+# and signs their tokens, holds N connections with chat-bench (connection i
+# in room i mod ROOMS) and prints chat-bench's JSON line
 # (bytes_per_connection is the relay's RSS growth per connection).
 #
-#   top_srcdir=.. top_builddir=. sh ../tests/bench/room-idle.sh [N] [RELAY]
+#   top_srcdir=.. top_builddir=. sh ../tests/bench/room-idle.sh [N] [ROOMS] [RELAY]
 #
-# N defaults to 3000; RELAY (a chat-relay binary, default the build's)
-# lets two builds be compared on the same machine.
+# N defaults to 3000, ROOMS to 1; RELAY (a chat-relay binary, default the
+# build's) lets two builds be compared on the same machine.
 set -eu
 : "${top_builddir:?}" "${top_srcdir:?}"
 N=${1:-3000}
-RELAY_BIN=${2:-$top_builddir/relay/chat-relay}
+ROOMS=${2:-1}
+RELAY_BIN=${3:-$top_builddir/relay/chat-relay}
 . "$top_srcdir/tests/harness/mariadb.sh"
 . "$top_srcdir/tests/bench/bench-lib.sh"
 mkdir -p "$top_builddir/tests/tmp"
@@ -37,7 +39,9 @@ CHAT_RELAY_SEND_QUEUE_MAX_FRAMES=1000000
 CHAT_RELAY_SEND_QUEUE_MAX_BYTES=67108864
 export CHAT_RELAY_SEND_QUEUE_MAX_FRAMES CHAT_RELAY_SEND_QUEUE_MAX_BYTES
 chat_test_sql "INSERT INTO users (username) SELECT CONCAT('idle', seq) FROM seq_1_to_$N" >/dev/null
-"$top_builddir/schema/chatctl" create-room big --owner idle1 >"$work/room"
+for r in $(seq 1 "$ROOMS"); do
+	"$top_builddir/schema/chatctl" create-room "big$r" --owner idle1
+done >"$work/room"
 chat_test_sql "SELECT id FROM users WHERE username LIKE 'idle%' ORDER BY id" >"$work/ids"
 python3 - "$work/ids" >"$work/tokens" <<'PYEOF'
 import base64, hashlib, hmac, json, os, sys, time
