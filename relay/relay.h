@@ -155,7 +155,8 @@ typedef struct relay_session {
 
 	/* outgoing */
 	relay_sendq q;             /* to the client */
-	relay_sendq held;          /* live frames held during auth or replay */
+	relay_sendq *held;         /* live frames held during auth, replay or a
+	                            * recheck (NULL: none held) */
 	relay_replay *rp;          /* the replay in progress (NULL: none) */
 	/* send timeout (session.c check_stalled) */
 	uint64_t written, written_seen; /* bytes handed to the socket: total, at the last tick */

@@ -44,7 +44,8 @@ static size_t qmax_bytes(void)
  * frame. */
 static bool over_limits(const relay_session *s, const relay_frame *f)
 {
-	size_t frames = s->q.count + s->held.count, bytes = s->q.bytes + s->held.bytes;
+	size_t frames = s->q.count + (s->held ? s->held->count : 0);
+	size_t bytes = s->q.bytes + (s->held ? s->held->bytes : 0);
 	if (!frames)
 		return false;
 	return frames + 1 > qmax_frames() || bytes + f->len > qmax_bytes();
@@ -58,9 +59,18 @@ static int push(relay_session *s, relay_frame *f)
 	return 0;
 }
 
+/* The queue of held frames exists only while frames are held. */
+static void free_held(relay_session *s)
+{
+	if (s->held)
+		relay_sendq_free(s->held);
+	free(s->held);
+	s->held = NULL;
+}
+
 static void cut_off_slow(relay_session *s)
 {
-	size_t dropped = relay_sendq_clear(&s->q) + relay_sendq_clear(&s->held);
+	size_t dropped = relay_sendq_clear(&s->q) + (s->held ? relay_sendq_clear(s->held) : 0);
 	relay_g->m.frames_dropped_total += dropped + 1;
 	relay_g->m.slow_clients_closed_total++;
 	chat_log_info("connection %llu (user %lld, room %lld) too slow: closed with 4408",
@@ -114,7 +124,7 @@ void relay_session_close(relay_session *s, int code, const char *errcode, const 
 		return;
 	if (errcode)
 		send_last(s, relay_frame_error(message ? message : errcode, errcode));
-	relay_sendq_clear(&s->held);
+	free_held(s);
 	s->holding = false;
 	s->state = RS_CLOSING;
 	s->close_code = code;
@@ -337,7 +347,9 @@ void relay_session_deliver(relay_session *s, relay_frame *f)
 	if (s->state == RS_CLOSING || s->state == RS_NEW)
 		return;
 	if (s->holding) {
-		if (over_limits(s, f) || relay_sendq_push(&s->held, f, 0, 0) < 0)
+		if (!s->held)
+			s->held = calloc(1, sizeof(*s->held));
+		if (!s->held || over_limits(s, f) || relay_sendq_push(s->held, f, 0, 0) < 0)
 			cut_off_slow(s);
 		return;
 	}
@@ -354,13 +366,13 @@ static void release_held(relay_session *s)
 		return; /* still waiting for another answer */
 	s->holding = false;
 	relay_frame *f;
-	while (s->state != RS_CLOSING && (f = relay_sendq_pop(&s->held))) {
+	while (s->state != RS_CLOSING && s->held && (f = relay_sendq_pop(s->held))) {
 		if (wanted(s, f))
 			relay_session_send(s, f);
 		drop_snapshot_past(s, f);
 		relay_frame_unref(f);
 	}
-	relay_sendq_free(&s->held); /* held again only by a replay or a recheck */
+	free_held(s); /* held again only by a replay or a recheck */
 }
 
 /* ---- replay ---------------------------------------------------------------- */
@@ -1049,7 +1061,7 @@ static void on_closed(relay_session *s)
 	s->conn_id = 0;
 free_bufs:
 	relay_sendq_free(&s->q);
-	relay_sendq_free(&s->held);
+	free_held(s);
 	free(s->rx);
 	s->rx = NULL;
 	free(s->snap_ids);
