@@ -29,11 +29,15 @@ BENCH_PIDS=
 cleanup() {
 	bench_stop_all
 	chat_test_db_stop
+	[ -L "${CHAT_TEST_DB_DIR:-/nonexistent}/sockdir" ] && rm -rf "$(readlink "$CHAT_TEST_DB_DIR/sockdir")"
 	rm -rf "$work"
 }
+chat_test_db_start
+# after the start: in dash, the harness cannot see an EXIT trap set before
+# it (a subshell's "trap" prints none) and would replace it with its own,
+# leaving the relay running
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-chat_test_db_start
 bench_relay_env
 CHAT_NOTIFY_DIR="$work"
 # a few users are enough: connections of one user are separate clients

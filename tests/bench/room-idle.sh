@@ -24,13 +24,17 @@ BENCH_PIDS=
 cleanup() {
 	bench_stop_all
 	chat_test_db_stop
+	[ -L "${CHAT_TEST_DB_DIR:-/nonexistent}/sockdir" ] && rm -rf "$(readlink "$CHAT_TEST_DB_DIR/sockdir")"
 	rm -rf "$work"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 CHAT_TEST_DB_OPTS="--max-connections=200"
 export CHAT_TEST_DB_OPTS
 chat_test_db_start
+# after the start: in dash, the harness cannot see an EXIT trap set before
+# it (a subshell's "trap" prints none) and would replace it with its own,
+# leaving the relay running
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 bench_relay_env
 CHAT_NOTIFY_DIR="$work"
 # every newcomer's user_join goes to everyone already there (N^2/2 frames
