@@ -136,6 +136,9 @@ typedef struct relay_session {
 	bool rx_discard;
 	bool rx_binary;
 	bool rate_noticed;
+	bool typing;               /* typing indicator on (typing_deadline_ms) */
+	bool in_typing_list;
+	unsigned char retry_next;  /* retry_ids ring position (256 % 4 == 0) */
 
 	/* room membership (rooms.c) */
 	int64_t room_id;
@@ -150,7 +153,7 @@ typedef struct relay_session {
 	int64_t presence_id;       /* 0 = none registered */
 
 	/* limits.c: the client address and the budgets this session holds */
-	char addr[64];
+	char addr[48];             /* INET6_ADDRSTRLEN (46) fits */
 	struct relay_budget *user_budget, *addr_budget;
 
 	/* outgoing */
@@ -174,7 +177,6 @@ typedef struct relay_session {
 	/* Messages this connection got as client_id retry answers: their live
 	 * event, when it comes after, is not sent again (a ring) */
 	int64_t retry_ids[RELAY_RETRY_IDS];
-	unsigned retry_next;
 
 	/* presence snapshot taken at open: suppresses join/leave frames the
 	 * newcomer already knows from "online" (events with id <= snap_floor);
@@ -193,8 +195,6 @@ typedef struct relay_session {
 	int64_t tokens_ms;
 
 	/* typing indicator */
-	bool typing;
-	bool in_typing_list;
 	int64_t typing_deadline_ms;
 	struct relay_session *typing_prev, *typing_next;
 
