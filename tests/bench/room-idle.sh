@@ -10,7 +10,9 @@
 #   top_srcdir=.. top_builddir=. sh ../tests/bench/room-idle.sh [N] [ROOMS] [RELAY]
 #
 # N defaults to 3000, ROOMS to 1; RELAY (a chat-relay binary, default the
-# build's) lets two builds be compared on the same machine.
+# build's) lets two builds be compared on the same machine. HOLD (seconds,
+# default 5) is how long the connections are held before RSS is read: a
+# large room needs longer for its N^2/2 user_join frames to be delivered.
 set -eu
 : "${top_builddir:?}" "${top_srcdir:?}"
 N=${1:-3000}
@@ -67,5 +69,5 @@ RELAY_PID=$!
 BENCH_PIDS="$RELAY_PID"
 bench_wait_line "$work/relay.log" "listening on" 30 "$RELAY_PID"
 "$top_builddir/tests/bench/chat-bench" connect --url "ws://127.0.0.1:$RELAY_PORT" \
-	--tokens "$work/tokens" --rooms-file "$work/room" --connections "$N" --duration 5 \
+	--tokens "$work/tokens" --rooms-file "$work/room" --connections "$N" --duration "${HOLD:-5}" \
 	--connect-rate 500 --settle-timeout 120 --pid "$RELAY_PID" --quiet
