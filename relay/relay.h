@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "chat_addr.h"
 #include "chat_config.h"
 #include "chat_jwt.h"
 #include "chat_types.h"
@@ -153,7 +154,7 @@ typedef struct relay_session {
 	int64_t presence_id;       /* 0 = none registered */
 
 	/* limits.c: the client address and the budgets this session holds */
-	char addr[48];             /* INET6_ADDRSTRLEN (46) fits */
+	char addr[CHAT_ADDR_KEY_LEN]; /* chat_addr_canonical() needs all of it */
 	struct relay_budget *user_budget, *addr_budget;
 
 	/* outgoing */
