@@ -81,7 +81,7 @@ size_t relay_sendq_clear(relay_sendq *q);
 /* An empty queue gives back a ring grown by a backlog (idle connections
  * would otherwise keep the ring of their busiest moment). */
 void relay_sendq_shrink(relay_sendq *q);
-/* Bytes of frames freed since start (any thread). */
+/* Bytes of frames and send rings freed since start (any thread). */
 size_t relay_frames_freed_bytes(void);
 void relay_sendq_free(relay_sendq *q);
 
