@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "chat_addr.h"
 #include "chat_config.h"
 #include "chat_jwt.h"
 #include "chat_types.h"
@@ -80,7 +81,7 @@ size_t relay_sendq_clear(relay_sendq *q);
 /* An empty queue gives back a ring grown by a backlog (idle connections
  * would otherwise keep the ring of their busiest moment). */
 void relay_sendq_shrink(relay_sendq *q);
-/* Bytes of frames freed since start (any thread). */
+/* Bytes of frames and send rings freed since start (any thread). */
 size_t relay_frames_freed_bytes(void);
 void relay_sendq_free(relay_sendq *q);
 
@@ -115,6 +116,10 @@ typedef struct relay_replay {
 size_t relay_replay_page_bytes(const chat_config *cfg);
 int relay_replay_page_rows(const chat_config *cfg);
 
+/* libwebsockets' receive buffer per connection, and the most one write
+ * hands to the socket at once (server.c). */
+enum { RELAY_RX_BUFFER = 128, RELAY_TX_PACKET = 1 << 20 };
+
 /* Per-connection data (lws per_session_data of the "chat" protocol): lives
  * from the connection's creation to LWS_CALLBACK_CLOSED / CLOSED_HTTP.
  * Owned by the service thread. */
@@ -134,34 +139,47 @@ typedef struct relay_session {
 	uint64_t conn_id;          /* 0 until the WebSocket opens */
 	relay_state state;
 	bool is_ws;
+	bool room_private;
+	bool holding;              /* live frames go to held (auth, replay, recheck) */
+	bool replay_pending;       /* a replay runs: pages follow as the client reads */
+	bool bad_last_id;          /* ?last_id= was not a number */
+	bool rx_discard;
+	bool rx_binary;
+	bool rate_noticed;
+	bool typing;               /* typing indicator on (typing_deadline_ms) */
+	bool in_typing_list;
+	unsigned char retry_next;  /* retry_ids ring position (256 % 4 == 0) */
 
 	/* room membership (rooms.c) */
 	int64_t room_id;
-	bool room_private;
 	struct relay_room *room;
 	struct relay_session *room_prev, *room_next;
 
-	chat_user_ref user;
+	/* Only the user's id: its name went out in the opening frame and is
+	 * never needed again (a name buffer here was 600 bytes a connection) */
+	struct {
+		int64_t id;
+	} user;
 	int64_t presence_id;       /* 0 = none registered */
 
 	/* limits.c: the client address and the budgets this session holds */
-	char addr[64];
+	char addr[CHAT_ADDR_KEY_LEN]; /* chat_addr_canonical() needs all of it */
 	struct relay_budget *user_budget, *addr_budget;
 
 	/* outgoing */
 	relay_sendq q;             /* to the client */
-	relay_sendq held;          /* live frames held during auth or replay */
-	bool holding;
-	bool replay_pending;       /* a replay runs: pages follow as the client reads */
-	relay_replay rp;
+	relay_sendq *held;         /* live frames held during auth, replay or a
+	                            * recheck (NULL: none held) */
+	relay_replay *rp;          /* the replay in progress (NULL: none) */
 	/* send timeout (session.c check_stalled) */
 	uint64_t written, written_seen; /* bytes handed to the socket: total, at the last tick */
 	size_t unsent_seen;        /* the socket's unsent bytes at the last tick */
 	uint64_t acked_seen;       /* bytes the client acknowledged, at the last tick */
 	int64_t stalled_since_ms;  /* output waiting and none taken since (0 = not) */
 	int recheck_pending;       /* room changed: access being checked again */
+	int close_code;
+	char *close_reason;        /* set when a close is scheduled (NULL: none) */
 	int64_t resume_from;       /* -1 = no resume requested at open */
-	bool bad_last_id;          /* ?last_id= was not a number */
 	/* What the last replay covered: live message events at or below these
 	 * are not sent again (the follower may deliver them after the replay) */
 	int64_t replay_max_ev;
@@ -169,32 +187,26 @@ typedef struct relay_session {
 	/* Messages this connection got as client_id retry answers: their live
 	 * event, when it comes after, is not sent again (a ring) */
 	int64_t retry_ids[RELAY_RETRY_IDS];
-	unsigned retry_next;
-	int close_code;
-	char close_reason[64];
 
 	/* presence snapshot taken at open: suppresses join/leave frames the
-	 * newcomer already knows from "online" (events with id <= snap_floor) */
+	 * newcomer already knows from "online" (events with id <= snap_floor);
+	 * dropped once the follower is past snap_floor (session.c) */
 	int64_t snap_floor;
 	int64_t *snap_ids;         /* sorted */
 	size_t snap_n;
+	uint64_t snap_cycles;      /* follower cycles done when it was taken */
 
 	/* incoming message reassembly, capped at relay.max_frame_size */
 	char *rx;
-	size_t rx_len, rx_cap;
-	bool rx_discard;
-	bool rx_binary;
+	size_t rx_len;
 
 	/* token bucket */
 	double tokens;
 	int64_t tokens_ms;
-	bool rate_noticed;
 
 	/* typing indicator */
-	bool typing;
 	int64_t typing_deadline_ms;
 	struct relay_session *typing_prev, *typing_next;
-	bool in_typing_list;
 
 	relay_keepalive_link ka;   /* keepalive.c */
 

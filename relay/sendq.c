@@ -42,7 +42,10 @@ relay_frame *relay_frame_error(const char *message, const char *code)
 	return relay_frame_from_json(chat_json_frame_error(message, code));
 }
 
-static atomic_size_t freed_bytes; /* frames freed so far (server.c trims after many) */
+/* frames and send rings freed so far (server.c trims after many): the
+ * rings that a room's backlog grew (every newcomer's user_join to everyone
+ * while a large room fills) are freed once emptied, and count as much */
+static atomic_size_t freed_bytes;
 
 size_t relay_frames_freed_bytes(void)
 {
@@ -74,6 +77,14 @@ void relay_frame_discard(relay_frame *f)
 		frame_free(f);
 }
 
+static void ring_free(relay_frame **ring, size_t cap)
+{
+	if (!ring)
+		return;
+	atomic_fetch_add_explicit(&freed_bytes, cap * sizeof(*ring), memory_order_relaxed);
+	free(ring);
+}
+
 static int grow(relay_sendq *q)
 {
 	size_t ncap = q->cap ? q->cap * 2 : 8;
@@ -82,7 +93,7 @@ static int grow(relay_sendq *q)
 		return -1;
 	for (size_t i = 0; i < q->count; i++)
 		n[i] = q->ring[(q->head + i) % q->cap];
-	free(q->ring);
+	ring_free(q->ring, q->cap);
 	q->ring = n;
 	q->cap = ncap;
 	q->head = 0;
@@ -147,7 +158,7 @@ void relay_sendq_shrink(relay_sendq *q)
 {
 	if (q->count || q->cap <= 8)
 		return;
-	free(q->ring);
+	ring_free(q->ring, q->cap);
 	q->ring = NULL;
 	q->cap = q->head = 0;
 }
@@ -155,6 +166,6 @@ void relay_sendq_shrink(relay_sendq *q)
 void relay_sendq_free(relay_sendq *q)
 {
 	relay_sendq_clear(q);
-	free(q->ring);
+	ring_free(q->ring, q->cap);
 	memset(q, 0, sizeof(*q));
 }

@@ -40,8 +40,14 @@ static void lws_log_emit(int level, const char *line)
 	chat_log(level == LLL_ERR ? CHAT_LOG_ERROR : CHAT_LOG_WARNING, "lws: %.*s", (int)n, line);
 }
 
+/* rx_buffer_size: libwebsockets gives every connection a receive buffer of
+ * this size (0: 4 KiB, the largest part of an idle connection's memory);
+ * session.c reassembles messages from pieces of this size. 128 holds any
+ * control frame (125 bytes at most). tx_packet_size: without it, each
+ * write is cut at rx_buffer_size and the rest copied aside for later. */
 static const struct lws_protocols protocols[] = {
-	{ "chat", relay_session_callback, sizeof(relay_session), 0, 0, NULL, 0 },
+	{ "chat", relay_session_callback, sizeof(relay_session), RELAY_RX_BUFFER, 0, NULL,
+	  RELAY_TX_PACKET },
 	{ "chat-listener", relay_listener_callback, 0, 0, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };

@@ -44,7 +44,8 @@ static size_t qmax_bytes(void)
  * frame. */
 static bool over_limits(const relay_session *s, const relay_frame *f)
 {
-	size_t frames = s->q.count + s->held.count, bytes = s->q.bytes + s->held.bytes;
+	size_t frames = s->q.count + (s->held ? s->held->count : 0);
+	size_t bytes = s->q.bytes + (s->held ? s->held->bytes : 0);
 	if (!frames)
 		return false;
 	return frames + 1 > qmax_frames() || bytes + f->len > qmax_bytes();
@@ -58,9 +59,18 @@ static int push(relay_session *s, relay_frame *f)
 	return 0;
 }
 
+/* The queue of held frames exists only while frames are held. */
+static void free_held(relay_session *s)
+{
+	if (s->held)
+		relay_sendq_free(s->held);
+	free(s->held);
+	s->held = NULL;
+}
+
 static void cut_off_slow(relay_session *s)
 {
-	size_t dropped = relay_sendq_clear(&s->q) + relay_sendq_clear(&s->held);
+	size_t dropped = relay_sendq_clear(&s->q) + (s->held ? relay_sendq_clear(s->held) : 0);
 	relay_g->m.frames_dropped_total += dropped + 1;
 	relay_g->m.slow_clients_closed_total++;
 	chat_log_info("connection %llu (user %lld, room %lld) too slow: closed with 4408",
@@ -114,12 +124,12 @@ void relay_session_close(relay_session *s, int code, const char *errcode, const 
 		return;
 	if (errcode)
 		send_last(s, relay_frame_error(message ? message : errcode, errcode));
-	relay_sendq_clear(&s->held);
+	free_held(s);
 	s->holding = false;
 	s->state = RS_CLOSING;
 	s->close_code = code;
-	snprintf(s->close_reason, sizeof(s->close_reason), "%s",
-	         message ? message : (errcode ? errcode : ""));
+	/* (out of memory: the close goes without its reason) */
+	s->close_reason = strdup(message ? message : (errcode ? errcode : ""));
 	lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, CLOSE_FLUSH_SECS);
 	lws_callback_on_writable(s->wsi);
 }
@@ -152,6 +162,76 @@ static int write_ping(relay_session *s)
 	return 0;
 }
 
+/* The header of an unmasked, final text frame of len bytes (RFC 6455 5.2)
+ * into h; returns its length. */
+static size_t ws_header(unsigned char *h, size_t len)
+{
+	h[0] = 0x81;
+	if (len < 126) {
+		h[1] = (unsigned char)len;
+		return 2;
+	}
+	if (len < 65536) {
+		h[1] = 126;
+		h[2] = (unsigned char)(len >> 8);
+		h[3] = (unsigned char)len;
+		return 4;
+	}
+	h[1] = 127;
+	for (int i = 0; i < 8; i++)
+		h[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+	return 10;
+}
+
+static size_t ws_header_len(size_t len)
+{
+	return len < 126 ? 2 : len < 65536 ? 4 : 10;
+}
+
+/* Frames queued for one connection go out in one write: framed here
+ * (server frames are not masked: the bytes are the same for every
+ * recipient) and handed to the socket as they are (LWS_WRITE_HTTP sends
+ * raw bytes on a WebSocket connection in libwebsockets 4.0 to 4.3; what
+ * the socket does not take, libwebsockets keeps and sends before the next
+ * WRITEABLE). One send() for a burst of events instead of one per frame.
+ * A frame too big for the batch goes alone, from its own buffer, its
+ * header in the headroom (the same bytes for every recipient). */
+#define BATCH_BYTES 16384
+static unsigned char batch[LWS_PRE + BATCH_BYTES]; /* service thread only */
+
+static int write_frames(relay_session *s, relay_frame *f)
+{
+	size_t hl = ws_header_len(f->len), used = 0;
+	unsigned n_frames = 0;
+	unsigned char *out = batch + LWS_PRE;
+	if (hl + f->len > BATCH_BYTES) {
+		out = f->data + LWS_PRE - hl;
+		used = ws_header(out, f->len) + f->len;
+		n_frames = 1;
+	} else {
+		for (;;) {
+			used += ws_header(out + used, f->len);
+			memcpy(out + used, f->data + LWS_PRE, f->len);
+			used += f->len;
+			n_frames++;
+			relay_frame_unref(f);
+			f = relay_sendq_peek(&s->q);
+			if (!f || used + ws_header_len(f->len) + f->len > BATCH_BYTES) {
+				f = NULL;
+				break;
+			}
+			relay_sendq_pop(&s->q);
+		}
+	}
+	int n = lws_write(s->wsi, out, used, LWS_WRITE_HTTP);
+	relay_frame_unref(f); /* the big frame (NULL: already dropped) */
+	if (n < 0)
+		return -1;
+	relay_g->m.frames_out_total += n_frames;
+	s->written += used; /* what the socket took, or libwebsockets holds */
+	return 0;
+}
+
 static int on_writeable(relay_session *s)
 {
 	if (relay_keepalive_take_ping(s))
@@ -171,20 +251,17 @@ static int on_writeable(relay_session *s)
 				lws_set_timer_usecs(s->wsi, CLOSE_RECHECK_US);
 				return 0;
 			}
+			const char *why = s->close_reason ? s->close_reason : "";
+			/* a close frame's reason: 123 bytes at most (RFC 6455 5.5) */
+			size_t wlen = strlen(why);
 			lws_close_reason(s->wsi, (enum lws_close_status)s->close_code,
-			                 (unsigned char *)s->close_reason, strlen(s->close_reason));
+			                 (unsigned char *)why, wlen > 123 ? 123 : wlen);
 			return -1;
 		}
 		return 0;
 	}
-	size_t f_len = f->len;
-	int n = lws_write(s->wsi, f->data + LWS_PRE, f->len, LWS_WRITE_TEXT);
-	relay_frame_unref(f);
-	if (n < 0)
+	if (write_frames(s, f) < 0)
 		return -1;
-	relay_g->m.frames_out_total++;
-	/* payload and the (unmasked) frame header: what the socket took */
-	s->written += f_len + (f_len < 126 ? 2 : f_len < 65536 ? 4 : 10);
 	relay_sendq_shrink(&s->q);
 	replay_more(s);
 	if (s->q.count || s->state == RS_CLOSING)
@@ -246,13 +323,37 @@ static bool wanted(const relay_session *s, const relay_frame *f)
  * one above the floor was judged, none below it can follow, so the
  * snapshot (8 bytes per user online at open: a large room's biggest cost
  * per connection) goes. */
+static void drop_snapshot(relay_session *s)
+{
+	free(s->snap_ids);
+	s->snap_ids = NULL;
+	s->snap_n = 0;
+}
+
 static void drop_snapshot_past(relay_session *s, const relay_frame *f)
 {
-	if (s->snap_ids && !s->holding && s->state == RS_OPEN && f->ev_id > s->snap_floor) {
-		free(s->snap_ids);
-		s->snap_ids = NULL;
-		s->snap_n = 0;
-	}
+	if (s->snap_ids && !s->holding && s->state == RS_OPEN && f->ev_id > s->snap_floor)
+		drop_snapshot(s);
+}
+
+/* In a room that stays quiet no event above the floor comes: the last
+ * connections to open kept their snapshot (80 KB in a room of 10,000)
+ * for good. Every event at or below the floor was committed before the
+ * snapshot was read, so a follower cycle that began after it reads them
+ * all (late commits included: the missing-id watch); once such a cycle
+ * ended (two cycles after the snapshot came back), the follower has read
+ * past the floor, and every event it posted was fanned out (none in
+ * flight: the counter goes up before a post, the cycle count after),
+ * none of them can still come. (Events committed after the read with an
+ * id below the floor are not in "online" either way: without the
+ * snapshot they pass, as the filter lets them pass.) */
+static void drop_snapshot_settled(relay_session *s)
+{
+	if (s->snap_ids && !s->holding && s->state == RS_OPEN &&
+	    relay_follower_cycles() >= s->snap_cycles + 2 &&
+	    relay_follower_last_event() >= s->snap_floor &&
+	    atomic_load(&relay_events_in_flight) == 0)
+		drop_snapshot(s);
 }
 
 void relay_session_deliver(relay_session *s, relay_frame *f)
@@ -260,7 +361,9 @@ void relay_session_deliver(relay_session *s, relay_frame *f)
 	if (s->state == RS_CLOSING || s->state == RS_NEW)
 		return;
 	if (s->holding) {
-		if (over_limits(s, f) || relay_sendq_push(&s->held, f, 0, 0) < 0)
+		if (!s->held)
+			s->held = calloc(1, sizeof(*s->held));
+		if (!s->held || over_limits(s, f) || relay_sendq_push(s->held, f, 0, 0) < 0)
 			cut_off_slow(s);
 		return;
 	}
@@ -277,14 +380,13 @@ static void release_held(relay_session *s)
 		return; /* still waiting for another answer */
 	s->holding = false;
 	relay_frame *f;
-	while (s->state != RS_CLOSING && (f = relay_sendq_pop(&s->held))) {
+	while (s->state != RS_CLOSING && s->held && (f = relay_sendq_pop(s->held))) {
 		if (wanted(s, f))
 			relay_session_send(s, f);
 		drop_snapshot_past(s, f);
 		relay_frame_unref(f);
 	}
-	relay_sendq_clear(&s->held);
-	relay_sendq_shrink(&s->held);
+	free_held(s); /* held again only by a replay or a recheck */
 }
 
 /* ---- replay ---------------------------------------------------------------- */
@@ -293,7 +395,7 @@ static void release_held(relay_session *s)
  * replay does not lower it). */
 static void note_replay(relay_session *s)
 {
-	const relay_replay *rp = &s->rp;
+	const relay_replay *rp = s->rp;
 	int64_t last_msg = rp->newest_sent > rp->known ? rp->newest_sent : rp->known;
 	if (rp->max_ev > s->replay_max_ev)
 		s->replay_max_ev = rp->max_ev;
@@ -304,6 +406,8 @@ static void note_replay(relay_session *s)
 static void replay_end(relay_session *s)
 {
 	s->replay_pending = false;
+	free(s->rp); /* only a connection replaying holds one */
+	s->rp = NULL;
 	release_held(s);
 }
 
@@ -314,11 +418,11 @@ static void replay_submit(relay_session *s, int64_t last_id)
 		j->conn_id = s->conn_id;
 		j->room_id = s->room_id;
 		j->last_id = last_id;
-		j->rp = s->rp;
+		j->rp = *s->rp;
 	}
-	s->rp.job_out = true;
+	s->rp->job_out = true;
 	if (!j || relay_db_submit(j) < 0) {
-		s->rp.job_out = false;
+		s->rp->job_out = false;
 		relay_session_error(s, "Service busy, sync not done", "unavailable");
 		replay_end(s);
 	}
@@ -327,9 +431,15 @@ static void replay_submit(relay_session *s, int64_t last_id)
 /* Start a replay after message last_id (live events are being held). */
 void relay_session_replay(relay_session *s, int64_t last_id)
 {
-	memset(&s->rp, 0, sizeof(s->rp));
+	free(s->rp);
+	s->rp = calloc(1, sizeof(*s->rp));
 	s->replay_pending = true;
 	s->holding = true;
+	if (!s->rp) {
+		relay_session_error(s, "Out of memory, sync not done", "unavailable");
+		replay_end(s);
+		return;
+	}
 	replay_submit(s, last_id);
 }
 
@@ -337,7 +447,7 @@ void relay_session_replay(relay_session *s, int64_t last_id)
  * page being read. */
 static bool replay_waiting(const relay_session *s)
 {
-	return s->replay_pending && s->rp.planned && !s->rp.job_out && s->state == RS_OPEN &&
+	return s->replay_pending && s->rp && s->rp->planned && !s->rp->job_out && s->state == RS_OPEN &&
 	       s->q.bytes <= relay_replay_page_bytes(relay_g->cfg) &&
 	       s->q.count <= (size_t)relay_replay_page_rows(relay_g->cfg);
 }
@@ -354,22 +464,22 @@ static void replay_more(relay_session *s)
 		lws_set_timer_usecs(s->wsi, REPLAY_RECHECK_US);
 		return;
 	}
-	replay_submit(s, s->rp.last_id);
+	replay_submit(s, s->rp->last_id);
 }
 
 static void on_replay(relay_result *r)
 {
 	relay_session *s = relay_conns_find(r->conn_id);
-	if (!s || s->state != RS_OPEN || !s->replay_pending)
+	if (!s || s->state != RS_OPEN || !s->replay_pending || !s->rp)
 		return;
 	if (r->err != CHAT_OK) {
-		s->rp.job_out = false;
+		s->rp->job_out = false;
 		relay_session_error(s, "Database unavailable, sync not done", "unavailable");
 		replay_end(s);
 		return;
 	}
-	s->rp = r->rp;
-	s->rp.job_out = false;
+	*s->rp = r->rp;
+	s->rp->job_out = false;
 	for (size_t i = 0; i < r->n_frames && s->state == RS_OPEN; i++) {
 		relay_frame *f = r->frames[i];
 		r->frames[i] = NULL;
@@ -378,7 +488,7 @@ static void on_replay(relay_result *r)
 	if (s->state != RS_OPEN)
 		return; /* cut off */
 	if (r->replay_done) {
-		send_own(s, relay_frame_from_json(chat_json_frame_sync_done(s->rp.newest)));
+		send_own(s, relay_frame_from_json(chat_json_frame_sync_done(s->rp->newest)));
 		note_replay(s);
 		replay_end(s);
 		return;
@@ -584,11 +694,12 @@ static void on_auth(relay_result *r)
 		auth_failed(s, r);
 		return;
 	}
-	s->user = r->user;
+	s->user.id = r->user.id;
 	s->room_private = r->room_private;
 	s->snap_floor = r->snap_floor;
 	s->snap_ids = r->snap_ids;
 	s->snap_n = r->snap_n;
+	s->snap_cycles = relay_follower_cycles();
 	r->snap_ids = NULL;
 	s->state = RS_OPEN;
 	relay_frame *est = r->established;
@@ -744,6 +855,18 @@ static bool rate_ok(relay_session *s)
 	return false;
 }
 
+/* Size of the reassembly buffer holding len bytes (and a NUL): a power of
+ * two from 256 on, at most max + 1. A function of the length, so the
+ * session keeps no capacity field. libwebsockets hands a message over in
+ * pieces of at most the protocol's rx_buffer_size (server.c). */
+static size_t rx_cap(size_t len, size_t max)
+{
+	size_t cap = 256;
+	while (cap < len + 1)
+		cap *= 2;
+	return cap > max + 1 ? max + 1 : cap;
+}
+
 static void on_receive(relay_session *s, struct lws *wsi, const void *in, size_t len)
 {
 	if (s->state == RS_CLOSING)
@@ -759,20 +882,15 @@ static void on_receive(relay_session *s, struct lws *wsi, const void *in, size_t
 			s->rx_discard = true; /* the rest of this message is thrown away */
 			s->rx_len = 0;
 		} else {
-			if (s->rx_len + len + 1 > s->rx_cap) {
-				size_t ncap = s->rx_cap ? s->rx_cap : 1024;
-				while (ncap < s->rx_len + len + 1)
-					ncap *= 2;
-				if (ncap > max + 1)
-					ncap = max + 1;
-				char *n = realloc(s->rx, ncap);
+			size_t cap = rx_cap(s->rx_len, max), need = s->rx_len + len + 1;
+			if (!s->rx || need > cap) {
+				char *n = realloc(s->rx, rx_cap(need - 1, max));
 				if (!n) {
 					s->rx_discard = true;
 					s->rx_len = 0;
 					goto check_final;
 				}
 				s->rx = n;
-				s->rx_cap = ncap;
 			}
 			memcpy(s->rx + s->rx_len, in, len);
 			s->rx_len += len;
@@ -800,13 +918,13 @@ check_final:
 	s->rx[s->rx_len] = '\0';
 	relay_frames_handle(s, s->rx, s->rx_len);
 done:
+	/* an idle connection keeps no buffer (a message is rare next to the
+	 * connection's lifetime; a malloc per message costs nothing next to
+	 * its JSON) */
+	free(s->rx);
+	s->rx = NULL;
 	s->rx_len = 0;
 	s->rx_discard = false;
-	if (s->rx_cap > 16384) { /* do not keep a big buffer around idle */
-		free(s->rx);
-		s->rx = NULL;
-		s->rx_cap = 0;
-	}
 }
 
 /* ---- typing expiry -------------------------------------------------------- */
@@ -823,9 +941,11 @@ static void check_stalled(relay_session *s, void *arg)
 	int64_t now_ms = *(const int64_t *)arg;
 	if (s->state != RS_OPEN)
 		return;
+	drop_snapshot_settled(s);
 	uint64_t wrote = s->written - s->written_seen;
 	if (!wrote && !s->unsent_seen && !s->q.count) {
 		s->stalled_since_ms = 0;
+		relay_sendq_free(&s->q); /* idle for a second: no ring kept */
 		return;
 	}
 	size_t left = unsent(s);
@@ -955,11 +1075,15 @@ static void on_closed(relay_session *s)
 	s->conn_id = 0;
 free_bufs:
 	relay_sendq_free(&s->q);
-	relay_sendq_free(&s->held);
+	free_held(s);
 	free(s->rx);
 	s->rx = NULL;
 	free(s->snap_ids);
 	s->snap_ids = NULL;
+	free(s->rp);
+	s->rp = NULL;
+	free(s->close_reason);
+	s->close_reason = NULL;
 }
 
 /* ---- shutdown ------------------------------------------------------------ */

@@ -177,6 +177,10 @@ fanout_matrix() {
 		done
 	fi
 	echo "$best" >"$res/$_t-f1000-best"
+	# issue 15's fan-out case: the sender as fast as a window of 32 allows
+	case_ "$_t-f1000-w32" "fanout-$_t" "1 room x 1000 clients, 1 sender, window 32" 120 \
+		"$BENCH" fanout --url "$_url" --tokens "$work/tokens" $_room1 --clients 1000 --senders 1 \
+		--window 32 --duration $_d --drain 10 --connect-rate 2000 --settle-timeout 120
 	case_ "$_t-f100x10-rate" "fanout-$_t" "100 rooms x 10 clients, all 1000 clients send 2 msg/s" 120 \
 		"$BENCH" fanout --url "$_url" --tokens "$work/tokens" $_rooms --clients 10 --senders 10 \
 		--rate 2 --duration $_d --drain 10 --connect-rate 2000 --settle-timeout 120

@@ -3,7 +3,11 @@ the contract's shape; client_id retries; content limits; bad input answered
 by an error frame on a connection that stays usable."""
 
 import json
+import os
+import socket
+import struct
 import tempfile
+import time
 import uuid
 
 import relaylib as R
@@ -351,6 +355,97 @@ async def t_frame_too_big(fx):
     await c2.usable()
 
 
+def masked_frame(opcode, payload, fin=True):
+    """One client frame (RFC 6455 5.2), masked, as bytes."""
+    b0 = (0x80 if fin else 0) | opcode
+    n = len(payload)
+    if n < 126:
+        hdr = struct.pack("!BB", b0, 0x80 | n)
+    elif n < 65536:
+        hdr = struct.pack("!BBH", b0, 0x80 | 126, n)
+    else:
+        hdr = struct.pack("!BBQ", b0, 0x80 | 127, n)
+    mask = os.urandom(4)
+    return hdr + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def trickle(raw, data, sizes):
+    """Send data in TCP writes of the given sizes (cycled), each its own
+    segment: the relay reads the frame in pieces that end anywhere."""
+    raw.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    i = k = 0
+    while i < len(data):
+        n = sizes[k % len(sizes)]
+        raw.sock.sendall(data[i:i + n])
+        i += n
+        k += 1
+        if k % 8 == 0:
+            time.sleep(0.002)
+
+
+def edge_frame(size, tag):
+    """A chat_message frame of exactly size bytes."""
+    head = '{"type": "chat_message", "content": "' + tag + '"'
+    text = head + " " * (size - len(head) - 1) + "}"
+    R.eq(len(text.encode()), size, "frame size built")
+    return text.encode()
+
+
+async def t_frame_pieces(fx):
+    # libwebsockets hands the relay a message in pieces no larger than its
+    # receive buffer (128 bytes): frames of exactly the default 64 KiB
+    # limit, and one byte over it, read in pieces that split headers,
+    # masks and UTF-8 anywhere; fragments with control frames between
+    # them; pings with the largest payload.
+    relay = S["relay"]
+    a = fx.user("pieces")
+    room = fx.room(a)
+    raw = R.RawWs(relay.port, f"/ws/chat/{room}/?token={a.token}")
+    try:
+        raw.recv_json("connection_established", 10)
+        limit = 65536
+        trickle(raw, masked_frame(0x1, edge_frame(limit, "edge exact")), [1, 7, 127, 128, 129, 3000])
+        f = raw.recv_json(("chat_message", "error"), 10)
+        R.eq((f["type"], f.get("message", {}).get("content")), ("chat_message", "edge exact"),
+             f"a frame of exactly {limit} bytes in pieces: {f}")
+        trickle(raw, masked_frame(0x1, edge_frame(limit + 1, "edge over")), [5000, 3, 128])
+        f = raw.recv_json(("chat_message", "error"), 10)
+        R.eq((f["type"], f.get("code")), ("error", "frame_too_large"),
+             f"a frame of {limit + 1} bytes in pieces")
+        # a message in 3 fragments of a multi-byte text, split inside
+        # characters, with a 125-byte ping and an empty one between them
+        text = ("分片 " + EMOJI * 40 + " fragments").encode()
+        msg = b'{"type": "chat_message", "content": "' + text + b'"}'
+        parts = [msg[:37], msg[37:38 + 130], msg[38 + 130:]]
+        data = (masked_frame(0x1, parts[0], fin=False) + masked_frame(0x9, b"p" * 125) +
+                masked_frame(0x0, parts[1], fin=False) + masked_frame(0x9, b"") +
+                masked_frame(0x0, parts[2], fin=True))
+        trickle(raw, data, [3, 200, 1])
+        pongs = []
+        while True:
+            op, payload = raw.recv_frame(10)
+            if op == 0xA:
+                pongs.append(payload)
+                continue
+            if op == 0x1:
+                f = json.loads(payload.decode("utf-8"))
+                if f["type"] == "chat_message":
+                    break
+                raise R.TestFailure(f"fragmented message answered with {f}")
+        R.eq(f["message"]["content"], text.decode(), "fragmented message around pings")
+        R.eq(sorted(pongs, key=len), [b"", b"p" * 125], "pongs echo the pings' payloads")
+        # the connection is still usable, and a second exact-limit frame
+        # in one piece passes too
+        raw.sock.sendall(masked_frame(0x1, edge_frame(limit, "edge again")))
+        f = raw.recv_json(("chat_message", "error"), 10)
+        R.eq(f.get("message", {}).get("content"), "edge again", f"one-piece 64 KiB frame: {f}")
+    finally:
+        raw.close()
+    R.eq([r[2] for r in fx.room_messages(room)],
+         ["edge exact", text.decode(), "edge again"], "stored messages")
+
+
 if __name__ == "__main__":
     R.main([t_store_and_deliver, t_world_text_byte_exact, t_message_types, t_ids_ascend, t_client_id,
-            t_retry_while_stored, t_content_length, t_bad_input, t_invalid_utf8, t_unicode_byte_exact, t_frame_too_big], setup)
+            t_retry_while_stored, t_content_length, t_bad_input, t_invalid_utf8, t_unicode_byte_exact, t_frame_too_big,
+            t_frame_pieces], setup)
