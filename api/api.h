@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "chat_config.h"
+#include "chat_dal.h"
 #include "chat_db.h"
 #include "chat_error.h"
 #include "chat_jwt.h"
@@ -178,6 +179,16 @@ int api_fcgi_listen(const chat_config *cfg);
  * signals in the calling thread; call it from main with no other
  * threads running. */
 int api_fcgi_serve(const api_server *srv, int fd, int threads);
+
+/* ---- write_batch.c --------------------------------------------------- */
+
+/* Store a validated message as chat_dal_message_insert does, with the same
+ * result and error, in one transaction shared with the messages the
+ * process's other worker threads post at the same time (group commit; no
+ * waiting when none are). Wakes the relays when a message was created.
+ * out is always cleared first; free with chat_message_clear(). */
+chat_err api_write_message(const api_req *r, const chat_new_message *in, chat_message *out,
+                           bool *created);
 
 /* ---- auth.c ---------------------------------------------------------- */
 

@@ -14,6 +14,7 @@ api_libchatapi_la_SOURCES = \
 	api/rooms.c \
 	api/members.c \
 	api/messages.c \
+	api/write_batch.c \
 	api/page_cache.h \
 	api/page_cache.c \
 	api/reads.c \

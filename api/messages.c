@@ -127,7 +127,8 @@ static int content_field(api_req *r, const char **content)
 
 /* No room lookup first: the DAL decides visibility (no such room, or
  * private and not a member: 404, the same answer as api_room_load's) under
- * the room's lock, in the insert's own transaction. */
+ * the room's lock, in the insert's own transaction, which it shares with
+ * the messages other threads post meanwhile (write_batch.c). */
 void api_h_messages_create(api_req *r)
 {
 	const char *content, *type = NULL, *client_id = NULL, *detail;
@@ -159,14 +160,11 @@ void api_h_messages_create(api_req *r)
 		.message_type = type,
 		.client_id = client_id,
 	};
-	memset(&out, 0, sizeof(out));
-	chat_err e = chat_dal_message_insert(r->db, &in, &out, &created);
+	chat_err e = api_write_message(r, &in, &out, &created); /* wakes the relays */
 	if (e != CHAT_OK) {
 		api_respond_chat_err(r, e, NULL);
 		return;
 	}
-	if (created)
-		api_notify(r);
 	api_respond_json(r, created ? 201 : 200, chat_json_message(&out));
 	chat_message_clear(&out);
 }

@@ -110,7 +110,7 @@ static const struct key_def keys[] = {
 	STR(relay, metrics_listen, "", "address serving /healthz and /metrics; empty = off"),
 	INT(relay, metrics_port, 0, 65535, 0, "port of /healthz and /metrics"),
 
-	INT(api, threads, 1, 1024, 4, "FastCGI worker threads, each with its own database connection"),
+	INT(api, threads, 1, 1024, 16, "FastCGI worker threads, each with its own database connection; posts arriving together share one transaction"),
 	INT(api, max_body_size, 1024, 67108864, 65536, "largest request body in bytes (413 above)"),
 	LIST(api, cors_origins, "origins answered with CORS headers (comma or space separated); empty = no CORS"),
 	STR(api, socket, "", "standalone mode: FastCGI Unix socket path"),

@@ -23,6 +23,7 @@ TESTS += \
 	tests/api/members.sh \
 	tests/api/messages.sh \
 	tests/api/access_races.sh \
+	tests/api/post_burst.sh \
 	tests/api/reads.sh \
 	tests/api/protocol.sh \
 	tests/api/health.sh \
@@ -39,6 +40,7 @@ EXTRA_DIST += \
 	tests/api/members.sh tests/api/test_members.py \
 	tests/api/messages.sh tests/api/test_messages.py \
 	tests/api/access_races.sh tests/api/test_access_races.py \
+	tests/api/post_burst.sh tests/api/test_post_burst.py \
 	tests/api/reads.sh tests/api/test_reads.py \
 	tests/api/protocol.sh tests/api/test_protocol.py \
 	tests/api/health.sh tests/api/test_health.py \

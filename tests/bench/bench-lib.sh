@@ -141,6 +141,8 @@ EOF
 # (deploy/lighttpd/chat.conf.in) spawning CHAT_API (a command line) with
 # DIR/chat.conf; files in DIR. Sets LIGHTTPD_PID; returns 0 once the API
 # answers /api/chat/health/ through it (TRIES checks 0.2 s apart), 1 if not.
+# MAX_CONNECTIONS replaces (":=") the site's own server.max-connections: a
+# second plain assignment is a lighttpd configuration error.
 bench_start_lighttpd() {
 	_ld=$1 _lp=$2 _la=$3 _lr=$4 _lm=$5 _lt=$6
 	mkdir -p "$_ld/www"
@@ -155,8 +157,8 @@ server.port = $_lp
 server.document-root = "$_ld/www"
 server.errorlog = "$_ld/lighttpd.log"
 server.upload-dirs = ( "$_ld" )
-server.max-connections = $_lm
 include "$_ld/lighttpd-chat.conf"
+server.max-connections := $_lm
 EOC
 	"$LIGHTTPD" -D -f "$_ld/lighttpd.conf" >>"$_ld/lighttpd.log" 2>&1 &
 	LIGHTTPD_PID=$!

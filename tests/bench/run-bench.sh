@@ -264,7 +264,7 @@ socket = $CHAT_DATABASE_SOCKET
 user = root
 name = chat_test
 [api]
-threads = 4
+threads = 16
 [notify]
 dir = $CHAT_NOTIFY_DIR
 [log]

@@ -91,7 +91,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.relay.heartbeat_interval, 10);
 	assert_string_equal(c.relay.metrics_listen, "");
 	assert_int_equal(c.relay.metrics_port, 0);
-	assert_int_equal(c.api.threads, 4);
+	assert_int_equal(c.api.threads, 16);
 	assert_int_equal(c.api.max_body_size, 65536);
 	assert_null(c.api.cors_origins[0]);
 	assert_string_equal(c.notify.dir, RUNSTATEDIR "/chat");
@@ -260,7 +260,7 @@ static void test_env(void **state)
 	fclose(err);
 	assert_string_equal(errbuf, "environment CHAT_API_THREADS: bad value \"many\" for [api] "
 	                            "threads: expected an integer in range 1..1024\n");
-	assert_int_equal(c.api.threads, 4);
+	assert_int_equal(c.api.threads, 16);
 	unsetenv("CHAT_API_THREADS");
 	unsetenv("CHAT_DATABASE_SOCKET");
 	unsetenv("CHAT_RELAY_PORT");
