@@ -433,7 +433,16 @@ async def t_frame_pieces(fx):
                     break
                 raise R.TestFailure(f"fragmented message answered with {f}")
         R.eq(f["message"]["content"], text.decode(), "fragmented message around pings")
-        R.eq(sorted(pongs, key=len), [b"", b"p" * 125], "pongs echo the pings' payloads")
+        # A pong may follow the message's echo (the echo waits for the
+        # database, the pong for the next write): read on for one. When the
+        # second ping arrives before the first pong is out, libwebsockets
+        # (4.1) answers the first only: every pong echoes a ping, and
+        # at least one comes.
+        while not pongs:
+            op, payload = raw.recv_frame(5)
+            if op == 0xA:
+                pongs.append(payload)
+        R.eq([p for p in pongs if p not in (b"", b"p" * 125)], [], "pongs echo the pings' payloads")
         # the connection is still usable, and a second exact-limit frame
         # in one piece passes too
         raw.sock.sendall(masked_frame(0x1, edge_frame(limit, "edge again")))
