@@ -5,9 +5,7 @@
  * by /64). */
 #include <config.h>
 
-#include <arpa/inet.h>
 #include <ctype.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +13,7 @@
 #include <time.h>
 
 #include "api.h"
+#include "chat_addr.h"
 #include "chat_dal.h"
 #include "chat_json.h"
 #include "chat_log.h"
@@ -85,23 +84,16 @@ int api_authenticate(api_req *r)
 	return 0;
 }
 
-/* The address key: an IPv4 address as is, an IPv6 address by its /64
- * (one host usually holds a whole /64, so counting each address would
- * let it guess 2^64 times as often). */
+/* The address key: the address as every limit counts it (an IPv6
+ * address by its /64, see chat_addr.h). */
 static void address_key(const char *addr, char *out, size_t outsz)
 {
-	struct in6_addr a6;
-	char text[INET6_ADDRSTRLEN];
+	char c[CHAT_ADDR_KEY_LEN];
 
-	if (addr && strchr(addr, ':') && inet_pton(AF_INET6, addr, &a6) == 1 &&
-	    !IN6_IS_ADDR_V4MAPPED(&a6)) {
-		memset(a6.s6_addr + 8, 0, 8);
-		if (inet_ntop(AF_INET6, &a6, text, sizeof(text))) {
-			snprintf(out, outsz, "a:%s/64", text);
-			return;
-		}
-	}
-	snprintf(out, outsz, "a:%.80s", addr ? addr : "-");
+	if (chat_addr_canonical(addr, c, sizeof(c)))
+		snprintf(out, outsz, "a:%s", c);
+	else
+		snprintf(out, outsz, "a:%.80s", addr ? addr : "-");
 }
 
 /* Count a login/registration attempt against the client address and the

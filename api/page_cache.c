@@ -8,6 +8,8 @@
 
 #include "page_cache.h"
 
+#include "chat_addr.h"
+
 typedef struct slot {
 	page_key key;
 	int64_t event_id;
@@ -21,13 +23,8 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 
 static size_t slot_of(const page_key *k)
 {
-	uint64_t h = 1469598103934665603ULL; /* FNV-1a over the fields */
 	const int64_t v[4] = { k->room_id, k->before, k->after, k->limit };
-	for (int i = 0; i < 4; i++) {
-		h ^= (uint64_t)v[i];
-		h *= 1099511628211ULL;
-	}
-	return (size_t)(h % PAGE_CACHE_SLOTS);
+	return (size_t)(chat_hash_bytes(v, sizeof(v)) % PAGE_CACHE_SLOTS);
 }
 
 static int same_key(const page_key *a, const page_key *b)

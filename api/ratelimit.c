@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "chat_addr.h"
 
 #define KEY_MAX 200
 #define PROBE 16
@@ -62,16 +63,6 @@ void api_ratelimit_free(api_ratelimit *rl)
 	free(rl);
 }
 
-static uint64_t hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
 static bool live(const api_ratelimit *rl, const slot *s, int64_t now_s)
 {
 	return s->key[0] && now_s < s->window_start + rl->window_s;
@@ -87,7 +78,7 @@ static int wait_of(const api_ratelimit *rl, const slot *s, int64_t now_s)
 /* The live slot of key, or NULL. Caller holds the lock. */
 static slot *lookup(api_ratelimit *rl, const char *key, int64_t now_s)
 {
-	size_t start = (size_t)(hash(key) % rl->n);
+	size_t start = (size_t)(chat_hash_str(key) % rl->n);
 	for (size_t i = 0; i < PROBE; i++) {
 		slot *s = &rl->slots[(start + i) % rl->n];
 		if (live(rl, s, now_s) && strcmp(s->key, key) == 0)
@@ -102,7 +93,7 @@ static slot *lookup(api_ratelimit *rl, const char *key, int64_t now_s)
  * lock. */
 static slot *claim(api_ratelimit *rl, const char *key, int64_t now_s, int *full_wait)
 {
-	size_t start = (size_t)(hash(key) % rl->n);
+	size_t start = (size_t)(chat_hash_str(key) % rl->n);
 	int w = 0;
 	for (size_t i = 0; i < PROBE; i++) {
 		slot *s = &rl->slots[(start + i) % rl->n];

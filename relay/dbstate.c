@@ -33,7 +33,18 @@ void relay_db_set_up(bool up)
  * seconds that the database is unreachable. */
 void relay_db_note(chat_err e, chat_db *db, const char *what)
 {
-	if (e == CHAT_ERR_UNAVAILABLE) {
+	if (e == CHAT_ERR_UNAVAILABLE && chat_db_last_was_conflict(db)) {
+		/* Other writers won every retry (deadlock or lock wait):
+		 * the server answers, so /healthz stays up; the write is refused
+		 * with "try again" and said here at most every few seconds. */
+		static atomic_llong last_conflict;
+		int64_t now = chat_time_mono_ms();
+		if (now - atomic_load(&last_conflict) >= 5000) {
+			atomic_store(&last_conflict, now);
+			chat_log_warn("database write conflict after retries (%s: %s); refused as try-again",
+			              what, chat_db_error(db));
+		}
+	} else if (e == CHAT_ERR_UNAVAILABLE) {
 		bool was = atomic_exchange(&db_up, false);
 		atomic_store(&db_seen_down, true);
 		int64_t now = chat_time_mono_ms();

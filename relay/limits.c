@@ -13,11 +13,11 @@
  * (one host usually has a whole /64 to pick from). */
 #include "config.h"
 
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat_addr.h"
 #include "chat_log.h"
 #include "relay.h"
 
@@ -37,10 +37,7 @@ static struct {
 
 static size_t slot_of(const char *key, size_t nb)
 {
-	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
-		h = (h ^ *p) * 1099511628211ULL;
-	return (size_t)(h & (nb - 1));
+	return (size_t)(chat_hash_str(key) & (nb - 1));
 }
 
 static void grow(void)
@@ -126,28 +123,6 @@ void relay_limits_free(void)
 	memset(&tab, 0, sizeof(tab));
 }
 
-/* text -> canonical address (IPv4, or the /64 of an IPv6 address; an
- * IPv4-mapped IPv6 address is its IPv4 address). false if not an address. */
-static bool canonical(const char *text, char *out, size_t outlen)
-{
-	struct in_addr a4;
-	struct in6_addr a6;
-	if (inet_pton(AF_INET, text, &a4) == 1)
-		return inet_ntop(AF_INET, &a4, out, (socklen_t)outlen) != NULL;
-	if (inet_pton(AF_INET6, text, &a6) != 1)
-		return false;
-	if (IN6_IS_ADDR_V4MAPPED(&a6)) {
-		memcpy(&a4, &a6.s6_addr[12], 4);
-		return inet_ntop(AF_INET, &a4, out, (socklen_t)outlen) != NULL;
-	}
-	memset(&a6.s6_addr[8], 0, 8);
-	if (!inet_ntop(AF_INET6, &a6, out, (socklen_t)outlen))
-		return false;
-	size_t n = strlen(out);
-	snprintf(out + n, outlen - n, "/64");
-	return true;
-}
-
 /* The last comma-separated entry of an X-Forwarded-For value, trimmed. */
 static void last_entry(char *v, const char **start)
 {
@@ -165,9 +140,9 @@ void relay_limits_client_address(struct lws *wsi, char *out, size_t outlen)
 {
 	/* headers are at most info.max_http_header_data (8 KiB) together */
 	static char xff[8192];
-	char peer[INET6_ADDRSTRLEN + 8] = "";
+	char peer[CHAT_ADDR_KEY_LEN] = "";
 	const char *raw = lws_get_peer_simple(wsi, peer, sizeof(peer));
-	if (!raw || !canonical(peer, out, outlen))
+	if (!raw || !chat_addr_canonical(peer, out, outlen))
 		snprintf(out, outlen, "unknown");
 	if (!chat_config_list_has(relay_g->cfg->relay.trusted_proxies, peer) &&
 	    !chat_config_list_has(relay_g->cfg->relay.trusted_proxies, out))
@@ -176,8 +151,8 @@ void relay_limits_client_address(struct lws *wsi, char *out, size_t outlen)
 		return; /* the proxy's own connection, or no header: the peer */
 	const char *last;
 	last_entry(xff, &last);
-	char fwd[INET6_ADDRSTRLEN + 8];
-	if (canonical(last, fwd, sizeof(fwd)))
+	char fwd[CHAT_ADDR_KEY_LEN];
+	if (chat_addr_canonical(last, fwd, sizeof(fwd)))
 		snprintf(out, outlen, "%s", fwd);
 	else
 		chat_log_debug("X-Forwarded-For from trusted proxy %s has no address at its end",

@@ -159,6 +159,13 @@ unsigned chat_db_errno(chat_db *db)
 	return db ? db->last_errno : 0;
 }
 
+static bool errno_is_conflict(unsigned e);
+
+bool chat_db_last_was_conflict(chat_db *db)
+{
+	return db && errno_is_conflict(db->last_errno);
+}
+
 const char *chat_db_error(chat_db *db)
 {
 	return db ? db->last_error : "";

@@ -55,6 +55,10 @@ chat_err chat_db_txn_run(chat_db *db, chat_err (*fn)(chat_db *db, void *arg), vo
 /* Last MariaDB error number and text on this handle, for logs. */
 unsigned chat_db_errno(chat_db *db);
 const char *chat_db_error(chat_db *db);
+/* Was the last failure a lost race with other writers (deadlock victim,
+ * Galera certification conflict, lock wait timeout) rather than a server
+ * that cannot be reached? */
+bool chat_db_last_was_conflict(chat_db *db);
 
 /* Server's MariaDB version string, or "" when not connected. */
 const char *chat_db_server_version(chat_db *db);

@@ -1,6 +1,7 @@
 # shared/ pure modules (config, log, JWT, passwords, JSON, validation, notify)
 shared_libchat_la_SOURCES += \
 	shared/chat_file.h shared/chat_file.c \
+	shared/chat_addr.h shared/chat_addr.c \
 	shared/chat_config.c \
 	shared/chat_dbhosts.h shared/chat_dbhosts.c \
 	shared/chat_log.c \

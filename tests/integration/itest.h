@@ -36,6 +36,7 @@ void test_txn_connection_lost(void **state);
 void test_txn_conflict_burst(void **state);
 void test_txn_deadlock_in_batch(void **state);
 void test_batch_id_stride(void **state);
+void test_txn_conflict_exhausted(void **state);
 
 #define ITEST_MORE_TESTS                          \
 	cmocka_unit_test(test_reads_unread),      \
@@ -54,6 +55,7 @@ void test_batch_id_stride(void **state);
 	cmocka_unit_test(test_txn_conflict_burst), \
 	cmocka_unit_test(test_txn_deadlock_in_batch), \
 	cmocka_unit_test(test_batch_id_stride), \
+	cmocka_unit_test(test_txn_conflict_exhausted), \
 	cmocka_unit_test(test_counters_consistent),
 
 #endif

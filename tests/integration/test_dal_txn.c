@@ -405,3 +405,71 @@ void test_batch_id_stride(void **state)
 	}
 	chat_db_close(d);
 }
+
+/* ---- a conflict that outlasts the retries is told apart from an outage */
+
+DB_SQL(q_short_lock_wait, "SET SESSION innodb_lock_wait_timeout = 1");
+
+typedef struct holder {
+	int64_t room;
+	volatile int locked, release;
+} holder;
+
+static chat_err hold_fn(chat_db *d, void *arg)
+{
+	holder *h = arg;
+	chat_err e = db_room_lock(d, h->room);
+	if (e != CHAT_OK)
+		return e;
+	h->locked = 1;
+	for (int i = 0; i < 2000 && !h->release; i++) /* at most 10 s */
+		nap();
+	return CHAT_OK;
+}
+
+static void *holder_thread(void *arg)
+{
+	chat_err e;
+	chat_db *d = chat_db_open(&cfg, &e);
+	if (!d || e != CHAT_OK)
+		abort();
+	if (chat_db_txn_run(d, hold_fn, arg) != CHAT_OK)
+		abort();
+	chat_db_close(d);
+	chat_db_thread_end();
+	return NULL;
+}
+
+static chat_err lock_room_fn(chat_db *d, void *arg)
+{
+	return db_room_lock(d, *(int64_t *)arg);
+}
+
+/* The relay keeps /healthz up and says "conflict", not "unavailable",
+ * when other writers won every retry: it asks chat_db_last_was_conflict. */
+void test_txn_conflict_exhausted(void **state)
+{
+	(void)state;
+	int64_t owner = mkuser("held");
+	int64_t room = mkroom("held-room", false, owner);
+	chat_err e;
+	chat_db *d = chat_db_open(&cfg, &e);
+	assert_int_equal(e, CHAT_OK);
+	assert_false(chat_db_last_was_conflict(d));
+	assert_int_equal(db_exec(d, &q_short_lock_wait, NULL, 0, NULL, NULL), CHAT_OK);
+
+	holder h = { room, 0, 0 };
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, holder_thread, &h), 0);
+	for (int i = 0; i < 2000 && !h.locked; i++)
+		nap();
+	assert_true(h.locked);
+	/* two lock waits of 1 s each (one retry), then the refusal */
+	assert_int_equal(chat_db_txn_run(d, lock_room_fn, &room), CHAT_ERR_UNAVAILABLE);
+	assert_true(chat_db_last_was_conflict(d));
+	h.release = 1;
+	pthread_join(t, NULL);
+	/* the handle is fine: the same work goes through now */
+	assert_int_equal(chat_db_txn_run(d, lock_room_fn, &room), CHAT_OK);
+	chat_db_close(d);
+}

@@ -8,7 +8,8 @@ UNIT_TESTS = \
 	tests/unit/test_jwt \
 	tests/unit/test_notify \
 	tests/unit/test_follow_model \
-	tests/unit/test_dbhosts
+	tests/unit/test_dbhosts \
+	tests/unit/test_addr
 
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
@@ -42,6 +43,10 @@ tests_unit_test_json_LDADD = $(UNIT_LIBS)
 tests_unit_test_jwt_SOURCES = tests/unit/test_jwt.c $(UNIT_UTIL)
 tests_unit_test_jwt_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_jwt_LDADD = $(UNIT_LIBS)
+
+tests_unit_test_addr_SOURCES = tests/unit/test_addr.c $(UNIT_UTIL)
+tests_unit_test_addr_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_addr_LDADD = $(UNIT_LIBS)
 
 tests_unit_test_notify_SOURCES = tests/unit/test_notify.c $(UNIT_UTIL)
 tests_unit_test_notify_CFLAGS = $(UNIT_CFLAGS)
