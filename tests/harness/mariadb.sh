@@ -78,7 +78,10 @@ chat_test_db_start() {
 	# Stopped at exit, unless the caller already has an EXIT trap: then
 	# that trap must call chat_test_db_stop itself (replacing it would
 	# skip the caller's own cleanup).
-	case "$(trap)" in
+	# "trap" runs in this shell with its output to a file: dash prints no
+	# traps inside a command substitution's subshell.
+	trap >"$CHAT_TEST_DB_DIR/traps"
+	case "$(cat "$CHAT_TEST_DB_DIR/traps")" in
 	*EXIT*) ;;
 	*) trap 'chat_test_db_stop; [ -L "$CHAT_TEST_DB_DIR/sockdir" ] && rm -rf "$(readlink "$CHAT_TEST_DB_DIR/sockdir")"' EXIT ;;
 	esac
