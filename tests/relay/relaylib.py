@@ -741,6 +741,20 @@ def check_message(m, content=None, message_type="text", sender=None, client_id=N
 # raw WebSocket (for bytes the client library will not send, and for a
 # reader that stops reading)
 
+def masked_frame(opcode, payload, fin=True):
+    """One client frame (RFC 6455 5.2), masked, as bytes."""
+    b0 = (0x80 if fin else 0) | opcode
+    n = len(payload)
+    if n < 126:
+        hdr = struct.pack("!BB", b0, 0x80 | n)
+    elif n < 65536:
+        hdr = struct.pack("!BBH", b0, 0x80 | 126, n)
+    else:
+        hdr = struct.pack("!BBQ", b0, 0x80 | 127, n)
+    mask = os.urandom(4)
+    return hdr + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
 class RawWs:
     def __init__(self, port, path, rcvbuf=None, timeout=10, origin=None):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -766,17 +780,7 @@ class RawWs:
         check(b" 101 " in status + b" ", f"raw handshake refused: {status!r}")
 
     def send_frame(self, opcode, payload, fin=True):
-        b0 = (0x80 if fin else 0) | opcode
-        n = len(payload)
-        if n < 126:
-            hdr = struct.pack("!BB", b0, 0x80 | n)
-        elif n < 65536:
-            hdr = struct.pack("!BBH", b0, 0x80 | 126, n)
-        else:
-            hdr = struct.pack("!BBQ", b0, 0x80 | 127, n)
-        mask = os.urandom(4)
-        body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.sock.sendall(hdr + mask + body)
+        self.sock.sendall(masked_frame(opcode, payload, fin))
 
     def send_text_bytes(self, data):
         self.send_frame(0x1, data)
