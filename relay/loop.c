@@ -45,16 +45,11 @@ struct lws_context *relay_loop_create(struct lws_context_creation_info *info, co
 	bool poll_only = want && !strcmp(want, "poll");
 	bool insist = want && !strcmp(want, "libev");
 	struct lws_context *ctx = NULL;
-#if LWS_LIBRARY_VERSION_MAJOR > 4 || (LWS_LIBRARY_VERSION_MAJOR == 4 && LWS_LIBRARY_VERSION_MINOR >= 3)
-	/* 4.3: wsi timers (lws_set_timer_usecs) were seen firing late on the
-	 * libev loop (a draining close lost its close frame): poll() unless
-	 * asked for libev (docs/relay.md). */
-	if (!insist && !poll_only) {
-		chat_log_info("libwebsockets %s: event loop poll() (relay.event_loop = libev to "
-		              "use libev)", LWS_LIBRARY_VERSION);
+	/* auto is poll(): on the libev loop libwebsockets' per-connection
+	 * timers (lws_set_timer_usecs) were seen to fire late, and a draining
+	 * close lost its close frame (docs/relay.md). */
+	if (!insist)
 		poll_only = true;
-	}
-#endif
 #ifdef HAVE_LIBEV
 	if (!poll_only) {
 		ev = ev_loop_new(EVFLAG_AUTO);

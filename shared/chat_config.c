@@ -80,7 +80,7 @@ static const struct key_def keys[] = {
 	STR(relay, listen, "127.0.0.1", "address the WebSocket relay listens on"),
 	INT(relay, port, 1, 65535, 8001, "WebSocket relay port"),
 	INT(relay, workers, 1, 256, 1, "relay processes sharing the port (SO_REUSEPORT), e.g. one per core"),
-	CHOICE(relay, event_loop, "auto|libev|poll", "auto", "libwebsockets event loop: libev (epoll), poll(), or auto = libev when its plugin is installed and libwebsockets is older than 4.3"),
+	CHOICE(relay, event_loop, "auto|libev|poll", "auto", "libwebsockets event loop: libev (epoll), poll(), or auto = poll() for now"),
 	STR(relay, tls_cert, "", "PEM certificate for wss:// (empty = plain ws://, TLS left to the proxy)"),
 	STR(relay, tls_key, "", "PEM private key for tls_cert"),
 	INT(relay, max_frame_size, 128, 16777216, 65536, "largest client frame in bytes; bigger ones are refused"),
