@@ -5,9 +5,9 @@
  * head: O(n) per new connection and per pong, most of a relay's CPU during
  * a connect burst. Here each WebSocket session only records when it was
  * last heard from (any frame, or a pong: a cached clock, no system call),
- * and the tick visits a slice of the sessions, in a list of their own, so
+ * and the tick visits a slice of the connection registry's buckets, so
  * that every session is visited once per `period` seconds: O(sessions /
- * period) per tick.
+ * period) per tick, and no list or timer of its own per connection.
  *
  * A session not heard from for relay.ping_interval is sent a ping (asked
  * for through WRITEABLE, session.c writes it); one not heard from for
@@ -20,51 +20,20 @@
 #include "chat_log.h"
 #include "relay.h"
 
-static relay_session *head, *tail, *cursor;
-static size_t count;
-static uint32_t now_s; /* seconds of the relay's monotonic clock, per tick */
+static size_t cursor; /* the next bucket of the connection registry to visit */
+static uint32_t now_s;  /* seconds of the relay's monotonic clock, per tick */
 
 static uint32_t clock_s(void)
 {
 	return (uint32_t)(relay_now_ms() / 1000);
 }
 
-void relay_keepalive_add(relay_session *s)
+void relay_keepalive_start(relay_session *s)
 {
-	if (s->ka.linked)
-		return;
 	if (!now_s)
 		now_s = clock_s();
 	s->ka.heard_s = now_s;
-	s->ka.ping_due = s->ka.ping_sent = false;
-	s->ka.next = NULL;
-	s->ka.prev = tail;
-	if (tail)
-		tail->ka.next = s;
-	else
-		head = s;
-	tail = s;
-	s->ka.linked = true;
-	count++;
-}
-
-void relay_keepalive_remove(relay_session *s)
-{
-	if (!s->ka.linked)
-		return;
-	if (cursor == s)
-		cursor = s->ka.next;
-	if (s->ka.prev)
-		s->ka.prev->ka.next = s->ka.next;
-	else
-		head = s->ka.next;
-	if (s->ka.next)
-		s->ka.next->ka.prev = s->ka.prev;
-	else
-		tail = s->ka.prev;
-	s->ka.prev = s->ka.next = NULL;
-	s->ka.linked = false;
-	count--;
+	s->ka.ping_due = s->ka.ping_sent = s->ka.hung_up = false;
 }
 
 void relay_keepalive_heard(relay_session *s)
@@ -73,8 +42,15 @@ void relay_keepalive_heard(relay_session *s)
 	s->ka.ping_due = s->ka.ping_sent = false;
 }
 
-static void visit(relay_session *s, uint32_t ping, uint32_t idle)
+typedef struct limits {
+	uint32_t ping, idle;
+} limits;
+
+static void visit(relay_session *s, void *arg)
 {
+	const limits *l = arg;
+	if (s->ka.hung_up)
+		return;
 	if (s->state != RS_OPEN) {
 		/* Opening (reading paused until the lookup answers) or closing
 		 * (a timeout of its own): not judged, and not idle once open. */
@@ -82,14 +58,14 @@ static void visit(relay_session *s, uint32_t ping, uint32_t idle)
 		return;
 	}
 	uint32_t quiet = now_s - s->ka.heard_s;
-	if (quiet >= idle) {
+	if (quiet >= l->idle) {
 		chat_log_debug("connection %llu: nothing heard for %us: hung up",
 		               (unsigned long long)s->conn_id, quiet);
 		lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-		relay_keepalive_remove(s);
+		s->ka.hung_up = true;
 		return;
 	}
-	if (quiet >= ping && !s->ka.ping_sent) {
+	if (quiet >= l->ping && !s->ka.ping_sent) {
 		s->ka.ping_sent = s->ka.ping_due = true;
 		lws_callback_on_writable(s->wsi);
 	}
@@ -98,26 +74,20 @@ static void visit(relay_session *s, uint32_t ping, uint32_t idle)
 void relay_keepalive_tick(int64_t now_ms)
 {
 	const chat_config *cfg = relay_g->cfg;
-	uint32_t ping = (uint32_t)cfg->relay.ping_interval;
-	uint32_t idle = (uint32_t)cfg->relay.idle_timeout;
-	uint32_t gap = idle > ping ? idle - ping : 1;
-	uint32_t period = (ping < gap ? ping : gap) / 4;
+	limits l = { (uint32_t)cfg->relay.ping_interval, (uint32_t)cfg->relay.idle_timeout };
+	uint32_t gap = l.idle > l.ping ? l.idle - l.ping : 1;
+	uint32_t period = (l.ping < gap ? l.ping : gap) / 4;
 	if (period < 1)
 		period = 1;
 	now_s = (uint32_t)(now_ms / 1000);
 
-	/* Visit count / period sessions (rounded up); a pass that reaches
-	 * the end starts again from the head next tick. */
-	size_t slice = (count + period - 1) / period;
-	if (!cursor)
-		cursor = head;
-	while (slice-- && cursor) {
-		relay_session *s = cursor;
-		cursor = s->ka.next;
-		visit(s, ping, idle);
-	}
+	/* Visit buckets / period of the registry's buckets (rounded up); a
+	 * pass that reaches the end starts again from the first next tick.
+	 * A session moved by the registry's growth may wait one pass more:
+	 * its ping is then at most 2 periods late, still before the hang-up. */
+	size_t nb = relay_conns_buckets();
+	cursor = relay_conns_visit(cursor, (nb + period - 1) / period, visit, &l);
 }
-
 bool relay_keepalive_take_ping(relay_session *s)
 {
 	if (!s->ka.ping_due)

@@ -159,10 +159,10 @@ void relay_limits_client_address(struct lws *wsi, char *out, size_t outlen)
 		               peer);
 }
 
-int relay_limits_admit(relay_session *s)
+int relay_limits_admit(relay_session *s, const char *addr)
 {
 	const chat_config *cfg = relay_g->cfg;
-	char key[sizeof(s->addr) + 2];
+	char key[CHAT_ADDR_KEY_LEN + 2];
 	relay_budget *u = NULL, *a = NULL;
 	int rc = 0;
 
@@ -174,7 +174,7 @@ int relay_limits_admit(relay_session *s)
 		    u->conns >= (size_t)cfg->relay.max_connections_per_user)
 			return 1;
 	}
-	snprintf(key, sizeof(key), "a%s", s->addr);
+	snprintf(key, sizeof(key), "a%s", addr);
 	if (!(a = get(key, true)))
 		rc = -1;
 	else if (cfg->relay.max_connections_per_address &&

@@ -124,15 +124,33 @@ enum { RELAY_RX_BUFFER = 128, RELAY_TX_PACKET = 1 << 20 };
  * from the connection's creation to LWS_CALLBACK_CLOSED / CLOSED_HTTP.
  * Owned by the service thread. */
 enum { RELAY_RETRY_IDS = 4 }; /* retry answers a session remembers */
+typedef struct relay_retry_ring {
+	int64_t ids[RELAY_RETRY_IDS];
+	unsigned char next;        /* ring position (256 % 4 == 0) */
+} relay_retry_ring;
 
-/* keepalive.c: when a WebSocket session was last heard from, and its
- * place in the sweep's list. */
-struct relay_session;
-typedef struct relay_keepalive_link {
-	struct relay_session *prev, *next;
+/* A session's presence snapshot taken at open: suppresses join/leave
+ * frames the newcomer already knows from "online" (events with id <=
+ * floor); dropped once the follower is past floor (session.c). Apart from
+ * the session: only the newest connections of a room hold one. */
+typedef struct relay_snapshot {
+	int64_t floor;
+	int64_t *ids;              /* sorted */
+	size_t n;
+	uint64_t cycles;           /* follower cycles done when it was taken */
+} relay_snapshot;
+
+typedef struct relay_http_answer {
+	char *body;
+	size_t len;
+	int status;
+} relay_http_answer;
+
+/* keepalive.c: when a WebSocket session was last heard from. */
+typedef struct relay_keepalive {
 	uint32_t heard_s;          /* relay clock, seconds */
-	bool linked, ping_due, ping_sent;
-} relay_keepalive_link;
+	bool ping_due, ping_sent, hung_up;
+} relay_keepalive;
 
 typedef struct relay_session {
 	struct lws *wsi;
@@ -148,12 +166,13 @@ typedef struct relay_session {
 	bool rate_noticed;
 	bool typing;               /* typing indicator on (typing_deadline_ms) */
 	bool in_typing_list;
-	unsigned char retry_next;  /* retry_ids ring position (256 % 4 == 0) */
+	relay_keepalive ka;        /* keepalive.c */
 
-	/* room membership (rooms.c) */
+	/* room membership and the connection registry (rooms.c) */
 	int64_t room_id;
 	struct relay_room *room;
 	struct relay_session *room_prev, *room_next;
+	struct relay_session *conn_next;
 
 	/* Only the user's id: its name went out in the opening frame and is
 	 * never needed again (a name buffer here was 600 bytes a connection) */
@@ -162,8 +181,7 @@ typedef struct relay_session {
 	} user;
 	int64_t presence_id;       /* 0 = none registered */
 
-	/* limits.c: the client address and the budgets this session holds */
-	char addr[CHAT_ADDR_KEY_LEN]; /* chat_addr_canonical() needs all of it */
+	/* limits.c: the budgets this session holds */
 	struct relay_budget *user_budget, *addr_budget;
 
 	/* outgoing */
@@ -185,16 +203,12 @@ typedef struct relay_session {
 	int64_t replay_max_ev;
 	int64_t replay_last_msg;
 	/* Messages this connection got as client_id retry answers: their live
-	 * event, when it comes after, is not sent again (a ring) */
-	int64_t retry_ids[RELAY_RETRY_IDS];
+	 * event, when it comes after, is not sent again (allocated at the
+	 * first retry answer: few connections ever get one) */
+	struct relay_retry_ring *retries;
 
-	/* presence snapshot taken at open: suppresses join/leave frames the
-	 * newcomer already knows from "online" (events with id <= snap_floor);
-	 * dropped once the follower is past snap_floor (session.c) */
-	int64_t snap_floor;
-	int64_t *snap_ids;         /* sorted */
-	size_t snap_n;
-	uint64_t snap_cycles;      /* follower cycles done when it was taken */
+	/* presence snapshot taken at open (NULL once dropped) */
+	struct relay_snapshot *snap;
 
 	/* incoming message reassembly, capped at relay.max_frame_size */
 	char *rx;
@@ -208,12 +222,9 @@ typedef struct relay_session {
 	int64_t typing_deadline_ms;
 	struct relay_session *typing_prev, *typing_next;
 
-	relay_keepalive_link ka;   /* keepalive.c */
 
-	/* HTTP (/healthz, /metrics) */
-	char *http_body;
-	size_t http_len;
-	int http_status;
+	/* HTTP (/healthz, /metrics): the answer being written */
+	struct relay_http_answer *http;
 } relay_session;
 
 /* ---- jobs and results (workq.c, results.c) ----------------------------------- */
@@ -379,9 +390,10 @@ int relay_listener_callback(struct lws *wsi, enum lws_callback_reasons reason, v
  * (per process). The client address of a new connection (the peer, or the
  * last X-Forwarded-For entry of a trusted proxy), canonical. */
 void relay_limits_client_address(struct lws *wsi, char *out, size_t outlen);
-/* Count s (user.id and addr set) against its budgets: 0 admitted, 1 its
- * user, 2 its address is at the limit, -1 out of memory. */
-int relay_limits_admit(relay_session *s);
+/* Count s (user.id set) from the client address addr against its
+ * budgets: 0 admitted, 1 its user, 2 its address is at the limit, -1 out
+ * of memory. */
+int relay_limits_admit(relay_session *s, const char *addr);
 /* Give back what relay_limits_admit counted (idempotent). */
 void relay_limits_release(relay_session *s);
 /* Take one frame from the session's user's bucket; false = over the rate. */
@@ -419,12 +431,11 @@ void relay_session_pause_all(void);
 void relay_session_close_all(int code, const char *reason);
 
 /* keepalive.c: pings and idle hang-ups by one sweep (instead of a
- * libwebsockets timer per connection). add at ESTABLISHED, remove at
- * CLOSED (both idempotent); heard on every received frame or pong; the
- * tick visits a slice of the sessions; take_ping in WRITEABLE says
- * whether to write a ping first. */
-void relay_keepalive_add(relay_session *s);
-void relay_keepalive_remove(relay_session *s);
+ * libwebsockets timer per connection). start at ESTABLISHED; heard on
+ * every received frame or pong; the tick visits a slice of the
+ * connection registry; take_ping in WRITEABLE says whether to write a
+ * ping first. */
+void relay_keepalive_start(relay_session *s);
 void relay_keepalive_heard(relay_session *s);
 void relay_keepalive_tick(int64_t now_ms);
 bool relay_keepalive_take_ping(relay_session *s);
@@ -460,6 +471,12 @@ void relay_conns_remove(relay_session *s);
 relay_session *relay_conns_find(uint64_t conn_id);
 /* Visit every session (safe against the visitor closing it). */
 void relay_conns_each(void (*fn)(relay_session *s, void *arg), void *arg);
+/* Visit the sessions in `buckets` of the registry's buckets from `from`
+ * on; returns where the next visit starts (0 after the last bucket). fn
+ * must not unregister a session (closing only schedules that). */
+size_t relay_conns_visit(size_t from, size_t buckets, void (*fn)(relay_session *s, void *arg),
+                         void *arg);
+size_t relay_conns_buckets(void);
 /* Fan an event frame out to its room; takes care of room_deleted and
  * member_left. Consumes the result's frame. */
 void relay_rooms_dispatch(relay_frame *f);

@@ -24,12 +24,18 @@ typedef struct idmap {
 	size_t nb, n;
 } idmap;
 
-static size_t slot(const idmap *m, uint64_t key)
+/* A bucket of nb (a power of two) for key. */
+static size_t hash_slot(uint64_t key, size_t nb)
 {
 	key ^= key >> 33;
 	key *= 0xff51afd7ed558ccdULL;
 	key ^= key >> 33;
-	return (size_t)(key & (m->nb - 1));
+	return (size_t)(key & (nb - 1));
+}
+
+static size_t slot(const idmap *m, uint64_t key)
+{
+	return hash_slot(key, m->nb);
 }
 
 static int map_init(idmap *m)
@@ -117,13 +123,42 @@ static void map_del(idmap *m, uint64_t key)
 /* ---- registries ------------------------------------------------------- */
 
 static idmap rooms;
-static idmap conns;
+
+/* The connection registry is intrusive (chained through the session's
+ * conn_next): a node allocated per connection was 32 bytes of each idle
+ * connection's memory. Power-of-two buckets, grown at load factor 1. */
+static struct {
+	relay_session **b;
+	size_t nb, n;
+} conns;
+
+static void conns_grow(void)
+{
+	size_t nnb = conns.nb ? conns.nb * 2 : 64;
+	relay_session **nb = calloc(nnb, sizeof(*nb));
+	if (!nb)
+		return; /* keep the longer chains */
+	for (size_t i = 0; i < conns.nb; i++) {
+		relay_session *s = conns.b[i];
+		while (s) {
+			relay_session *next = s->conn_next;
+			size_t k = hash_slot(s->conn_id, nnb);
+			s->conn_next = nb[k];
+			nb[k] = s;
+			s = next;
+		}
+	}
+	free(conns.b);
+	conns.b = nb;
+	conns.nb = nnb;
+}
 
 int relay_rooms_init(void)
 {
-	if (map_init(&rooms) < 0 || map_init(&conns) < 0)
+	if (map_init(&rooms) < 0)
 		return -1;
-	return 0;
+	conns_grow();
+	return conns.b ? 0 : -1;
 }
 
 void relay_rooms_free(void)
@@ -132,7 +167,8 @@ void relay_rooms_free(void)
 		for (map_node *n = rooms.b[i]; n; n = n->next)
 			free(n->val);
 	map_free(&rooms);
-	map_free(&conns);
+	free(conns.b);
+	memset(&conns, 0, sizeof(conns));
 }
 
 relay_room *relay_rooms_find(int64_t room_id)
@@ -186,18 +222,40 @@ void relay_rooms_leave(relay_session *s)
 
 int relay_conns_add(relay_session *s)
 {
-	return map_put(&conns, s->conn_id, s);
+	if (conns.n + 1 > conns.nb)
+		conns_grow();
+	if (!conns.b)
+		return -1;
+	size_t k = hash_slot(s->conn_id, conns.nb);
+	s->conn_next = conns.b[k];
+	conns.b[k] = s;
+	conns.n++;
+	return 0;
 }
 
 void relay_conns_remove(relay_session *s)
 {
-	if (s->conn_id)
-		map_del(&conns, s->conn_id);
+	if (!s->conn_id || !conns.b)
+		return;
+	for (relay_session **pp = &conns.b[hash_slot(s->conn_id, conns.nb)]; *pp;
+	     pp = &(*pp)->conn_next) {
+		if (*pp == s) {
+			*pp = s->conn_next;
+			s->conn_next = NULL;
+			conns.n--;
+			return;
+		}
+	}
 }
 
 relay_session *relay_conns_find(uint64_t conn_id)
 {
-	return conn_id ? map_get(&conns, conn_id) : NULL;
+	if (!conn_id || !conns.b)
+		return NULL;
+	for (relay_session *s = conns.b[hash_slot(conn_id, conns.nb)]; s; s = s->conn_next)
+		if (s->conn_id == conn_id)
+			return s;
+	return NULL;
 }
 
 void relay_conns_each(void (*fn)(relay_session *s, void *arg), void *arg)
@@ -209,14 +267,31 @@ void relay_conns_each(void (*fn)(relay_session *s, void *arg), void *arg)
 	if (!ids)
 		return;
 	for (size_t i = 0; i < conns.nb && k < n; i++)
-		for (map_node *m = conns.b[i]; m && k < n; m = m->next)
-			ids[k++] = m->key;
+		for (relay_session *s = conns.b[i]; s && k < n; s = s->conn_next)
+			ids[k++] = s->conn_id;
 	for (size_t i = 0; i < k; i++) {
 		relay_session *s = relay_conns_find(ids[i]);
 		if (s)
 			fn(s, arg);
 	}
 	free(ids);
+}
+
+size_t relay_conns_visit(size_t from, size_t buckets, void (*fn)(relay_session *s, void *arg),
+                         void *arg)
+{
+	size_t i = from;
+	for (; i < conns.nb && i - from < buckets; i++)
+		for (relay_session *s = conns.b[i], *next; s; s = next) {
+			next = s->conn_next;
+			fn(s, arg);
+		}
+	return i < conns.nb ? i : 0;
+}
+
+size_t relay_conns_buckets(void)
+{
+	return conns.nb;
 }
 
 /* ---- fan-out ------------------------------------------------------------ */

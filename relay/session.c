@@ -290,12 +290,12 @@ static int on_writeable(relay_session *s)
 
 static bool in_snapshot(const relay_session *s, int64_t user_id)
 {
-	size_t lo = 0, hi = s->snap_n;
+	size_t lo = 0, hi = s->snap->n;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (s->snap_ids[mid] == user_id)
+		if (s->snap->ids[mid] == user_id)
 			return true;
-		if (s->snap_ids[mid] < user_id)
+		if (s->snap->ids[mid] < user_id)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -306,8 +306,8 @@ static bool in_snapshot(const relay_session *s, int64_t user_id)
 /* Should this live frame reach this (open) session? */
 static bool answered_retry(const relay_session *s, int64_t msg_id)
 {
-	for (size_t i = 0; i < RELAY_RETRY_IDS; i++)
-		if (s->retry_ids[i] == msg_id)
+	for (size_t i = 0; s->retries && i < RELAY_RETRY_IDS; i++)
+		if (s->retries->ids[i] == msg_id)
 			return true;
 	return false;
 }
@@ -325,7 +325,7 @@ static bool wanted(const relay_session *s, const relay_frame *f)
 	    f->origin == relay_origin_of(relay_g->instance_id, s->conn_id))
 		return false; /* the typer's own connection */
 	if ((f->kind == CHAT_EV_PRESENCE_JOIN || f->kind == CHAT_EV_PRESENCE_LEAVE) &&
-	    f->ev_id <= s->snap_floor && s->snap_ids) {
+	    s->snap && f->ev_id <= s->snap->floor) {
 		/* Older than the "online" list the newcomer got: pass on only
 		 * what that list does not already say. (Without the list, every
 		 * one: a join twice is harmless, a lost leave is not.) */
@@ -342,14 +342,16 @@ static bool wanted(const relay_session *s, const relay_frame *f)
  * per connection) goes. */
 static void drop_snapshot(relay_session *s)
 {
-	free(s->snap_ids);
-	s->snap_ids = NULL;
-	s->snap_n = 0;
+	if (s->snap) {
+		free(s->snap->ids);
+		free(s->snap);
+		s->snap = NULL;
+	}
 }
 
 static void drop_snapshot_past(relay_session *s, const relay_frame *f)
 {
-	if (s->snap_ids && !s->holding && s->state == RS_OPEN && f->ev_id > s->snap_floor)
+	if (s->snap && !s->holding && s->state == RS_OPEN && f->ev_id > s->snap->floor)
 		drop_snapshot(s);
 }
 
@@ -366,9 +368,9 @@ static void drop_snapshot_past(relay_session *s, const relay_frame *f)
  * snapshot they pass, as the filter lets them pass.) */
 static void drop_snapshot_settled(relay_session *s)
 {
-	if (s->snap_ids && !s->holding && s->state == RS_OPEN &&
-	    relay_follower_cycles() >= s->snap_cycles + 2 &&
-	    relay_follower_last_event() >= s->snap_floor &&
+	if (s->snap && !s->holding && s->state == RS_OPEN &&
+	    relay_follower_cycles() >= s->snap->cycles + 2 &&
+	    relay_follower_last_event() >= s->snap->floor &&
 	    atomic_load(&relay_events_in_flight) == 0)
 		drop_snapshot(s);
 }
@@ -621,8 +623,9 @@ static void on_open(relay_session *s, struct lws *wsi)
 	}
 	s->user.id = j->user_id;
 
-	relay_limits_client_address(wsi, s->addr, sizeof(s->addr));
-	int over = relay_limits_admit(s);
+	char addr[CHAT_ADDR_KEY_LEN];
+	relay_limits_client_address(wsi, addr, sizeof(addr));
+	int over = relay_limits_admit(s, addr);
 	if (over != 0) {
 		relay_job_free(j);
 		if (over < 0) {
@@ -632,7 +635,7 @@ static void on_open(relay_session *s, struct lws *wsi)
 		relay_g->m.connections_refused_total++;
 		/* debug only: a flood must not flood the log (the metric counts) */
 		chat_log_debug("connection refused: user %lld from %s is at its %s limit",
-		               (long long)s->user.id, s->addr, over == 1 ? "user" : "address");
+		               (long long)s->user.id, addr, over == 1 ? "user" : "address");
 		relay_session_close(s, 4403, "too_many_connections",
 		                    over == 1 ? "Too many connections of this user"
 		                              : "Too many connections from this address");
@@ -713,11 +716,11 @@ static void on_auth(relay_result *r)
 	}
 	s->user.id = r->user.id;
 	s->room_private = r->room_private;
-	s->snap_floor = r->snap_floor;
-	s->snap_ids = r->snap_ids;
-	s->snap_n = r->snap_n;
-	s->snap_cycles = relay_follower_cycles();
-	r->snap_ids = NULL;
+	if (r->snap_ids && (s->snap = malloc(sizeof(*s->snap)))) {
+		*s->snap = (relay_snapshot){ r->snap_floor, r->snap_ids, r->snap_n,
+		                             relay_follower_cycles() };
+		r->snap_ids = NULL;
+	}
 	s->state = RS_OPEN;
 	relay_frame *est = r->established;
 	r->established = NULL;
@@ -746,7 +749,10 @@ static void on_insert(relay_result *r)
 		if (r->frame) { /* client_id retry: the stored message, to this connection */
 			relay_frame *f = r->frame;
 			r->frame = NULL;
-			s->retry_ids[s->retry_next++ % RELAY_RETRY_IDS] = f->msg_id;
+			if (!s->retries)
+				s->retries = calloc(1, sizeof(*s->retries));
+			if (s->retries) /* without: the live event may come twice */
+				s->retries->ids[s->retries->next++ % RELAY_RETRY_IDS] = f->msg_id;
 			send_own(s, f);
 		}
 		break;
@@ -1095,12 +1101,13 @@ free_bufs:
 	free_held(s);
 	free(s->rx);
 	s->rx = NULL;
-	free(s->snap_ids);
-	s->snap_ids = NULL;
+	drop_snapshot(s);
 	free(s->rp);
 	s->rp = NULL;
 	free(s->close_reason);
 	s->close_reason = NULL;
+	free(s->retries);
+	s->retries = NULL;
 }
 
 /* ---- shutdown ------------------------------------------------------------ */
@@ -1151,18 +1158,29 @@ void relay_session_close_all(int code, const char *reason)
 
 /* ---- HTTP: /healthz and /metrics ---------------------------------------- */
 
+static void http_answer_free(relay_session *s)
+{
+	if (s->http) {
+		free(s->http->body);
+		free(s->http);
+		s->http = NULL;
+	}
+}
+
 static int on_http(relay_session *s, struct lws *wsi, const char *path)
 {
 	const char *ctype = "text/plain; charset=utf-8";
-	free(s->http_body);
-	s->http_body = NULL;
-	s->http_status = relay_metrics_http(path, &s->http_body, &s->http_len, &ctype);
-	if (!s->http_body)
+	http_answer_free(s);
+	relay_http_answer *a = s->http = calloc(1, sizeof(*s->http));
+	if (!a)
+		return -1;
+	a->status = relay_metrics_http(path, &a->body, &a->len, &ctype);
+	if (!a->body)
 		return -1;
 	unsigned char hdr[LWS_PRE + 512];
 	unsigned char *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof(hdr) - 1;
-	if (lws_add_http_common_headers(wsi, (unsigned)s->http_status, ctype,
-	                                (lws_filepos_t)s->http_len, &p, end) ||
+	if (lws_add_http_common_headers(wsi, (unsigned)a->status, ctype, (lws_filepos_t)a->len, &p,
+	                                end) ||
 	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
 	                                 (const unsigned char *)"no-store", 8, &p, end) ||
 	    lws_finalize_write_http_header(wsi, start, &p, end))
@@ -1173,16 +1191,16 @@ static int on_http(relay_session *s, struct lws *wsi, const char *path)
 
 static int on_http_writeable(relay_session *s, struct lws *wsi)
 {
-	if (!s->http_body)
+	relay_http_answer *a = s->http;
+	if (!a || !a->body)
 		return -1;
-	unsigned char *buf = malloc(LWS_PRE + s->http_len + 1);
+	unsigned char *buf = malloc(LWS_PRE + a->len + 1);
 	if (!buf)
 		return -1;
-	memcpy(buf + LWS_PRE, s->http_body, s->http_len);
-	int n = lws_write(wsi, buf + LWS_PRE, s->http_len, LWS_WRITE_HTTP_FINAL);
+	memcpy(buf + LWS_PRE, a->body, a->len);
+	int n = lws_write(wsi, buf + LWS_PRE, a->len, LWS_WRITE_HTTP_FINAL);
 	free(buf);
-	free(s->http_body);
-	s->http_body = NULL;
+	http_answer_free(s);
 	if (n < 0)
 		return -1;
 	return lws_http_transaction_completed(wsi) ? -1 : 0;
@@ -1210,7 +1228,7 @@ int relay_session_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
 		return relay_g->shutting_down ? 1 : 0;
 	case LWS_CALLBACK_ESTABLISHED:
 		on_open(s, wsi);
-		relay_keepalive_add(s);
+		relay_keepalive_start(s);
 		return 0;
 	case LWS_CALLBACK_RECEIVE:
 		relay_keepalive_heard(s);
@@ -1228,7 +1246,6 @@ int relay_session_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
 			replay_more(s);
 		return 0;
 	case LWS_CALLBACK_CLOSED:
-		relay_keepalive_remove(s);
 		on_closed(s);
 		return 0;
 	case LWS_CALLBACK_HTTP:
@@ -1236,10 +1253,8 @@ int relay_session_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 		return on_http_writeable(s, wsi);
 	case LWS_CALLBACK_CLOSED_HTTP:
-		if (s) {
-			free(s->http_body);
-			s->http_body = NULL;
-		}
+		if (s)
+			http_answer_free(s);
 		return 0;
 	default:
 		break;
