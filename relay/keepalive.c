@@ -32,14 +32,14 @@ void relay_keepalive_start(relay_session *s)
 {
 	if (!now_s)
 		now_s = clock_s();
-	s->ka.heard_s = now_s;
-	s->ka.ping_due = s->ka.ping_sent = s->ka.hung_up = false;
+	s->ka_heard_s = now_s;
+	s->ka_ping_due = s->ka_ping_sent = s->ka_hung_up = false;
 }
 
 void relay_keepalive_heard(relay_session *s)
 {
-	s->ka.heard_s = now_s;
-	s->ka.ping_due = s->ka.ping_sent = false;
+	s->ka_heard_s = now_s;
+	s->ka_ping_due = s->ka_ping_sent = false;
 }
 
 typedef struct limits {
@@ -49,24 +49,24 @@ typedef struct limits {
 static void visit(relay_session *s, void *arg)
 {
 	const limits *l = arg;
-	if (s->ka.hung_up)
+	if (s->ka_hung_up)
 		return;
 	if (s->state != RS_OPEN) {
 		/* Opening (reading paused until the lookup answers) or closing
 		 * (a timeout of its own): not judged, and not idle once open. */
-		s->ka.heard_s = now_s;
+		s->ka_heard_s = now_s;
 		return;
 	}
-	uint32_t quiet = now_s - s->ka.heard_s;
+	uint32_t quiet = now_s - s->ka_heard_s;
 	if (quiet >= l->idle) {
 		chat_log_debug("connection %llu: nothing heard for %us: hung up",
 		               (unsigned long long)s->conn_id, quiet);
 		lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-		s->ka.hung_up = true;
+		s->ka_hung_up = true;
 		return;
 	}
-	if (quiet >= l->ping && !s->ka.ping_sent) {
-		s->ka.ping_sent = s->ka.ping_due = true;
+	if (quiet >= l->ping && !s->ka_ping_sent) {
+		s->ka_ping_sent = s->ka_ping_due = true;
 		lws_callback_on_writable(s->wsi);
 	}
 }
@@ -90,8 +90,8 @@ void relay_keepalive_tick(int64_t now_ms)
 }
 bool relay_keepalive_take_ping(relay_session *s)
 {
-	if (!s->ka.ping_due)
+	if (!s->ka_ping_due)
 		return false;
-	s->ka.ping_due = false;
+	s->ka_ping_due = false;
 	return true;
 }

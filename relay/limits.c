@@ -166,7 +166,10 @@ int relay_limits_admit(relay_session *s, const char *addr)
 	relay_budget *u = NULL, *a = NULL;
 	int rc = 0;
 
-	if (s->user.id != CHAT_ANONYMOUS_USER_ID) {
+	/* A budget only for a limit that is on: each costs a connection of
+	 * its own user (or address) about 60 bytes. */
+	bool per_user = cfg->relay.max_connections_per_user || cfg->relay.user_rate_limit;
+	if (per_user && s->user.id != CHAT_ANONYMOUS_USER_ID) {
 		snprintf(key, sizeof(key), "u%lld", (long long)s->user.id);
 		if (!(u = get(key, true)))
 			return -1;
@@ -174,12 +177,13 @@ int relay_limits_admit(relay_session *s, const char *addr)
 		    u->conns >= (size_t)cfg->relay.max_connections_per_user)
 			return 1;
 	}
-	snprintf(key, sizeof(key), "a%s", addr);
-	if (!(a = get(key, true)))
-		rc = -1;
-	else if (cfg->relay.max_connections_per_address &&
-	         a->conns >= (size_t)cfg->relay.max_connections_per_address)
-		rc = 2;
+	if (cfg->relay.max_connections_per_address) {
+		snprintf(key, sizeof(key), "a%s", addr);
+		if (!(a = get(key, true)))
+			rc = -1;
+		else if (a->conns >= (size_t)cfg->relay.max_connections_per_address)
+			rc = 2;
+	}
 	if (rc != 0) {
 		drop_if_idle(u);
 		drop_if_idle(a);
@@ -187,7 +191,8 @@ int relay_limits_admit(relay_session *s, const char *addr)
 	}
 	if (u)
 		u->conns++;
-	a->conns++;
+	if (a)
+		a->conns++;
 	s->user_budget = u;
 	s->addr_budget = a;
 	return 0;

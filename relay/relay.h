@@ -146,27 +146,28 @@ typedef struct relay_http_answer {
 	int status;
 } relay_http_answer;
 
-/* keepalive.c: when a WebSocket session was last heard from. */
-typedef struct relay_keepalive {
-	uint32_t heard_s;          /* relay clock, seconds */
-	bool ping_due, ping_sent, hung_up;
-} relay_keepalive;
 
 typedef struct relay_session {
 	struct lws *wsi;
 	uint64_t conn_id;          /* 0 until the WebSocket opens */
-	relay_state state;
-	bool is_ws;
-	bool room_private;
-	bool holding;              /* live frames go to held (auth, replay, recheck) */
-	bool replay_pending;       /* a replay runs: pages follow as the client reads */
-	bool bad_last_id;          /* ?last_id= was not a number */
-	bool rx_discard;
-	bool rx_binary;
-	bool rate_noticed;
-	bool typing;               /* typing indicator on (typing_deadline_ms) */
-	bool in_typing_list;
-	relay_keepalive ka;        /* keepalive.c */
+	unsigned char state;       /* relay_state (one byte: every byte here is
+	                            * paid once per connection) */
+	bool is_ws : 1;
+	bool room_private : 1;
+	bool holding : 1;          /* live frames go to held (auth, replay, recheck) */
+	bool replay_pending : 1;   /* a replay runs: pages follow as the client reads */
+	bool bad_last_id : 1;      /* ?last_id= was not a number */
+	bool rx_discard : 1;
+	bool rx_binary : 1;
+	bool rate_noticed : 1;
+	bool typing : 1;           /* typing indicator on (typing_deadline_ms) */
+	bool in_typing_list : 1;
+	bool ka_ping_due : 1;      /* keepalive.c: a ping to write */
+	bool ka_ping_sent : 1;     /* ... and not answered yet */
+	bool ka_hung_up : 1;
+	uint32_t ka_heard_s;       /* keepalive.c: relay clock, seconds */
+	uint32_t rx_len;           /* rx: bytes so far (max_frame_size <= 16 MiB) */
+	int close_code;
 
 	/* room membership and the connection registry (rooms.c) */
 	int64_t room_id;
@@ -191,28 +192,31 @@ typedef struct relay_session {
 	relay_replay *rp;          /* the replay in progress (NULL: none) */
 	/* send timeout (session.c check_stalled) */
 	uint64_t written, written_seen; /* bytes handed to the socket: total, at the last tick */
-	size_t unsent_seen;        /* the socket's unsent bytes at the last tick */
+	uint32_t unsent_seen;      /* the socket's unsent bytes at the last tick */
+	int recheck_pending;       /* room changed: access being checked again */
 	uint64_t acked_seen;       /* bytes the client acknowledged, at the last tick */
 	int64_t stalled_since_ms;  /* output waiting and none taken since (0 = not) */
-	int recheck_pending;       /* room changed: access being checked again */
-	int close_code;
 	char *close_reason;        /* set when a close is scheduled (NULL: none) */
 	int64_t resume_from;       /* -1 = no resume requested at open */
 	/* What the last replay covered: live message events at or below these
 	 * are not sent again (the follower may deliver them after the replay) */
 	int64_t replay_max_ev;
 	int64_t replay_last_msg;
-	/* Messages this connection got as client_id retry answers: their live
-	 * event, when it comes after, is not sent again (allocated at the
-	 * first retry answer: few connections ever get one) */
-	struct relay_retry_ring *retries;
+	union {
+		/* WebSocket: messages this connection got as client_id retry
+		 * answers: their live event, when it comes after, is not sent
+		 * again (allocated at the first retry answer: few connections
+		 * ever get one) */
+		struct relay_retry_ring *retries;
+		/* HTTP (/healthz, /metrics): the answer being written */
+		struct relay_http_answer *http;
+	};
 
 	/* presence snapshot taken at open (NULL once dropped) */
 	struct relay_snapshot *snap;
 
 	/* incoming message reassembly, capped at relay.max_frame_size */
 	char *rx;
-	size_t rx_len;
 
 	/* token bucket */
 	double tokens;
@@ -223,8 +227,6 @@ typedef struct relay_session {
 	struct relay_session *typing_prev, *typing_next;
 
 
-	/* HTTP (/healthz, /metrics): the answer being written */
-	struct relay_http_answer *http;
 } relay_session;
 
 /* ---- jobs and results (workq.c, results.c) ----------------------------------- */
@@ -338,6 +340,7 @@ typedef struct relay {
 	int64_t instance_id;        /* as known by the loop */
 	size_t pending_inserts;     /* submitted, not yet acknowledged */
 	size_t trimmed_at_bytes;    /* relay_frames_freed_bytes() at the last malloc_trim */
+	size_t freed_at_tick;       /* ... at the last tick */
 	int64_t trimmed_at_ms;
 	relay_session *typing_head;
 	relay_metrics m;

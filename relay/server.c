@@ -116,14 +116,18 @@ static void shutdown_step(relay *r)
 
 /* Give freed memory back to the system once many frames were freed
  * (a burst of traffic or of opening frames, slow clients cut off,
- * connections closed), at most every few seconds: glibc keeps freed chunks
- * in its arenas (one per thread that allocated them: frames come from the
- * worker, replay and follower threads) and returns only the top of each
- * heap by itself. */
+ * connections closed), or some were and the burst is over (none freed
+ * since the last tick), at most every few seconds: glibc keeps freed
+ * chunks in its arenas (one per thread that allocated them: frames come
+ * from the worker, replay and follower threads) and returns only the top
+ * of each heap by itself. */
 static void give_back_memory(relay *r, int64_t now)
 {
 	size_t freed = relay_frames_freed_bytes();
-	if (freed - r->trimmed_at_bytes < TRIM_AFTER_BYTES || now - r->trimmed_at_ms < TRIM_EVERY_MS)
+	bool quiet = freed == r->freed_at_tick;
+	r->freed_at_tick = freed;
+	if (freed == r->trimmed_at_bytes || now - r->trimmed_at_ms < TRIM_EVERY_MS ||
+	    (freed - r->trimmed_at_bytes < TRIM_AFTER_BYTES && !quiet))
 		return;
 	r->trimmed_at_bytes = freed;
 	r->trimmed_at_ms = now;

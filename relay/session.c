@@ -533,9 +533,21 @@ static int64_t room_from_path(const char *path)
 	return v;
 }
 
+/* An HTTP answer not written yet (an HTTP request on this connection
+ * before an upgrade); its pointer shares a union with WebSocket state. */
+static void http_answer_free(relay_session *s)
+{
+	if (s->http) {
+		free(s->http->body);
+		free(s->http);
+		s->http = NULL;
+	}
+}
+
 static void on_open(relay_session *s, struct lws *wsi)
 {
 	const chat_config *cfg = relay_g->cfg;
+	http_answer_free(s);
 	s->wsi = wsi;
 	s->is_ws = true;
 	s->conn_id = ++relay_g->next_conn_id;
@@ -916,7 +928,7 @@ static void on_receive(relay_session *s, struct lws *wsi, const void *in, size_t
 				s->rx = n;
 			}
 			memcpy(s->rx + s->rx_len, in, len);
-			s->rx_len += len;
+			s->rx_len += (uint32_t)len; /* at most max_frame_size */
 		}
 	}
 check_final:
@@ -981,7 +993,7 @@ static void check_stalled(relay_session *s, void *arg)
 		taken = wrote + s->unsent_seen > left;
 	}
 	s->written_seen = s->written;
-	s->unsent_seen = left;
+	s->unsent_seen = left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
 	if (taken || (!left && !s->q.count)) {
 		s->stalled_since_ms = 0;
 		replay_more(s); /* in case the socket drained since it last looked */
@@ -1157,15 +1169,6 @@ void relay_session_close_all(int code, const char *reason)
 }
 
 /* ---- HTTP: /healthz and /metrics ---------------------------------------- */
-
-static void http_answer_free(relay_session *s)
-{
-	if (s->http) {
-		free(s->http->body);
-		free(s->http);
-		s->http = NULL;
-	}
-}
 
 static int on_http(relay_session *s, struct lws *wsi, const char *path)
 {
