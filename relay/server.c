@@ -26,6 +26,7 @@ enum { SD_NONE = 0, SD_DRAIN_WRITES, SD_FLUSH_EVENTS, SD_CLOSING, SD_UNREGISTER 
 #define SHUTDOWN_STEP_MS 5000
 #define TRIM_AFTER_BYTES (4u << 20)
 #define TRIM_EVERY_MS 5000
+#define RELAY_MMAP_THRESHOLD (64 * 1024)
 
 int64_t relay_now_ms(void)
 {
@@ -186,6 +187,15 @@ int relay_server_run(const chat_config *cfg, int listen_fd, int metrics_fd)
 	r->metrics_fd = metrics_fd;
 	r->notify_fd = -1;
 
+#ifdef __GLIBC__
+	/* Large blocks (a newcomer's opening frame lists everyone online: 120
+	 * KB in a room of 3,000) straight from the system and back on free.
+	 * glibc's default threshold rises to the size of the largest block
+	 * freed, after which they are carved from the heaps and leave them
+	 * fragmented: one room of 3,000 cost 3.6 KB a connection, 2.7 with
+	 * this. Setting it also stops that rise. */
+	mallopt(M_MMAP_THRESHOLD, RELAY_MMAP_THRESHOLD);
+#endif
 	if (chat_db_library_init() != 0) {
 		chat_log_error("cannot initialise the MariaDB client library");
 		goto out;
