@@ -28,6 +28,27 @@
 #ifdef HAVE_LIBEV
 static struct ev_loop *ev;
 static void *foreign[1];
+static struct lws_context *ev_ctx;
+static ev_timer nudge;
+
+/* libwebsockets keeps its timers in one sorted list and wakes for the
+ * first through one ev_timer. A timer set from an I/O callback is sorted
+ * in, but that ev_timer is only re-armed with ev_timer_start(), which
+ * does nothing to a timer already running: a 20 ms timer set while the
+ * ev_timer waits for the relay's 1 s tick fires at the tick. (A draining
+ * close then waited a second per look and ran into its flush timeout
+ * without its close frame.) So the relay keeps an ev_timer of its own
+ * for the earliest short timer it set, and when it fires wakes the loop
+ * through libwebsockets' own event pipe: libwebsockets then runs every
+ * timer that is due. */
+static void nudge_cb(struct ev_loop *l, ev_timer *w, int revents)
+{
+	(void)l;
+	(void)w;
+	(void)revents;
+	if (ev_ctx)
+		lws_cancel_service(ev_ctx);
+}
 
 static const char *backend_name(struct ev_loop *l)
 {
@@ -61,6 +82,8 @@ struct lws_context *relay_loop_create(struct lws_context_creation_info *info, co
 			info->options &= ~(uint64_t)LWS_SERVER_OPTION_LIBEV;
 			info->foreign_loops = NULL;
 			if (ctx) {
+				ev_ctx = ctx;
+				ev_init(&nudge, nudge_cb);
 				chat_log_info("event loop: libev (%s)", backend_name(ev));
 				return ctx;
 			}
@@ -93,6 +116,9 @@ void relay_loop_run(struct lws_context *ctx, bool (*keep_going)(void))
 		 * a signal interrupted the wait. */
 		while (keep_going())
 			ev_run(ev, EVRUN_ONCE);
+		/* nothing to nudge once the context is being destroyed */
+		ev_timer_stop(ev, &nudge);
+		ev_ctx = NULL;
 		return;
 	}
 #endif
@@ -101,11 +127,29 @@ void relay_loop_run(struct lws_context *ctx, bool (*keep_going)(void))
 			break;
 }
 
+void relay_loop_set_timer(struct lws *wsi, int64_t us)
+{
+	lws_set_timer_usecs(wsi, us);
+#ifdef HAVE_LIBEV
+	if (!ev || !ev_ctx)
+		return;
+	ev_tstamp at = ev_now(ev) + (ev_tstamp)us / 1e6;
+	if (ev_is_active(&nudge) && ev_now(ev) + ev_timer_remaining(ev, &nudge) <= at)
+		return; /* an earlier nudge covers it */
+	ev_timer_stop(ev, &nudge);
+	ev_timer_set(&nudge, (ev_tstamp)us / 1e6, 0.);
+	ev_timer_start(ev, &nudge);
+#endif
+}
+
 void relay_loop_free(void)
 {
 #ifdef HAVE_LIBEV
-	if (ev)
+	if (ev) {
+		ev_timer_stop(ev, &nudge);
 		ev_loop_destroy(ev);
+	}
 	ev = NULL;
+	ev_ctx = NULL;
 #endif
 }

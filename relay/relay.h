@@ -376,6 +376,9 @@ int64_t relay_now_ms(void);
  * free: after lws_context_destroy(). */
 struct lws_context *relay_loop_create(struct lws_context_creation_info *info, const char *want);
 void relay_loop_run(struct lws_context *ctx, bool (*keep_going)(void));
+/* lws_set_timer_usecs(), kept on time on the libev loop as well (loop.c
+ * says why). */
+void relay_loop_set_timer(struct lws *wsi, int64_t us);
 void relay_loop_free(void);
 
 /* listener.c */

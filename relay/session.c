@@ -265,7 +265,7 @@ static int on_writeable(relay_session *s)
 			 * everything and nothing is left to read (or when
 			 * CLOSE_FLUSH_SECS are up). */
 			if (unread_input(s) || unsent(s)) {
-				lws_set_timer_usecs(s->wsi, CLOSE_RECHECK_US);
+				relay_loop_set_timer(s->wsi, CLOSE_RECHECK_US);
 				return 0;
 			}
 			const char *why = s->close_reason ? s->close_reason : "";
@@ -480,7 +480,7 @@ static void replay_more(relay_session *s)
 	if (!replay_waiting(s))
 		return;
 	if (unsent(s) > relay_replay_page_bytes(relay_g->cfg)) {
-		lws_set_timer_usecs(s->wsi, REPLAY_RECHECK_US);
+		relay_loop_set_timer(s->wsi, REPLAY_RECHECK_US);
 		return;
 	}
 	replay_submit(s, s->rp->last_id);
