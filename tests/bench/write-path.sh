@@ -16,8 +16,7 @@
 # seconds, default 15), ONLY (loop or http), HALF=1, RELAY_ENV (extra
 # VAR=value words for the relay), API_THREADS (default 16), PERF and
 # PERF_RELAY (perf.data files: 8 s of perf record -g during the loop),
-# EXTRA_DB_OPTS (more mariadbd options), DIGEST=1 (with
-# EXTRA_DB_OPTS=--performance-schema=ON: the costliest statements).
+# EXTRA_DB_OPTS (more mariadbd options).
 # Run it under the machine's benchmark lock when measuring.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -87,17 +86,6 @@ if [ "$ONLY" != http ]; then
 lost=$(bench_json "$work/loop.json" "j.get('lost')") dup=$(bench_json "$work/loop.json" "j.get('duplicated')") \
 ooo=$(bench_json "$work/loop.json" "j.get('out_of_order')") ack_p50/p99=$(bench_json "$work/loop.json" "j['ack_ms']['p50']")/$(bench_json "$work/loop.json" "j['ack_ms']['p99']") ms; \
 cpu s mariadbd $(echo "$d1 - $d0" | bc) relay $(echo "$r1 - $r0" | bc)"
-	if [ -n "${DIGEST:-}" ]; then
-		# DIGEST=1 with EXTRA_DB_OPTS=--performance-schema=ON: the
-		# statements that took mariadbd's time during the run
-		chat_test_sql "SELECT ROUND(SUM(SUM_TIMER_WAIT) / 1e12, 2) AS s, SUM(COUNT_STAR) AS n,
-			LEFT(DIGEST_TEXT, 110) FROM performance_schema.events_statements_summary_by_digest
-			GROUP BY 3 ORDER BY 1 DESC LIMIT 4"
-		chat_test_sql "SELECT ROUND(SUM(SUM_TIMER_EXECUTE) / 1e12, 2) AS s, SUM(COUNT_EXECUTE) AS n,
-			REPLACE(LEFT(SQL_TEXT, 110), '?,', '')
-			FROM performance_schema.prepared_statements_instances
-			GROUP BY 3 ORDER BY 1 DESC LIMIT 16"
-	fi
 	curl -s "http://127.0.0.1:$RELAY_PORT/metrics" 2>/dev/null | grep -E '^chat_relay_db_batch_size_(sum|count)' || true
 	if [ -n "${HALF:-}" ] && [ "$mps" -gt 0 ]; then
 		half=$(python3 -c "print(round($mps / 2 / 40, 3))")
