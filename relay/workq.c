@@ -1,12 +1,12 @@
 /* Database work off the event loop: the worker queues and threads (the
  * job kinds are in job_*.c, see jobs.h).
  *
- * relay.db_workers worker threads, as many writer threads and as many
- * replay threads (replay pages only), each with its
+ * relay.db_workers worker threads, as many replay threads (replay pages
+ * only) and relay.db_writers writer threads, each with its
  * own chat_db and its own locked job queue. Jobs of one connection always
  * go to the same worker (conn_id modulo the count), so they run in the
  * order the loop submitted them (open, typing, close). chat_message inserts
- * go to the writer of their room (room_id modulo the count), which takes
+ * go to the writer of their room (room_id modulo relay.db_writers), which takes
  * everything pending (at most relay.batch_max) and stores it in one
  * transaction. A connection sends to one room, so one writer keeps its
  * messages in the order they were sent; and the writers' batches share
@@ -14,6 +14,13 @@
  * database commits them in parallel (group commit). Routed by connection,
  * every writer's batch held every busy room: each waited for the other's
  * commit.
+ *
+ * One writer is the default: a batch's cost in the database is mostly
+ * per batch (its reads, counters and commit, and the relay's read of the
+ * events each commit wakes), so two writers splitting the same load commit
+ * batches of half the size and the database spends about half again as
+ * much CPU per message (issue 15's closed loop: 43 messages a batch and
+ * 80 us per message with two, 107 and 53 us with one, at the same rate).
  *
  * Results go back through relay_post(): a locked list plus
  * lws_cancel_service(), the only lws call allowed off the service thread. */
@@ -41,7 +48,8 @@ typedef struct wqueue {
 
 static wqueue *workers;
 static int n_workers;
-static wqueue *writers; /* as many as workers; a connection's inserts go to one */
+static wqueue *writers; /* relay.db_writers; a room's inserts go to one */
+static int n_writers;
 /* As many again for replay pages: a backlog of replays never delays
  * opens, closes and heartbeats behind it. */
 static wqueue *replayers;
@@ -181,10 +189,11 @@ int relay_db_start(relay *r)
 	for (int i = 0; i < n_workers; i++)
 		if (queue_start(&workers[i], i) < 0)
 			return -1;
-	writers = calloc((size_t)n_workers, sizeof(*writers));
+	n_writers = r->cfg->relay.db_writers;
+	writers = calloc((size_t)n_writers, sizeof(*writers));
 	if (!writers)
 		return -1;
-	for (int i = 0; i < n_workers; i++)
+	for (int i = 0; i < n_writers; i++)
 		if (queue_start(&writers[i], -1) < 0)
 			return -1;
 	replayers = calloc((size_t)n_workers, sizeof(*replayers));
@@ -198,7 +207,7 @@ int relay_db_start(relay *r)
 
 void relay_db_stop(void)
 {
-	for (int i = 0; writers && i < n_workers; i++)
+	for (int i = 0; writers && i < n_writers; i++)
 		queue_stop(&writers[i]);
 	free(writers);
 	writers = NULL;
@@ -225,7 +234,7 @@ int relay_db_submit(relay_job *j)
 		return -1;
 	}
 	uint64_t key = j->kind == JOB_INSERT ? (uint64_t)j->room_id : j->conn_id;
-	size_t w = (size_t)(key % (uint64_t)n_workers);
+	size_t w = (size_t)(key % (uint64_t)(j->kind == JOB_INSERT ? n_writers : n_workers));
 	wqueue *q = j->kind == JOB_INSERT   ? &writers[w]
 	            : j->kind == JOB_REPLAY ? &replayers[w]
 	                                    : &workers[w];

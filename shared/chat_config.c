@@ -104,6 +104,7 @@ static const struct key_def keys[] = {
 	INT(relay, poll_interval_ms, 10, 600000, 500, "milliseconds between polls of the event log (wake-ups come sooner)"),
 	INT(relay, typing_timeout, 1, 3600, 10, "seconds after which an unrenewed typing indicator is cleared"),
 	INT(relay, db_workers, 1, 64, 2, "database worker threads per relay process"),
+	INT(relay, db_writers, 1, 64, 1, "writer threads per relay process storing chat messages (a room's messages go to one)"),
 	INT(relay, batch_max, 1, 100000, 256, "most messages stored in one transaction"),
 	INT(relay, gap_timeout_ms, 100, 3600000, 10000, "milliseconds a missing event id is watched for a late commit"),
 	INT(relay, heartbeat_interval, 1, 3600, 10, "seconds between presence heartbeats of a relay process"),

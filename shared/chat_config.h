@@ -68,6 +68,7 @@ typedef struct chat_config {
 		int poll_interval_ms;      /* safety-net poll of chat_events */
 		int typing_timeout;        /* seconds, default 10 */
 		int db_workers;            /* database worker threads */
+		int db_writers;            /* writer threads (message inserts) */
 		int batch_max;             /* max inserts per transaction */
 		int gap_timeout_ms;        /* a missing event id older than this is passed over */
 		int heartbeat_interval;    /* seconds, presence instance heartbeat */

@@ -1,4 +1,5 @@
 /* Messages: store (with client_id dedupe), read, page, edit, delete. */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,8 +32,9 @@ DB_SQL(q_msg_by_ids, "SELECT " DB_MSG_SELECT("m", "u") MSG_FROM " WHERE m.id IN 
 #define PAIR16 PAIR4 "," PAIR4 "," PAIR4 "," PAIR4
 #define PAIR64 PAIR16 "," PAIR16 "," PAIR16 "," PAIR16
 /* Step 1 of a batch: its rooms locked (ascending: the ordering rule),
- * is_private read under the lock. */
-#define LOCK_ROOMS(ids) "SELECT id, is_private FROM rooms WHERE id IN (" ids ") ORDER BY id FOR UPDATE"
+ * is_private and max_read_id read under the lock. */
+#define LOCK_ROOMS(ids) \
+	"SELECT id, is_private, max_read_id FROM rooms WHERE id IN (" ids ") ORDER BY id FOR UPDATE"
 DB_SQL(q_msg_lock_rooms4, LOCK_ROOMS(IDS4));
 DB_SQL(q_msg_lock_rooms16, LOCK_ROOMS(IDS16));
 DB_SQL(q_msg_lock_rooms64, LOCK_ROOMS(DB_IDS64));
@@ -60,6 +62,33 @@ static size_t slots_for(size_t n, int *k)
 	*k = n <= 4 ? 0 : n <= 16 ? 1 : 2;
 	return n <= 4 ? 4 : n <= 16 ? 16 : 64;
 }
+/* Migration 006: the batch's INSERTs marked for the triggers, which then
+ * leave the room's and the sender's counters to the batch (step 5b);
+ * @chat_max_read_id, the highest max_read_id of the batch's rooms, keeps
+ * 005's read_positions probe for the rare id at or below it. */
+DB_SQL(q_msg_counts_mark, "SET @chat_writer_counts = 1, @chat_max_read_id = ?");
+DB_SQL(q_msg_counts_unmark, "SET @chat_writer_counts = NULL, @chat_max_read_id = NULL");
+/* Step 5b: the counters, once per room and per (room, sender) of the
+ * batch. Unused room slots are 0 (never an id); unused counter rows repeat
+ * the first row with 0 (a duplicate key that adds nothing). */
+#define WHEN4 " WHEN ? THEN ? WHEN ? THEN ? WHEN ? THEN ? WHEN ? THEN ?"
+#define WHEN16 WHEN4 WHEN4 WHEN4 WHEN4
+#define WHEN64 WHEN16 WHEN16 WHEN16 WHEN16
+#define ROOM_COUNTS(whens, ids)                                                               \
+	"UPDATE rooms SET last_event_at = UTC_TIMESTAMP(3), message_count = message_count +" \
+	" CASE id" whens " ELSE 0 END WHERE id IN (" ids ")"
+DB_SQL(q_msg_room_counts4, ROOM_COUNTS(WHEN4, IDS4));
+DB_SQL(q_msg_room_counts16, ROOM_COUNTS(WHEN16, IDS16));
+DB_SQL(q_msg_room_counts64, ROOM_COUNTS(WHEN64, DB_IDS64));
+#define TRIPLE4 "(?,?,?),(?,?,?),(?,?,?),(?,?,?)"
+#define TRIPLE16 TRIPLE4 "," TRIPLE4 "," TRIPLE4 "," TRIPLE4
+#define TRIPLE64 TRIPLE16 "," TRIPLE16 "," TRIPLE16 "," TRIPLE16
+#define SENDER_COUNTS(rows)                                                        \
+	"INSERT INTO room_sender_counts (room_id, sender_id, live_count) VALUES " rows \
+	" ON DUPLICATE KEY UPDATE live_count = live_count + VALUES(live_count)"
+DB_SQL(q_msg_sender_counts4, SENDER_COUNTS(TRIPLE4));
+DB_SQL(q_msg_sender_counts16, SENDER_COUNTS(TRIPLE16));
+DB_SQL(q_msg_sender_counts64, SENDER_COUNTS(TRIPLE64));
 DB_SQL(q_msg_client_clear, "UPDATE messages SET client_id = NULL WHERE id = ?");
 /* Not INSERT IGNORE: that would also hide a missing user, and its BEFORE
  * trigger would touch the room row for nothing. */
@@ -179,11 +208,13 @@ chat_err chat_dal_message_get(chat_db *db, int64_t id, chat_message *out)
 typedef struct room_st {
 	int64_t id;
 	bool found, is_private;
+	int64_t added; /* messages the batch stores in the room */
 } room_st;
 
 typedef struct pair_st {
 	int64_t room, user;
 	bool member, needs_join;
+	int64_t added; /* messages the batch stores from this sender in this room */
 } pair_st;
 
 typedef struct batch_st {
@@ -202,6 +233,9 @@ typedef struct batch_st {
 	size_t *lead; /* per message: the first of the batch with its client_id (or itself) */
 	int64_t *hit_id; /* per message: the stored message its client_id names (0: none) */
 	signed char *hit_state; /* 0 none, 1 live in the window, 2 deleted in the window, 3 older */
+	int64_t max_read; /* the highest rooms.max_read_id of the batch's rooms */
+	bool counts; /* the batch keeps the counters (migration 006) */
+	bool marked; /* @chat_writer_counts set on the connection */
 } batch_st;
 
 static const char *cid_of(const chat_new_message *m)
@@ -250,13 +284,13 @@ static int cmp_cid(const void *a, const void *b)
 
 static room_st *room_find(batch_st *b, int64_t id)
 {
-	room_st key = { id, false, false };
+	room_st key = { id, false, false, 0 };
 	return bsearch(&key, b->rooms, b->n_rooms, sizeof(key), cmp_room);
 }
 
 static pair_st *pair_find(batch_st *b, int64_t room, int64_t user)
 {
-	pair_st key = { room, user, false, false };
+	pair_st key = { room, user, false, false, 0 };
 	return bsearch(&key, b->pairs, b->n_pairs, sizeof(key), cmp_pair);
 }
 
@@ -324,6 +358,8 @@ static chat_err lock_row(void *ctx, const db_row *r)
 	if (rs) {
 		rs->found = true;
 		rs->is_private = db_int(r, 1) != 0;
+		if (db_int(r, 2) > b->max_read)
+			b->max_read = db_int(r, 2);
 	}
 	return CHAT_OK;
 }
@@ -338,7 +374,7 @@ static chat_err lock_rooms(chat_db *db, batch_st *b)
 		size_t slots = slots_for(b->n_rooms - off, &v);
 		for (size_t k = 0; k < slots; k++)
 			a[k] = DBI(off + k < b->n_rooms ? b->rooms[off + k].id : 0);
-		chat_err e = db_query(db, q[v], a, slots, "ii", lock_row, b);
+		chat_err e = db_query(db, q[v], a, slots, "iii", lock_row, b);
 		if (e != CHAT_OK)
 			return e;
 	}
@@ -530,6 +566,109 @@ static chat_err insert_new(chat_db *db, batch_st *b)
 	return CHAT_OK;
 }
 
+/* Whether the database's triggers leave the counters of marked INSERTs
+ * to the batch (migration 006 applied). Asked once per process: with an
+ * older schema the batch must not count too (every message would count
+ * twice); 006 is applied with the writers stopped, like 005. */
+static atomic_int g_writer_counts = -1; /* -1 not known yet, 0 no, 1 yes */
+
+static chat_err writer_counts(chat_db *db, bool *yes)
+{
+	int k = atomic_load(&g_writer_counts);
+	if (k < 0) {
+		int v = 0;
+		chat_err e = chat_dal_schema_version(db, &v);
+		if (e != CHAT_OK)
+			return e;
+		k = v >= 6;
+		atomic_store(&g_writer_counts, k);
+	}
+	*yes = k == 1;
+	return CHAT_OK;
+}
+
+/* Before step 5: the INSERTs that follow are the batch's (migration 006). */
+static chat_err counts_mark(chat_db *db, batch_st *b)
+{
+	chat_err e = writer_counts(db, &b->counts);
+	if (e != CHAT_OK || !b->counts)
+		return e;
+	db_arg a[] = { DBI(b->max_read) };
+	e = db_exec(db, &q_msg_counts_mark, a, DB_NARGS(a), NULL, NULL);
+	if (e == CHAT_OK)
+		b->marked = true;
+	return e;
+}
+
+static chat_err counts_unmark(chat_db *db, batch_st *b)
+{
+	if (!b->marked)
+		return CHAT_OK;
+	chat_err e = db_exec(db, &q_msg_counts_unmark, NULL, 0, NULL, NULL);
+	if (e == CHAT_OK)
+		b->marked = false;
+	return e;
+}
+
+/* Step 5b: what the triggers left out for the marked INSERTs, in the
+ * same transaction and under the same room locks: the rooms'
+ * message_count (and last_event_at), the senders' live counts. Every
+ * message the batch stores is live. */
+static chat_err store_counts(chat_db *db, batch_st *b)
+{
+	chat_err e = counts_unmark(db, b);
+	if (e != CHAT_OK || !b->counts)
+		return e;
+	for (size_t i = 0; i < b->n; i++) {
+		if (!b->created[i])
+			continue;
+		room_find(b, b->in[i].room_id)->added++;
+		pair_find(b, b->in[i].room_id, b->in[i].sender_id)->added++;
+	}
+	static db_sql *const qr[] = { &q_msg_room_counts4, &q_msg_room_counts16,
+		                      &q_msg_room_counts64 };
+	static db_sql *const qs[] = { &q_msg_sender_counts4, &q_msg_sender_counts16,
+		                      &q_msg_sender_counts64 };
+	db_arg a[192];
+	room_st *rooms = calloc(b->n_rooms, sizeof(*rooms));
+	pair_st *pairs = calloc(b->n_pairs, sizeof(*pairs));
+	size_t nr = 0, np = 0;
+	if (!rooms || !pairs)
+		e = CHAT_ERR_NOMEM;
+	for (size_t i = 0; e == CHAT_OK && i < b->n_rooms; i++)
+		if (b->rooms[i].added)
+			rooms[nr++] = b->rooms[i];
+	for (size_t i = 0; e == CHAT_OK && i < b->n_pairs; i++)
+		if (b->pairs[i].added)
+			pairs[np++] = b->pairs[i];
+	for (size_t off = 0; e == CHAT_OK && off < nr; off += 64) {
+		int v;
+		size_t slots = slots_for(nr - off, &v);
+		for (size_t k = 0; k < slots; k++) {
+			const room_st *r = off + k < nr ? &rooms[off + k] : NULL;
+			a[2 * k] = DBI(r ? r->id : 0);
+			a[2 * k + 1] = DBI(r ? r->added : 0);
+			a[2 * slots + k] = DBI(r ? r->id : 0);
+		}
+		e = db_exec(db, qr[v], a, 3 * slots, NULL, NULL);
+	}
+	for (size_t off = 0; e == CHAT_OK && off < np; off += 64) {
+		int v;
+		size_t slots = slots_for(np - off, &v);
+		for (size_t k = 0; k < slots; k++) {
+			bool pad = off + k >= np;
+			const pair_st *p = &pairs[pad ? off : off + k];
+			a[3 * k] = DBI(p->room);
+			a[3 * k + 1] = DBI(p->user);
+			a[3 * k + 2] = DBI(pad ? 0 : p->added);
+		}
+		e = db_exec(db, qs[v], a, 3 * slots, NULL, NULL);
+	}
+	free(rooms);
+	free(pairs);
+	return e;
+}
+
 /* A later message of the batch with its lead's client_id: a copy of the
  * lead's stored message. */
 static chat_err copy_repeats(batch_st *b)
@@ -648,7 +787,13 @@ static chat_err batch_txn(chat_db *db, void *arg)
 	if (e == CHAT_OK)
 		e = plan(db, &b);
 	if (e == CHAT_OK)
+		e = counts_mark(db, &b);
+	if (e == CHAT_OK)
 		e = insert_new(db, &b);
+	if (e == CHAT_OK)
+		e = store_counts(db, &b);
+	if (b.marked)
+		(void)counts_unmark(db, &b); /* failed on the way: leave nothing set */
 	if (e == CHAT_OK)
 		e = copy_repeats(&b);
 	if (e == CHAT_OK)

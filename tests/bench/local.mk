@@ -17,7 +17,7 @@ tests_bench_baseline_server_LDADD = $(LWS_LIBS) $(JSONC_LIBS)
 # A short run of the tools against the relay and the baseline (make check).
 TESTS += tests/bench/smoke.sh
 EXTRA_DIST += tests/bench/smoke.sh tests/bench/bench-lib.sh tests/bench/run-bench.sh tests/bench/room-idle.sh tests/bench/conn-burst.sh \
-	tests/bench/room-fanout.sh \
+	tests/bench/room-fanout.sh tests/bench/write-path.sh \
 	tests/bench/seed.sh tests/bench/bench-report.py tests/bench/profile-notes.md
 
 # The full benchmark matrix; writes docs/BENCHMARKS.md in the source tree.

@@ -32,6 +32,7 @@ void test_outbox_follow_many_gaps(void **state);
 void test_follow_queries(void **state);
 void test_counters_consistent(void **state);
 void test_unread_hand_ids(void **state);
+void test_batch_counts(void **state);
 void test_txn_deadlock_retried(void **state);
 void test_txn_connection_lost(void **state);
 void test_txn_conflict_burst(void **state);
@@ -58,6 +59,7 @@ void test_txn_conflict_exhausted(void **state);
 	cmocka_unit_test(test_batch_id_stride), \
 	cmocka_unit_test(test_txn_conflict_exhausted), \
 	cmocka_unit_test(test_counters_consistent), \
-	cmocka_unit_test(test_unread_hand_ids),
+	cmocka_unit_test(test_unread_hand_ids), \
+	cmocka_unit_test(test_batch_counts),
 
 #endif

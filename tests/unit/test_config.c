@@ -86,6 +86,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.relay.poll_interval_ms, 500);
 	assert_int_equal(c.relay.typing_timeout, 10);
 	assert_int_equal(c.relay.db_workers, 2);
+	assert_int_equal(c.relay.db_writers, 1);
 	assert_int_equal(c.relay.batch_max, 256);
 	assert_int_equal(c.relay.gap_timeout_ms, 10000);
 	assert_int_equal(c.relay.heartbeat_interval, 10);
