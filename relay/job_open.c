@@ -21,10 +21,10 @@ static int cmp_id(const void *a, const void *b)
 static void auth_lookup(chat_db *db, relay_job **jobs, relay_result **res, size_t n)
 {
 	chat_connect_req req[RELAY_AUTH_BATCH] = { { 0, 0 } };
-	chat_connect_info info[RELAY_AUTH_BATCH];
+	chat_connect_info *info = malloc(n * sizeof(*info)); /* about 600 bytes each */
 	for (size_t i = 0; i < n; i++)
 		req[i] = (chat_connect_req){ jobs[i]->user_id, jobs[i]->room_id };
-	chat_err e = chat_dal_connect_lookup(db, req, n, info);
+	chat_err e = info ? chat_dal_connect_lookup(db, req, n, info) : CHAT_ERR_NOMEM;
 	relay_db_note(e, db, "user and room lookup");
 	for (size_t i = 0; i < n; i++) {
 		relay_result *r = res[i];
@@ -50,6 +50,7 @@ static void auth_lookup(chat_db *db, relay_job **jobs, relay_result **res, size_
 		}
 		r->room_private = u->room_private;
 	}
+	free(info);
 }
 
 /* Presence rows for the connections of the batch still on their way in,
