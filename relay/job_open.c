@@ -16,33 +16,41 @@ static int cmp_id(const void *a, const void *b)
 }
 
 
-/* The user and the room of a new connection: r->user, r->room_private,
- * or an error with r->why. */
-static chat_err auth_lookup(chat_db *db, const relay_job *j, relay_result *r)
+/* The users and rooms of new connections, two statements for the batch:
+ * r->user, r->room_private, or an error with r->why. */
+static void auth_lookup(chat_db *db, relay_job **jobs, relay_result **res, size_t n)
 {
-	chat_user u;
-	chat_room room;
-	memset(&room, 0, sizeof(room));
-	chat_err e = chat_dal_user_by_id(db, j->user_id, &u);
-	relay_db_note(e, db, "user lookup");
-	if (e == CHAT_ERR_NOT_FOUND || (e == CHAT_OK && !u.is_active && !j->anonymous)) {
-		r->why = j->anonymous ? "Anonymous user not available" : "User not found or inactive";
-		return CHAT_ERR_AUTH;
+	chat_connect_req req[RELAY_AUTH_BATCH] = { { 0, 0 } };
+	chat_connect_info *info = malloc(n * sizeof(*info)); /* about 600 bytes each */
+	for (size_t i = 0; i < n; i++)
+		req[i] = (chat_connect_req){ jobs[i]->user_id, jobs[i]->room_id };
+	chat_err e = info ? chat_dal_connect_lookup(db, req, n, info) : CHAT_ERR_NOMEM;
+	relay_db_note(e, db, "user and room lookup");
+	for (size_t i = 0; i < n; i++) {
+		relay_result *r = res[i];
+		const chat_connect_info *u = &info[i];
+		if (!r)
+			continue;
+		r->err = e;
+		if (e != CHAT_OK)
+			continue;
+		if (!u->user_found || (!u->user_active && !jobs[i]->anonymous)) {
+			r->why = jobs[i]->anonymous ? "Anonymous user not available"
+			                            : "User not found or inactive";
+			r->err = CHAT_ERR_AUTH;
+			continue;
+		}
+		r->user.id = u->user.id;
+		snprintf(r->user.username, sizeof(r->user.username), "%s", u->user.username);
+		/* a private room is not revealed */
+		if (!u->room_found || (u->room_private && !u->member)) {
+			r->why = "Room not found";
+			r->err = CHAT_ERR_NOT_FOUND;
+			continue;
+		}
+		r->room_private = u->room_private;
 	}
-	if (e != CHAT_OK)
-		return e;
-	r->user.id = u.id;
-	snprintf(r->user.username, sizeof(r->user.username), "%s", u.username);
-
-	e = chat_dal_room_get(db, j->room_id, u.id, &room);
-	relay_db_note(e, db, "room lookup");
-	if (e == CHAT_OK && !(chat_room_visible(&room) || room.role != CHAT_ROLE_NONE))
-		e = CHAT_ERR_NOT_FOUND; /* a private room is not revealed */
-	if (e == CHAT_ERR_NOT_FOUND)
-		r->why = "Room not found";
-	r->room_private = room.is_private;
-	chat_room_clear(&room);
-	return e;
+	free(info);
 }
 
 /* Presence rows for the connections of the batch still on their way in,
@@ -98,6 +106,42 @@ typedef struct room_online {
 	chat_err err;
 } room_online;
 
+/* The "online" list of each room, one statement for all: each room's
+ * users copied out of the rows (an error goes to every room). */
+static void online_lists(chat_db *db, room_online *rooms, const int64_t *room_ids, size_t n_rooms)
+{
+	chat_online_ref *rows = NULL;
+	size_t nrows = 0;
+	chat_err e = chat_dal_presence_online_rooms(db, room_ids, n_rooms, &rows, &nrows);
+	relay_db_note(e, db, "presence online");
+	for (size_t x = 0; x < n_rooms; x++) {
+		room_online *ro = &rooms[x];
+		ro->err = e;
+		if (e != CHAT_OK)
+			continue;
+		size_t lo = 0, top = nrows; /* the room's first row: rows are by room */
+		while (lo < top) {
+			size_t mid = lo + (top - lo) / 2;
+			if (rows[mid].room_id < ro->room_id)
+				lo = mid + 1;
+			else
+				top = mid;
+		}
+		size_t hi = lo;
+		while (hi < nrows && rows[hi].room_id == ro->room_id)
+			hi++;
+		ro->users = malloc((hi > lo ? hi - lo : 1) * sizeof(chat_user_ref));
+		if (!ro->users) {
+			ro->err = CHAT_ERR_NOMEM;
+			continue;
+		}
+		for (size_t u = lo; u < hi; u++)
+			ro->users[u - lo] = rows[u].user;
+		ro->n = hi - lo;
+	}
+	free(rows);
+}
+
 /* New connections, up to RELAY_AUTH_BATCH of them, opened together: each is
  * looked up, then one transaction adds all their presence rows (one
  * commit, not one per connection: a burst of connects is bound by the
@@ -115,11 +159,10 @@ void relay_job_auth_batch(chat_db *db, relay_job **jobs, size_t n)
 	chat_err floor_err = CHAT_OK;
 	for (size_t i = 0; i < n; i++) {
 		res[i] = relay_result_new(RES_AUTH, jobs[i]->conn_id);
-		if (!res[i])
-			continue;
-		res[i]->err = auth_lookup(db, jobs[i], res[i]);
-		ok += res[i]->err == CHAT_OK;
 	}
+	auth_lookup(db, jobs, res, n);
+	for (size_t i = 0; i < n; i++)
+		ok += res[i] && res[i]->err == CHAT_OK;
 	if (ok) {
 		inst = relay_instance_ensure(db, &reg);
 		if (!inst) {
@@ -148,6 +191,7 @@ void relay_job_auth_batch(chat_db *db, relay_job **jobs, size_t n)
 	if (live)
 		auth_presence(db, inst, pjobs, present, live);
 
+	int64_t room_ids[RELAY_AUTH_BATCH];
 	for (size_t k = 0; k < live; k++) {
 		if (present[k]->err != CHAT_OK)
 			continue;
@@ -157,11 +201,10 @@ void relay_job_auth_batch(chat_db *db, relay_job **jobs, size_t n)
 		if (x < n_rooms)
 			continue;
 		rooms[n_rooms] = (room_online){ pjobs[k]->room_id, NULL, 0, CHAT_OK };
-		rooms[n_rooms].err = chat_dal_presence_online(db, pjobs[k]->room_id,
-		                                              &rooms[n_rooms].users, &rooms[n_rooms].n);
-		relay_db_note(rooms[n_rooms].err, db, "presence online");
-		n_rooms++;
+		room_ids[n_rooms++] = pjobs[k]->room_id;
 	}
+	if (n_rooms)
+		online_lists(db, rooms, room_ids, n_rooms);
 	if (n_rooms) {
 		floor_err = chat_dal_events_max_id(db, &floor);
 		relay_db_note(floor_err, db, "events max id");

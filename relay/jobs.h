@@ -17,8 +17,10 @@
 #include "chat_db.h"
 #include "relay.h"
 
-/* Connections opened (and closed) together: at most this many per batch. */
-#define RELAY_AUTH_BATCH 64
+/* Connections opened (and closed) together: at most this many per batch.
+ * A burst queues more than one batch's worth: bigger batches share their
+ * rooms' locks, online lists and commit among more connections. */
+#define RELAY_AUTH_BATCH 256
 
 /* results.c: a zeroed result; NULL (logged) on OOM. */
 relay_result *relay_result_new(relay_result_kind kind, uint64_t conn_id);

@@ -286,6 +286,31 @@ chat_err chat_dal_presence_remove_many(chat_db *db, const int64_t *presence_ids,
                                        size_t *removed);
 /* Distinct users with a live connection to the room, ascending id. */
 chat_err chat_dal_presence_online(chat_db *db, int64_t room_id, chat_user_ref **out, size_t *n);
+/* The same for several rooms in one statement: rows (room, user) by
+ * ascending room, then user id; room_ids distinct, in any order.
+ * *out is freed by the caller (NULL when *n is 0). */
+typedef struct chat_online_ref {
+	int64_t room_id;
+	chat_user_ref user;
+} chat_online_ref;
+chat_err chat_dal_presence_online_rooms(chat_db *db, const int64_t *room_ids, size_t n,
+                                        chat_online_ref **out, size_t *nout);
+
+/* ---- connections being opened (a batch at a time) ---------------------- */
+
+typedef struct chat_connect_req {
+	int64_t user_id, room_id;
+} chat_connect_req;
+typedef struct chat_connect_info {
+	bool user_found, user_active;
+	chat_user_ref user;           /* when user_found */
+	bool room_found, room_private; /* the room as it is now */
+	bool member;                  /* of a private room (not looked up for a public one) */
+} chat_connect_info;
+/* The user and room of each of n connections, two statements per 64: out[i]
+ * for req[i]. An error leaves every out[i] zeroed. */
+chat_err chat_dal_connect_lookup(chat_db *db, const chat_connect_req *req, size_t n,
+                                 chat_connect_info *out);
 
 /* ---- schema ------------------------------------------------------------ */
 

@@ -17,8 +17,21 @@ DB_SQL(q_inst_rows, "SELECT id FROM presence WHERE instance_id = ? ORDER BY room
 DB_SQL(q_inst_lock, "SELECT id FROM relay_instances WHERE id = ? FOR UPDATE");
 DB_SQL(q_inst_left, "SELECT COUNT(*) FROM presence WHERE instance_id = ?");
 DB_SQL(q_inst_delete, "DELETE FROM relay_instances WHERE id = ?");
-DB_SQL(q_pres_insert, "INSERT INTO presence (instance_id, room_id, user_id, connected_at) "
-                      "VALUES (?, ?, ?, UTC_TIMESTAMP(3))");
+/* A batch's rooms locked by one statement (a range scan of the primary
+ * key: ascending id, the order every writer locks in); unused slots 0. */
+DB_SQL(q_pres_lock_rooms, "UPDATE rooms SET last_event_at = UTC_TIMESTAMP(3) "
+                          "WHERE id IN (" DB_IDS64 ")");
+/* A batch's rows by statements of 64, 16, 4 and 1 rows, each id returned
+ * in the order of the VALUES (the triggers still run per row). */
+#define PRES_INS "INSERT INTO presence (instance_id, room_id, user_id, connected_at) VALUES "
+#define PRES_R1 "(?, ?, ?, UTC_TIMESTAMP(3))"
+#define PRES_R4 PRES_R1 "," PRES_R1 "," PRES_R1 "," PRES_R1
+#define PRES_R16 PRES_R4 "," PRES_R4 "," PRES_R4 "," PRES_R4
+#define PRES_R64 PRES_R16 "," PRES_R16 "," PRES_R16 "," PRES_R16
+DB_SQL(q_pres_insert1, PRES_INS PRES_R1 " RETURNING id");
+DB_SQL(q_pres_insert4, PRES_INS PRES_R4 " RETURNING id");
+DB_SQL(q_pres_insert16, PRES_INS PRES_R16 " RETURNING id");
+DB_SQL(q_pres_insert64, PRES_INS PRES_R64 " RETURNING id");
 DB_SQL(q_pres_room, "SELECT room_id FROM presence WHERE id = ?");
 DB_SQL(q_pres_delete, "DELETE FROM presence WHERE id = ?");
 /* Grouped in ix_presence_room_user's order (no temporary table, no sort;
@@ -27,6 +40,11 @@ DB_SQL(q_pres_delete, "DELETE FROM presence WHERE id = ?");
  * users (a join let the optimizer scan a small users table instead). */
 DB_SQL(q_pres_online, "SELECT p.user_id, (SELECT u.username FROM users u WHERE u.id = p.user_id)"
                       " FROM presence p WHERE p.room_id = ? GROUP BY p.user_id ORDER BY p.user_id");
+/* The same for up to 64 rooms (unused slots 0). */
+DB_SQL(q_pres_online_rooms, "SELECT p.room_id, p.user_id,"
+                            " (SELECT u.username FROM users u WHERE u.id = p.user_id)"
+                            " FROM presence p WHERE p.room_id IN (" DB_IDS64 ")"
+                            " GROUP BY p.room_id, p.user_id ORDER BY p.room_id, p.user_id");
 
 chat_err chat_dal_instance_register(chat_db *db, const char *hostname, long pid,
                                     int64_t *instance_id)
@@ -53,25 +71,69 @@ typedef struct add_args {
 	size_t *order; /* req indices sorted by room */
 } add_args;
 
+typedef struct ids_ctx {
+	int64_t *ids;
+	size_t n, max;
+} ids_ctx;
+
+static chat_err returned_id(void *ctx, const db_row *r)
+{
+	ids_ctx *c = ctx;
+	if (c->n >= c->max)
+		return CHAT_ERR_INTERNAL;
+	c->ids[c->n++] = db_int(r, 0);
+	return CHAT_OK;
+}
+
 /* Lock the rooms in ascending id order (like every writer: concurrent
- * batches queue instead of deadlocking), then one row per connection. */
+ * batches queue instead of deadlocking), 64 distinct rooms a statement,
+ * then the rows, in room order, by multi-row INSERTs. */
 static chat_err add_txn(chat_db *db, void *arg)
 {
 	add_args *p = arg;
-	for (size_t k = 0; k < p->n; k++) {
-		const chat_presence_req *r = &p->req[p->order[k]];
-		if (k && r->room_id == p->req[p->order[k - 1]].room_id)
-			continue;
-		chat_err e = db_room_lock(db, r->room_id);
-		if (e != CHAT_OK)
-			return e;
+	db_arg a[64 * 3];
+	size_t nr = 0, want = 0;
+	for (size_t k = 0; k <= p->n; k++) {
+		if (k < p->n) {
+			const chat_presence_req *r = &p->req[p->order[k]];
+			if (k && r->room_id == p->req[p->order[k - 1]].room_id)
+				continue;
+			a[nr++] = DBI(r->room_id);
+			want++;
+		}
+		if (nr == 64 || (k == p->n && nr)) {
+			for (size_t x = nr; x < 64; x++)
+				a[x] = DBI(0);
+			uint64_t found = 0;
+			chat_err e = db_exec(db, &q_pres_lock_rooms, a, 64, &found, NULL);
+			if (e != CHAT_OK)
+				return e;
+			if (found != want)
+				return CHAT_ERR_NOT_FOUND; /* a room is gone */
+			nr = want = 0;
+		}
 	}
-	for (size_t k = 0; k < p->n; k++) {
-		const chat_presence_req *r = &p->req[p->order[k]];
-		db_arg a[] = { DBI(p->instance_id), DBI(r->room_id), DBI(r->user_id) };
-		chat_err e = db_exec(db, &q_pres_insert, a, DB_NARGS(a), NULL, &p->ids[p->order[k]]);
+	for (size_t k = 0; k < p->n;) {
+		size_t left = p->n - k;
+		size_t m = left >= 64 ? 64 : left >= 16 ? 16 : left >= 4 ? 4 : 1;
+		db_sql *q = m == 64 ? &q_pres_insert64 : m == 16 ? &q_pres_insert16
+		            : m == 4 ? &q_pres_insert4 : &q_pres_insert1;
+		int64_t got[64];
+		for (size_t x = 0; x < m; x++) {
+			const chat_presence_req *r = &p->req[p->order[k + x]];
+			a[3 * x] = DBI(p->instance_id);
+			a[3 * x + 1] = DBI(r->room_id);
+			a[3 * x + 2] = DBI(r->user_id);
+		}
+		ids_ctx c = { got, 0, m };
+		chat_err e = db_query(db, q, a, 3 * m, "i", returned_id, &c);
 		if (e != CHAT_OK)
 			return e;
+		if (c.n != m)
+			return CHAT_ERR_INTERNAL;
+		for (size_t x = 0; x < m; x++)
+			p->ids[p->order[k + x]] = got[x];
+		k += m;
 	}
 	return CHAT_OK;
 }
@@ -302,5 +364,45 @@ chat_err chat_dal_presence_online(chat_db *db, int64_t room_id, chat_user_ref **
 	}
 	*out = v.v;
 	*n = v.n;
+	return CHAT_OK;
+}
+
+static chat_err online_row(void *ctx, const db_row *r)
+{
+	chat_online_ref *o = db_vec_push(ctx);
+	if (!o)
+		return CHAT_ERR_NOMEM;
+	o->room_id = db_int(r, 0);
+	o->user.id = db_int(r, 1);
+	db_copy(r, 2, o->user.username, sizeof(o->user.username));
+	return CHAT_OK;
+}
+
+static int cmp_online(const void *a, const void *b)
+{
+	const chat_online_ref *x = a, *y = b;
+	if (x->room_id != y->room_id)
+		return x->room_id < y->room_id ? -1 : 1;
+	return x->user.id < y->user.id ? -1 : x->user.id > y->user.id;
+}
+
+chat_err chat_dal_presence_online_rooms(chat_db *db, const int64_t *room_ids, size_t n,
+                                        chat_online_ref **out, size_t *nout)
+{
+	db_vec v = { NULL, 0, 0, sizeof(chat_online_ref) };
+	for (size_t off = 0; off < n; off += 64) {
+		db_arg a[64];
+		for (size_t k = 0; k < 64; k++)
+			a[k] = DBI(off + k < n ? room_ids[off + k] : 0);
+		chat_err e = db_query(db, &q_pres_online_rooms, a, 64, "iis", online_row, &v);
+		if (e != CHAT_OK) {
+			free(v.v);
+			return e;
+		}
+	}
+	if (n > 64 && v.n > 1) /* several statements: a room may recur */
+		qsort(v.v, v.n, sizeof(chat_online_ref), cmp_online);
+	*out = v.v;
+	*nout = v.n;
 	return CHAT_OK;
 }

@@ -26,6 +26,7 @@ void test_replay(void **state);
 void test_purge(void **state);
 void test_presence(void **state);
 void test_presence_many(void **state);
+void test_presence_batch(void **state);
 void test_reap_late_row(void **state);
 void test_outbox_follow(void **state);
 void test_outbox_follow_many_gaps(void **state);
@@ -48,6 +49,7 @@ void test_txn_conflict_exhausted(void **state);
 	cmocka_unit_test(test_purge),             \
 	cmocka_unit_test(test_presence),          \
 	cmocka_unit_test(test_presence_many),     \
+	cmocka_unit_test(test_presence_batch),    \
 	cmocka_unit_test(test_reap_late_row),     \
 	cmocka_unit_test(test_outbox_follow),     \
 	cmocka_unit_test(test_outbox_follow_many_gaps), \

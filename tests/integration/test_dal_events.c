@@ -920,3 +920,86 @@ void test_presence_many(void **state)
 	assert_int_equal(sql_int("SELECT COUNT(*) FROM presence"), rows);
 	assert_int_equal(chat_dal_instance_unregister(db, inst), CHAT_OK);
 }
+
+/* A batch of opening connections as the relay runs it: users and rooms
+ * looked up in one call (missing, inactive, private and not a member),
+ * rows added by multi-row statements (150: every statement size), every
+ * room's online list in one statement. And a user's 151st connection to
+ * a room reads a couple of its presence rows, not all 150 (migration 007:
+ * the work of a connect no longer grows with the connections open). */
+void test_presence_batch(void **state)
+{
+	(void)state;
+	int64_t alice = mkuser("alice");
+	int64_t bob = mkuser("bob");
+	int64_t gone = mkuser("gone");
+	sql_exec("UPDATE users SET is_active = 0 WHERE id = %lld", (long long)gone);
+	int64_t pub = mkroom("batch-pub", false, alice);
+	int64_t priv = mkroom("batch-priv", true, alice);
+	int64_t empty = mkroom("batch-empty", false, alice);
+
+	chat_connect_req lq[] = { { alice, pub }, { bob, priv }, { alice, priv }, { gone, pub },
+		                  { 99999999, pub }, { bob, 99999999 }, { bob, pub } };
+	chat_connect_info info[7];
+	assert_int_equal(chat_dal_connect_lookup(db, lq, 7, info), CHAT_OK);
+	assert_true(info[0].user_found && info[0].user_active && info[0].room_found);
+	assert_int_equal(info[0].user.id, alice);
+	assert_true(strncmp(info[0].user.username, "alice", 5) == 0);
+	assert_false(info[0].room_private);
+	assert_true(info[1].room_found && info[1].room_private && !info[1].member);
+	assert_true(info[2].room_found && info[2].room_private && info[2].member);
+	assert_true(info[3].user_found && !info[3].user_active);
+	assert_false(info[4].user_found);
+	assert_true(info[4].room_found);
+	assert_true(info[5].user_found && !info[5].room_found);
+	assert_true(info[6].user_found && info[6].room_found && !info[6].room_private);
+	assert_true(strncmp(info[6].user.username, "bob", 3) == 0);
+
+	int64_t inst = 0;
+	assert_int_equal(chat_dal_instance_register(db, "host-batch", 1, &inst), CHAT_OK);
+	enum { N = 150 };
+	chat_presence_req req[N];
+	int64_t ids[N];
+	for (int i = 0; i < N; i++)
+		req[i] = (chat_presence_req){ i % 3 == 2 ? priv : pub, i == 7 ? bob : alice };
+	assert_int_equal(chat_dal_presence_add_many(db, inst, req, N, ids), CHAT_OK);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(sql_int("SELECT room_id * 1000000 + user_id FROM presence WHERE id = %lld",
+		                         (long long)ids[i]),
+		                 req[i].room_id * 1000000 + req[i].user_id);
+	assert_int_equal(events_count(pub, "presence_join", 0, alice), 1);
+	assert_int_equal(events_count(pub, "presence_join", 0, bob), 1);
+	assert_int_equal(events_count(priv, "presence_join", 0, alice), 1);
+
+	int64_t rooms[] = { priv, empty, pub };
+	chat_online_ref *on = NULL;
+	size_t non = 0;
+	assert_int_equal(chat_dal_presence_online_rooms(db, rooms, 3, &on, &non), CHAT_OK);
+	assert_int_equal(non, 3);
+	assert_true(pub < priv);
+	assert_true(on[0].room_id == pub && on[0].user.id == alice);
+	assert_string_equal(on[0].user.username, info[0].user.username);
+	assert_true(on[1].room_id == pub && on[1].user.id == bob);
+	assert_string_equal(on[1].user.username, info[6].user.username);
+	assert_true(on[2].room_id == priv && on[2].user.id == alice);
+	free(on);
+
+	/* The 100th row of (pub, alice): its trigger reads a couple of rows. */
+	sql_exec("FLUSH STATUS");
+	sql_exec("INSERT INTO presence (instance_id, room_id, user_id) VALUES (%lld, %lld, %lld)",
+	         (long long)inst, (long long)pub, (long long)alice);
+	long long next = sql_int("SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS"
+	                         " WHERE VARIABLE_NAME = 'HANDLER_READ_NEXT'");
+	assert_true(next < 20);
+	assert_int_equal(events_count(pub, "presence_join", 0, alice), 1);
+	/* Removing all but one row of a pair: no leave; the last one: one. */
+	sql_exec("DELETE FROM presence WHERE room_id = %lld AND user_id = %lld ORDER BY id LIMIT 99",
+	         (long long)pub, (long long)alice);
+	assert_int_equal(events_count(pub, "presence_leave", 0, alice), 0);
+	sql_exec("DELETE FROM presence WHERE room_id = %lld AND user_id = %lld", (long long)pub,
+	         (long long)alice);
+	assert_int_equal(events_count(pub, "presence_leave", 0, alice), 1);
+	assert_int_equal(chat_dal_instance_unregister(db, inst), CHAT_OK);
+	assert_int_equal(events_count(pub, "presence_leave", 0, bob), 1);
+	assert_int_equal(events_count(priv, "presence_leave", 0, alice), 1);
+}
