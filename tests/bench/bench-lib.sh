@@ -24,6 +24,23 @@ bench_wait_line() {
 	return 1
 }
 
+# bench_wait_quiet PID SECONDS: wait until process PID used less than a
+# tenth of a core over one second (at most SECONDS): after a case that
+# closed 100,000 connections MariaDB purges their rows and events for a
+# while, and the next case would measure that.
+bench_wait_quiet() {
+	_cpu() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+	_hz=$(getconf CLK_TCK)
+	_a=$(_cpu "$1")
+	for _ in $(seq 1 "$2"); do
+		sleep 1
+		_b=$(_cpu "$1")
+		[ $((_b - _a)) -lt $((_hz / 10)) ] && return 0
+		_a=$_b
+	done
+	echo "process $1 still busy after $2 s" >&2
+}
+
 # bench_stop PID: TERM, wait up to 10 s, then KILL.
 bench_stop() {
 	[ -n "$1" ] || return 0
