@@ -29,7 +29,6 @@ BENCH_PIDS=
 cleanup() {
 	bench_stop_all
 	chat_test_db_stop
-	[ -L "${CHAT_TEST_DB_DIR:-/nonexistent}/sockdir" ] && rm -rf "$(readlink "$CHAT_TEST_DB_DIR/sockdir")"
 	rm -rf "$work"
 }
 chat_test_db_start

@@ -34,7 +34,6 @@ cleanup() {
 	bench_stop "$LIGHTTPD_PID"
 	bench_stop_all
 	chat_test_db_stop
-	[ -L "${CHAT_TEST_DB_DIR:-/nonexistent}/sockdir" ] && rm -rf "$(readlink "$CHAT_TEST_DB_DIR/sockdir")"
 	[ -n "${BENCH_KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT

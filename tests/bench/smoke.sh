@@ -21,7 +21,6 @@ mkdir -p "$CHAT_NOTIFY_DIR"
 cleanup() {
 	bench_stop_all
 	chat_test_db_stop
-	[ -L "${CHAT_TEST_DB_DIR:-/nonexistent}/sockdir" ] && rm -rf "$(readlink "$CHAT_TEST_DB_DIR/sockdir")"
 	rm -rf "$work"
 }
 trap cleanup EXIT

@@ -36,6 +36,10 @@ chat_test_db_stop() {
 	fi
 	CHAT_TEST_DB_PID=
 	if [ -n "${CHAT_TEST_DB_DIR:-}" ] && [ -z "${CHAT_TEST_KEEP:-}" ]; then
+		# the short socket directory outside it (see chat_test_db_start)
+		if [ -L "$CHAT_TEST_DB_DIR/sockdir" ]; then
+			rm -rf "$(readlink "$CHAT_TEST_DB_DIR/sockdir")"
+		fi
 		rm -rf "$CHAT_TEST_DB_DIR"
 	fi
 }
@@ -83,7 +87,7 @@ chat_test_db_start() {
 	trap >"$CHAT_TEST_DB_DIR/traps"
 	case "$(cat "$CHAT_TEST_DB_DIR/traps")" in
 	*EXIT*) ;;
-	*) trap 'chat_test_db_stop; [ -L "$CHAT_TEST_DB_DIR/sockdir" ] && rm -rf "$(readlink "$CHAT_TEST_DB_DIR/sockdir")"' EXIT ;;
+	*) trap 'chat_test_db_stop' EXIT ;;
 	esac
 	"$MARIADBD" --no-defaults $_user_opt --datadir="$CHAT_TEST_DB_DIR/data" \
 		--socket="$sock" --pid-file="$CHAT_TEST_DB_DIR/mysqld.pid" \

@@ -72,7 +72,6 @@ cleanup() {
 	stop_wait "$LIGHTTPD_PID" 60
 	stop_wait "$RELAY_PID" 60
 	chat_test_db_stop
-	[ -L "${CHAT_TEST_DB_DIR:-/nonexistent}/sockdir" ] && rm -rf "$(readlink "$CHAT_TEST_DB_DIR/sockdir")"
 	[ -n "${SOAK_KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
