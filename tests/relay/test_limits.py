@@ -140,6 +140,9 @@ async def t_slow_client_replays(fx):
               f"SELECT {room}, {u.id}, CONCAT(seq, ' ', REPEAT('\U0001F40C', 3990)) "
               f"FROM seq_1_to_{n}")
     rss0 = rss_kib(relay)
+    # before the connection: the relay may cut it off within milliseconds
+    # of the first sync (its first page alone fills the queue)
+    cut0 = slow_closed(relay)
     slow = R.RawWs(relay.port, f"/ws/chat/{room}/?token={u.token}", rcvbuf=4096)
     try:
         for _ in range(8):
@@ -147,7 +150,6 @@ async def t_slow_client_replays(fx):
         # Let the relay do what it does with them (under sanitizers each
         # replay's database work can take seconds): until it reports a slow
         # client closed, or 60 s.
-        cut0 = slow_closed(relay)
         deadline = time.monotonic() + 60
         while slow_closed(relay) == cut0 and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
