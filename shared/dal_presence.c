@@ -21,6 +21,10 @@ DB_SQL(q_inst_delete, "DELETE FROM relay_instances WHERE id = ?");
  * key: ascending id, the order every writer locks in); unused slots 0. */
 DB_SQL(q_pres_lock_rooms, "UPDATE rooms SET last_event_at = UTC_TIMESTAMP(3) "
                           "WHERE id IN (" DB_IDS64 ")");
+/* Migration 008: the batch's INSERTs marked, its rooms being locked
+ * already, so the BEFORE trigger does not lock each row's room again. */
+DB_SQL(q_pres_mark, "SET @chat_rooms_locked = 1");
+DB_SQL(q_pres_unmark, "SET @chat_rooms_locked = NULL");
 /* A batch's rows by statements of 64, 16, 4 and 1 rows, each id returned
  * in the order of the VALUES (the triggers still run per row). */
 #define PRES_INS "INSERT INTO presence (instance_id, room_id, user_id, connected_at) VALUES "
@@ -85,34 +89,10 @@ static chat_err returned_id(void *ctx, const db_row *r)
 	return CHAT_OK;
 }
 
-/* Lock the rooms in ascending id order (like every writer: concurrent
- * batches queue instead of deadlocking), 64 distinct rooms a statement,
- * then the rows, in room order, by multi-row INSERTs. */
-static chat_err add_txn(chat_db *db, void *arg)
+/* The rows, in room order, by multi-row INSERTs (the rooms are locked). */
+static chat_err add_rows(chat_db *db, add_args *p)
 {
-	add_args *p = arg;
 	db_arg a[64 * 3];
-	size_t nr = 0, want = 0;
-	for (size_t k = 0; k <= p->n; k++) {
-		if (k < p->n) {
-			const chat_presence_req *r = &p->req[p->order[k]];
-			if (k && r->room_id == p->req[p->order[k - 1]].room_id)
-				continue;
-			a[nr++] = DBI(r->room_id);
-			want++;
-		}
-		if (nr == 64 || (k == p->n && nr)) {
-			for (size_t x = nr; x < 64; x++)
-				a[x] = DBI(0);
-			uint64_t found = 0;
-			chat_err e = db_exec(db, &q_pres_lock_rooms, a, 64, &found, NULL);
-			if (e != CHAT_OK)
-				return e;
-			if (found != want)
-				return CHAT_ERR_NOT_FOUND; /* a room is gone */
-			nr = want = 0;
-		}
-	}
 	for (size_t k = 0; k < p->n;) {
 		size_t left = p->n - k;
 		size_t m = left >= 64 ? 64 : left >= 16 ? 16 : left >= 4 ? 4 : 1;
@@ -136,6 +116,43 @@ static chat_err add_txn(chat_db *db, void *arg)
 		k += m;
 	}
 	return CHAT_OK;
+}
+
+/* Lock the rooms in ascending id order (like every writer: concurrent
+ * batches queue instead of deadlocking), 64 distinct rooms a statement,
+ * then the rows, marked as stored under those locks. */
+static chat_err add_txn(chat_db *db, void *arg)
+{
+	add_args *p = arg;
+	db_arg a[64];
+	size_t nr = 0, want = 0;
+	for (size_t k = 0; k <= p->n; k++) {
+		if (k < p->n) {
+			const chat_presence_req *r = &p->req[p->order[k]];
+			if (k && r->room_id == p->req[p->order[k - 1]].room_id)
+				continue;
+			a[nr++] = DBI(r->room_id);
+			want++;
+		}
+		if (nr == 64 || (k == p->n && nr)) {
+			for (size_t x = nr; x < 64; x++)
+				a[x] = DBI(0);
+			uint64_t found = 0;
+			chat_err e = db_exec(db, &q_pres_lock_rooms, a, 64, &found, NULL);
+			if (e != CHAT_OK)
+				return e;
+			if (found != want)
+				return CHAT_ERR_NOT_FOUND; /* a room is gone */
+			nr = want = 0;
+		}
+	}
+	chat_err e = db_exec(db, &q_pres_mark, NULL, 0, NULL, NULL);
+	if (e == CHAT_OK)
+		e = add_rows(db, p);
+	/* unmarked on the way out, whatever happened (only this batch, which
+	 * always locks first, stores presence on the programs' connections) */
+	chat_err u = db_exec(db, &q_pres_unmark, NULL, 0, NULL, NULL);
+	return e != CHAT_OK ? e : u;
 }
 
 chat_err chat_dal_presence_add_many(chat_db *db, int64_t instance_id, const chat_presence_req *req,
