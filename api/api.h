@@ -49,6 +49,10 @@ enum {
 	API_ROUTE_BODY = 1 << 1,   /* needs a JSON object body */
 	API_ROUTE_MESSAGE_RATE = 1 << 2, /* counts against the caller's message rate */
 	API_ROUTE_ROOM_RATE = 1 << 3,    /* counts against the caller's room creation rate */
+	/* The handler's transaction checks that the caller exists and is
+	 * active (posting a message: one statement per batch instead of a
+	 * lookup per request); a refusal confirms the caller first. */
+	API_ROUTE_CALLER_IN_TXN = 1 << 4,
 };
 
 typedef struct api_route {
@@ -83,6 +87,12 @@ struct api_req {
 
 	bool authenticated;
 	chat_user_ref user; /* the caller, when authenticated */
+	/* Set while the caller's database check is left to the handler
+	 * (API_ROUTE_CALLER_IN_TXN; user.username is then empty): run once
+	 * before any refusal is written, so that 401 still comes first. It
+	 * answers 401 (or 503) itself and returns -1 when the caller is not an
+	 * active user; the refusal is then dropped. */
+	int (*confirm_caller)(api_req *r);
 
 	/* Response state. */
 	char headers[API_HEADERS_MAX]; /* extra header lines, each "Name: value\r\n" */
@@ -194,7 +204,8 @@ chat_err api_write_message(const api_req *r, const chat_new_message *in, chat_me
 
 /* Resolve the caller from the Authorization header (or the anonymous user
  * when allowed and no token is sent). Returns 0, or -1 after writing 401
- * (503 when the database is down). */
+ * (503 when the database is down). On an API_ROUTE_CALLER_IN_TXN route
+ * only the token is checked here (see api_req.confirm_caller). */
 int api_authenticate(api_req *r);
 
 /* ---- ratelimit.c ------------------------------------------------------ */

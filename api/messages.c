@@ -128,7 +128,9 @@ static int content_field(api_req *r, const char **content)
 /* No room lookup first: the DAL decides visibility (no such room, or
  * private and not a member: 404, the same answer as api_room_load's) under
  * the room's lock, in the insert's own transaction, which it shares with
- * the messages other threads post meanwhile (write_batch.c). */
+ * the messages other threads post meanwhile (write_batch.c). No user
+ * lookup either (API_ROUTE_CALLER_IN_TXN): that transaction checks the
+ * sender, and any refusal confirms the caller first. */
 void api_h_messages_create(api_req *r)
 {
 	const char *content, *type = NULL, *client_id = NULL, *detail;
@@ -159,6 +161,7 @@ void api_h_messages_create(api_req *r)
 		.content = content,
 		.message_type = type,
 		.client_id = client_id,
+		.check_sender = r->confirm_caller != NULL,
 	};
 	chat_err e = api_write_message(r, &in, &out, &created); /* wakes the relays */
 	if (e != CHAT_OK) {

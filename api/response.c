@@ -108,6 +108,12 @@ static void write_response(api_req *r, int status, const char *body, size_t len)
 		chat_log_error("second response (%d after %d) dropped", status, r->status);
 		return;
 	}
+	if (status >= 400 && r->confirm_caller) {
+		int (*confirm)(api_req *) = r->confirm_caller;
+		r->confirm_caller = NULL;
+		if (confirm(r) != 0)
+			return; /* answered 401 or 503 instead */
+	}
 	r->status = status;
 	if (!r->fcgi)
 		return;

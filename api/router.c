@@ -18,6 +18,7 @@
 #define BODY API_ROUTE_BODY
 #define MSG_RATE API_ROUTE_MESSAGE_RATE
 #define ROOM_RATE API_ROUTE_ROOM_RATE
+#define IN_TXN API_ROUTE_CALLER_IN_TXN
 
 static const api_route routes[] = {
 	{"POST", "/api/auth/register/", api_h_register, PUB | BODY},
@@ -37,7 +38,7 @@ static const api_route routes[] = {
 	{"GET", "/api/chat/rooms/{id}/members/", api_h_members_list, 0},
 	{"POST", "/api/chat/rooms/{id}/members/", api_h_members_add, BODY},
 	{"GET", "/api/chat/rooms/{id}/messages/", api_h_messages_list, 0},
-	{"POST", "/api/chat/rooms/{id}/messages/", api_h_messages_create, BODY | MSG_RATE},
+	{"POST", "/api/chat/rooms/{id}/messages/", api_h_messages_create, BODY | MSG_RATE | IN_TXN},
 	{"GET", "/api/chat/messages/{id}/", api_h_message_get, 0},
 	{"PATCH", "/api/chat/messages/{id}/", api_h_message_update, BODY},
 	{"DELETE", "/api/chat/messages/{id}/", api_h_message_delete, 0},

@@ -103,6 +103,10 @@ typedef struct chat_new_message {
 	const char *content;      /* validated UTF-8 */
 	const char *message_type; /* NULL = "text" */
 	const char *client_id;    /* NULL or "" = none */
+	/* The caller has not looked the sender up: the transaction checks
+	 * that it exists and is active (CHAT_ERR_AUTH otherwise). chat-api's
+	 * posts, which leave that per-request lookup to the batch. */
+	bool check_sender;
 } chat_new_message;
 
 /* Store one message. The sender must be a member of a private room
@@ -111,8 +115,9 @@ typedef struct chat_new_message {
  * was not one. With a client_id already used by this sender in this room
  * within the last day, nothing is stored: *created = false and out is the
  * stored message, or CHAT_ERR_GONE if that message has been deleted. Else
- * *created = true. No such room or sender: CHAT_ERR_NOT_FOUND; unknown
- * message_type: CHAT_ERR_INVALID. out is always cleared first; free with
+ * *created = true. A sender to check (check_sender) that does not exist
+ * or is inactive: CHAT_ERR_AUTH, before any other answer. No such room or
+ * sender: CHAT_ERR_NOT_FOUND; unknown message_type: CHAT_ERR_INVALID. out is always cleared first; free with
  * chat_message_clear(). */
 chat_err chat_dal_message_insert(chat_db *db, const chat_new_message *in, chat_message *out,
                                  bool *created);

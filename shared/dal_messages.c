@@ -56,6 +56,13 @@ DB_SQL(q_msg_clients4, CLIENTS(PAIR4));
 DB_SQL(q_msg_clients16, CLIENTS(PAIR16));
 DB_SQL(q_msg_clients64, CLIENTS(PAIR64));
 
+/* Step 0, for senders nobody looked up (check_sender): which exist and
+ * are active. Not locked, as the per-request lookup it replaces was not. */
+#define ACTIVE(ids) "SELECT id FROM users WHERE id IN (" ids ") AND is_active"
+DB_SQL(q_msg_active4, ACTIVE(IDS4));
+DB_SQL(q_msg_active16, ACTIVE(IDS16));
+DB_SQL(q_msg_active64, ACTIVE(DB_IDS64));
+
 /* The size (4, 16 or 64) for the next n items of a list, and its index. */
 static size_t slots_for(size_t n, int *k)
 {
@@ -190,6 +197,8 @@ chat_err chat_dal_message_get(chat_db *db, int64_t id, chat_message *out)
  * memberships read by one, their client_ids by one, the new messages by
  * one INSERT per power of two in their count, which also returns them):
  *
+ * 0. when a message asks (check_sender), read which senders exist and
+ *    are active; one that is not refuses the batch (CHAT_ERR_AUTH);
  * 1. lock every room of the batch, ascending (the ordering rule), reading
  *    is_private under that lock;
  * 2. read which senders are members; a non-member of a private room is
@@ -227,6 +236,7 @@ typedef struct batch_st {
 	pair_st *pairs;
 	size_t n_pairs;
 	int64_t *users;
+	bool *active; /* per user: exists and is active (step 0) */
 	size_t n_users;
 	size_t *cids; /* indexes of messages with a client_id, by (sender, room, cid, index) */
 	size_t n_cids;
@@ -301,11 +311,12 @@ static chat_err batch_index(batch_st *b)
 	b->rooms = calloc(n, sizeof(*b->rooms));
 	b->pairs = calloc(n, sizeof(*b->pairs));
 	b->users = calloc(n, sizeof(*b->users));
+	b->active = calloc(n, sizeof(*b->active));
 	b->cids = calloc(n, sizeof(*b->cids));
 	b->lead = calloc(n, sizeof(*b->lead));
 	b->hit_id = calloc(n, sizeof(*b->hit_id));
 	b->hit_state = calloc(n, sizeof(*b->hit_state));
-	if (!b->rooms || !b->pairs || !b->users || !b->cids || !b->lead || !b->hit_id ||
+	if (!b->rooms || !b->pairs || !b->users || !b->active || !b->cids || !b->lead || !b->hit_id ||
 	    !b->hit_state)
 		return CHAT_ERR_NOMEM;
 	for (size_t i = 0; i < n; i++) {
@@ -345,10 +356,52 @@ static void batch_free(batch_st *b)
 	free(b->rooms);
 	free(b->pairs);
 	free(b->users);
+	free(b->active);
 	free(b->cids);
 	free(b->lead);
 	free(b->hit_id);
 	free(b->hit_state);
+}
+
+static chat_err active_row(void *ctx, const db_row *r)
+{
+	batch_st *b = ctx;
+	int64_t id = db_int(r, 0);
+	int64_t *u = bsearch(&id, b->users, b->n_users, sizeof(id), cmp_i64);
+	if (u)
+		b->active[u - b->users] = true;
+	return CHAT_OK;
+}
+
+/* Step 0: first, so that an unknown or inactive sender is refused before
+ * its room is looked at (401 comes before 404). Only when a message asks. */
+static chat_err check_senders(chat_db *db, batch_st *b)
+{
+	static db_sql *const q[] = { &q_msg_active4, &q_msg_active16, &q_msg_active64 };
+	bool any = false;
+	for (size_t i = 0; i < b->n && !any; i++)
+		any = b->in[i].check_sender;
+	if (!any)
+		return CHAT_OK;
+	for (size_t off = 0; off < b->n_users; off += 64) {
+		db_arg a[64];
+		int v;
+		size_t slots = slots_for(b->n_users - off, &v);
+		for (size_t k = 0; k < slots; k++)
+			a[k] = DBI(off + k < b->n_users ? b->users[off + k] : 0);
+		chat_err e = db_query(db, q[v], a, slots, "i", active_row, b);
+		if (e != CHAT_OK)
+			return e;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		if (!b->in[i].check_sender)
+			continue;
+		int64_t *u = bsearch(&b->in[i].sender_id, b->users, b->n_users, sizeof(int64_t),
+		                     cmp_i64);
+		if (!u || !b->active[u - b->users])
+			return CHAT_ERR_AUTH;
+	}
+	return CHAT_OK;
 }
 
 static chat_err lock_row(void *ctx, const db_row *r)
@@ -778,6 +831,8 @@ static chat_err batch_txn(chat_db *db, void *arg)
 	b.results = a->results;
 	b.created = a->created;
 	chat_err e = batch_index(&b);
+	if (e == CHAT_OK)
+		e = check_senders(db, &b);
 	if (e == CHAT_OK)
 		e = lock_rooms(db, &b);
 	if (e == CHAT_OK)

@@ -205,6 +205,39 @@ def test_inactive_user(srv):
     srv.post("/api/auth/token/refresh/", {"refresh": tokens["refresh"]}).expect(401)
 
 
+def test_inactive_or_missing_user_posts(srv):
+    # Posting a message checks the user inside the write's transaction
+    # (not before it); the answers must be those of every other route: 401
+    # before any other refusal, and nothing stored or joined.
+    owner = srv.user()
+    room = srv.room(owner)["id"]
+    srv.send(owner, room, "hello", client_id="c-1")
+    uid, name = srv.register()
+    tokens = srv.login(name)
+    path = "/api/chat/rooms/%d/messages/" % room
+    srv.post(path, {"content": "while active"}, token=tokens["access"]).expect(201)
+    sql("UPDATE users SET is_active = 0 WHERE id = %d" % uid)
+    now = int(time.time())
+    ghost = make_jwt({"token_type": "access", "exp": now + 300, "iat": now, "jti": "g",
+                      "user_id": 10 ** 9})
+    for tok in (tokens["access"], ghost):
+        for p, body in ((path, {"content": "still here?"}),
+                        (path, {"content": "hello", "client_id": "c-1"}),
+                        (path, {"content": ""}),
+                        (path, {"content": "x", "message_type": "bogus"}),
+                        (path, {}),
+                        ("/api/chat/rooms/987654321/messages/", {"content": "nowhere"})):
+            r = srv.post(p, body, token=tok).expect(401, "%s %r" % (p, body))
+            eq(r.detail(), "User not found or inactive")
+            check((r.header("WWW-Authenticate") or "").startswith("Bearer"),
+                  "WWW-Authenticate: %r" % r.headers)
+    eq(sql("SELECT COUNT(*) FROM messages WHERE sender_id = %d" % uid), [["1"]],
+       "only the message sent while active")
+    # Made active again: posting works at once.
+    sql("UPDATE users SET is_active = 1 WHERE id = %d" % uid)
+    srv.post(path, {"content": "back"}, token=tokens["access"]).expect(201)
+
+
 def test_anonymous(srv):
     srv.get("/api/auth/me/").expect(401)
     anon = Server("auth.allow_anonymous=true")
@@ -214,6 +247,11 @@ def test_anonymous(srv):
         # A token, when given, still has to be valid.
         anon.get("/api/auth/me/", token="garbage").expect(401)
         anon.post("/api/auth/token/", {"username": "anonymous", "password": "anything1"}).expect(401)
+        # The anonymous user posts like any active user.
+        owner = anon.user()
+        rid = anon.room(owner)["id"]
+        m = anon.post("/api/chat/rooms/%d/messages/" % rid, {"content": "hi"}).expect(201).json
+        eq(m["sender"], {"id": 1, "username": "anonymous"})
     finally:
         anon.stop()
 

@@ -248,6 +248,11 @@ def test_per_user_message_rate(srv):
             limited.post("/api/chat/rooms/%d/messages/" % rid, {"content": "x"}, token=alice.token)
         limited.get("/api/chat/rooms/", token=alice.token).expect(200)
         log = limited.log_text()
+        # Made inactive while over its limit: 401 comes before 429.
+        sql("UPDATE users SET is_active = 0 WHERE id = %d" % alice.id)
+        r = limited.post("/api/chat/rooms/%d/messages/" % rid, {"content": "x"},
+                         token=alice.token).expect(401)
+        eq(r.header("Retry-After"), None, "no Retry-After on the 401")
     finally:
         limited.stop()
     lines = [ln for ln in log.splitlines() if " 429 " in ln]

@@ -8,7 +8,9 @@ nothing stored twice, ids in the order the answers came.
 Every refused kind is first sent alone, and its answer (status and body)
 is the reference the same request must get in the crowd: a non-member
 posting to a private room, a client_id retry of a deleted message, a
-message to a room that does not exist, two invalid bodies. Client_id
+message to a room that does not exist, two invalid bodies, and a user
+made inactive after its token was issued (401 whatever it sends: chat-api
+checks the poster inside the batch's transaction). Client_id
 retries of a stored message must answer 200 with that message, and a new
 client_id sent by several threads at once must store one message."""
 
@@ -33,6 +35,8 @@ def commits():
 
 def test_post_burst(srv):
     alice, bob, carol, dave = srv.user(), srv.user(), srv.user(), srv.user()
+    eve = srv.user()
+    sql("UPDATE users SET is_active = 0 WHERE id = %d" % eve.id)
     room_a, room_b = srv.room(alice)["id"], srv.room(alice)["id"]
     priv = srv.room(alice, private=True)["id"]
     srv.post("/api/chat/rooms/%d/members/" % priv, {"user_id": bob.id},
@@ -53,11 +57,16 @@ def test_post_burst(srv):
         "no-room": (alice, 987654321, {"content": "nowhere"}),
         "empty": (alice, room_a, {"content": ""}),
         "bad-type": (alice, room_b, {"content": "x", "message_type": "bogus"}),
+        "inactive": (eve, room_a, {"content": "still here?"}),
+        "inactive-retry": (eve, room_a, {"content": "kept", "client_id": "kept-1"}),
+        "inactive-empty": (eve, room_a, {"content": ""}),
+        "inactive-no-room": (eve, 987654321, {"content": "nowhere"}),
     }
     reference = {}
     for kind, (user, rid, body) in refused.items():
         r = srv.post(path(rid), body, token=user.token)
-        check(r.status in (400, 404), "%s alone: %r" % (kind, r))
+        check(r.status in (400, 404, 401), "%s alone: %r" % (kind, r))
+        eq(r.status == 401, kind.startswith("inactive"), "%s alone: %r" % (kind, r))
         reference[kind] = (r.status, r.json)
     eq(reference["non-member"][0], 404, "a non-member's post alone")
     eq(reference["deleted-retry"][0], 404, "a deleted message's retry alone")
@@ -177,6 +186,10 @@ def test_post_burst(srv):
            % (priv, carol.id)), [["0"]], "the non-member stays out")
     eq(sql("SELECT COUNT(*) FROM room_members WHERE room_id = %d AND user_id = %d"
            % (room_b, dave.id)), [["1"]], "dave joined room B")
+    eq(sql("SELECT COUNT(*) FROM messages WHERE sender_id = %d" % eve.id), [["0"]],
+       "the inactive user stored nothing")
+    eq(sql("SELECT COUNT(*) FROM room_members WHERE room_id = %d AND user_id = %d"
+           % (room_a, eve.id)), [["0"]], "the inactive user joined nothing")
     # Informational: how many transactions stored them.
     print("%d messages acknowledged, %d commits on the server"
           % (len(acked), commits() - commits_before), flush=True)

@@ -90,7 +90,7 @@ int64_t mkroom(const char *name, bool priv, int64_t owner)
 int64_t post(int64_t room, int64_t sender, const char *content, const char *client_id,
              bool *created_out)
 {
-	chat_new_message in = { room, sender, content, NULL, client_id };
+	chat_new_message in = { room, sender, content, NULL, client_id, false };
 	chat_message m;
 	bool created = false;
 	assert_int_equal(chat_dal_message_insert(db, &in, &m, &created), CHAT_OK);
@@ -338,7 +338,7 @@ static void test_message_insert_get(void **state)
 	int64_t bob = mkuser("bob");
 	int64_t room = mkroom("msgs", false, alice);
 
-	chat_new_message in = { room, bob, "hello \xf0\x9f\x98\x80 world", "image", NULL };
+	chat_new_message in = { room, bob, "hello \xf0\x9f\x98\x80 world", "image", NULL, false };
 	chat_message m;
 	bool created = false;
 	assert_int_equal(chat_dal_message_insert(db, &in, &m, &created), CHAT_OK);
@@ -434,8 +434,8 @@ static void test_client_id_dedupe(void **state)
 	int64_t p1 = post(priv, bob, "inside", "uuid-p", &created);
 	assert_true(created);
 	assert_int_equal(chat_dal_member_remove(db, priv, bob), CHAT_OK);
-	chat_new_message out1 = { priv, bob, "inside", NULL, "uuid-p" };
-	chat_new_message out2 = { priv, bob, "new", NULL, NULL };
+	chat_new_message out1 = { priv, bob, "inside", NULL, "uuid-p", false };
+	chat_new_message out2 = { priv, bob, "new", NULL, NULL, false };
 	assert_int_equal(chat_dal_message_insert(db, &out1, &m, &created), CHAT_ERR_NOT_FOUND);
 	assert_null(m.content);
 	assert_int_equal(chat_dal_message_insert(db, &out2, &m, &created), CHAT_ERR_NOT_FOUND);
@@ -468,11 +468,11 @@ static void test_batch_insert(void **state)
 	int64_t r1 = mkroom("batch1", false, alice);
 	int64_t r2 = mkroom("batch2", false, alice);
 	chat_new_message in[5] = {
-		{ r1, alice, "one", NULL, "b-1" },
-		{ r2, bob, "two", "file", NULL },
-		{ r1, alice, "one again", NULL, "b-1" }, /* duplicate inside the batch */
-		{ r1, bob, "three", NULL, "b-1" },
-		{ r2, alice, "four", NULL, NULL },
+		{ r1, alice, "one", NULL, "b-1", false },
+		{ r2, bob, "two", "file", NULL, false },
+		{ r1, alice, "one again", NULL, "b-1", false }, /* duplicate inside the batch */
+		{ r1, bob, "three", NULL, "b-1", false },
+		{ r2, alice, "four", NULL, NULL, false },
 	};
 	chat_message res[5];
 	bool created[5];
@@ -492,8 +492,8 @@ static void test_batch_insert(void **state)
 	/* One bad row: nothing of the batch is stored. */
 	long long before = sql_int("SELECT COUNT(*) FROM messages");
 	chat_new_message bad[2] = {
-		{ r1, alice, "fine", NULL, NULL },
-		{ 99999999, alice, "no room", NULL, NULL },
+		{ r1, alice, "fine", NULL, NULL, false },
+		{ 99999999, alice, "no room", NULL, NULL, false },
 	};
 	assert_int_equal(chat_dal_messages_insert_batch(db, bad, 2, res, created),
 	                 CHAT_ERR_NOT_FOUND);
@@ -502,6 +502,33 @@ static void test_batch_insert(void **state)
 	assert_false(created[0]);
 	assert_int_equal(sql_int("SELECT COUNT(*) FROM messages"), before);
 	assert_int_equal(chat_dal_messages_insert_batch(db, bad, 0, res, created), CHAT_OK);
+
+	/* Senders to check (chat-api's posts): an inactive or unknown one
+	 * refuses the batch before its rooms are looked at; active ones pass. */
+	int64_t carol = mkuser("carol_b");
+	chat_new_message chk[3] = {
+		{ r1, alice, "checked", NULL, NULL, true },
+		{ r2, carol, "checked too", NULL, NULL, true },
+		{ 99999999, alice, "no room", NULL, NULL, true },
+	};
+	assert_int_equal(chat_dal_messages_insert_batch(db, chk, 2, res, created), CHAT_OK);
+	assert_true(created[0] && created[1]);
+	assert_memory_equal(res[1].sender.username, "carol_b", 7);
+	chat_message_clear(&res[0]);
+	chat_message_clear(&res[1]);
+	sql_exec("UPDATE users SET is_active = 0 WHERE id = %lld", (long long)carol);
+	before = sql_int("SELECT COUNT(*) FROM messages");
+	assert_int_equal(chat_dal_messages_insert_batch(db, chk, 2, res, created), CHAT_ERR_AUTH);
+	chk[1].sender_id = 99999999; /* no such user, posting to no such room */
+	chk[1].room_id = 99999999;
+	assert_int_equal(chat_dal_messages_insert_batch(db, &chk[1], 1, res, created),
+	                 CHAT_ERR_AUTH);
+	chk[1].check_sender = false; /* unchecked: the room decides */
+	assert_int_equal(chat_dal_messages_insert_batch(db, &chk[1], 1, res, created),
+	                 CHAT_ERR_NOT_FOUND);
+	assert_int_equal(chat_dal_messages_insert_batch(db, &chk[2], 1, res, created),
+	                 CHAT_ERR_NOT_FOUND); /* an active sender: the room's answer */
+	assert_int_equal(sql_int("SELECT COUNT(*) FROM messages"), before);
 
 	/* A big batch (over one 64-row load), rooms in any order, a repeated
 	 * client_id: every result matches its input. */
@@ -516,7 +543,7 @@ static void test_batch_insert(void **state)
 	for (int i = 0; i < BIG; i++) {
 		snprintf(text[i], 32, "big %d", i);
 		many[i] = (chat_new_message){ order[i % 3], i % 2 ? alice : bob, text[i], NULL,
-		                              i == 7 || i == 97 ? "big-dup" : NULL };
+		                              i == 7 || i == 97 ? "big-dup" : NULL, false };
 	}
 	assert_int_equal(chat_dal_messages_insert_batch(db, many, BIG, mres, mcr), CHAT_OK);
 	for (int i = 0; i < BIG; i++) {
@@ -626,7 +653,7 @@ static void test_edit_delete(void **state)
 	assert_int_equal(events_count(room, "message_updated", id, 0), 1);
 	/* A deleted message's client_id still stores nothing new, and its
 	 * retry is refused: the content is gone. */
-	chat_new_message again = { room, alice, "again", NULL, "e-1" };
+	chat_new_message again = { room, alice, "again", NULL, "e-1", false };
 	bool created = true;
 	assert_int_equal(chat_dal_message_insert(db, &again, &m, &created), CHAT_ERR_GONE);
 	assert_null(m.content);

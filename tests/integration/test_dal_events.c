@@ -398,12 +398,12 @@ void test_batch_counts(void **state)
 			snprintf(content[n], sizeof(content[n]), "b%d-%d", s, r);
 			snprintf(cid[n], sizeof(cid[n]), "bc%d-%d", s, r);
 			in[n] = (chat_new_message){ rooms[r], u[s], content[n], NULL,
-				                    r % 3 ? cid[n] : NULL };
+				                    r % 3 ? cid[n] : NULL, false };
 			n++;
 		}
 	in[n++] = in[1];  /* a repeat of a client_id inside the batch */
-	in[n++] = (chat_new_message){ rooms[5], u[2], "stored", NULL, "bcnt-retry" };
-	in[n++] = (chat_new_message){ rooms[0], reader, "reader's own", NULL, NULL };
+	in[n++] = (chat_new_message){ rooms[5], u[2], "stored", NULL, "bcnt-retry", false };
+	in[n++] = (chat_new_message){ rooms[0], reader, "reader's own", NULL, NULL, false };
 	assert_int_equal(n, N);
 	static chat_message res[N];
 	static bool created[N];
@@ -428,8 +428,8 @@ void test_batch_counts(void **state)
 
 	/* Fails at its INSERT, after marking (an unknown message_type under
 	 * the strict SQL mode): nothing stored, nothing counted, no mark left. */
-	chat_new_message bad[2] = { { rooms[1], u[0], "good", NULL, NULL },
-		                    { rooms[2], u[1], "bad", "nosuchtype", NULL } };
+	chat_new_message bad[2] = { { rooms[1], u[0], "good", NULL, NULL, false },
+		                    { rooms[2], u[1], "bad", "nosuchtype", NULL, false } };
 	chat_message bres[2];
 	bool bcr[2];
 	assert_int_not_equal(chat_dal_messages_insert_batch(db, bad, 2, bres, bcr), CHAT_OK);

@@ -83,7 +83,7 @@ static void *fast_writer(void *arg)
 		int64_t room = S.rooms[(seed >> 16) % ROOMS];
 		char c[64];
 		snprintf(c, sizeof(c), "w%d-%d", me, i);
-		chat_new_message in = { room, S.user, c, NULL, NULL };
+		chat_new_message in = { room, S.user, c, NULL, NULL, false };
 		chat_message m;
 		bool created;
 		chat_err e = chat_dal_message_insert(d, &in, &m, &created);
@@ -107,7 +107,7 @@ static void *fast_writer(void *arg)
 static chat_err slow_txn(chat_db *d, void *arg)
 {
 	(void)arg;
-	chat_new_message in = { S.rooms[ROOMS], S.user, "slow", NULL, NULL };
+	chat_new_message in = { S.rooms[ROOMS], S.user, "slow", NULL, NULL, false };
 	chat_message m;
 	bool created;
 	chat_err e = chat_dal_message_insert(d, &in, &m, &created); /* joins this txn */
@@ -128,7 +128,7 @@ static chat_err slow_txn(chat_db *d, void *arg)
 static chat_err rollback_txn(chat_db *d, void *arg)
 {
 	(void)arg;
-	chat_new_message in = { S.rooms[0], S.user, "never", NULL, NULL };
+	chat_new_message in = { S.rooms[0], S.user, "never", NULL, NULL, false };
 	chat_message m;
 	bool created;
 	chat_err e = chat_dal_message_insert(d, &in, &m, &created);
@@ -150,7 +150,7 @@ static void *slow_writer(void *arg)
 	if (e != CHAT_ERR_CONFLICT)
 		abort();
 	/* And a last committed one after the hole. */
-	chat_new_message in = { S.rooms[0], S.user, "after the hole", NULL, NULL };
+	chat_new_message in = { S.rooms[0], S.user, "after the hole", NULL, NULL, false };
 	chat_message m;
 	bool created;
 	if (chat_dal_message_insert(d, &in, &m, &created) != CHAT_OK)
@@ -335,7 +335,7 @@ static void gaps_follow(int rounds)
 
 static int64_t gaps_post(chat_db *d, int64_t room)
 {
-	chat_new_message in = { room, G.user, "gap", NULL, NULL };
+	chat_new_message in = { room, G.user, "gap", NULL, NULL, false };
 	chat_message m;
 	bool created;
 	assert_int_equal(chat_dal_message_insert(d, &in, &m, &created), CHAT_OK);

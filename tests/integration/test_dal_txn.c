@@ -99,7 +99,7 @@ static chat_err kill_fn(chat_db *d, void *arg)
 	chat_err e = db_query_int(d, &q_conn_id, NULL, 0, &id);
 	if (e != CHAT_OK)
 		return e;
-	chat_new_message in = { k->room, k->sender, "survives a kill", NULL, NULL };
+	chat_new_message in = { k->room, k->sender, "survives a kill", NULL, NULL, false };
 	chat_message m;
 	bool created;
 	e = chat_dal_message_insert(d, &in, &m, &created);
@@ -108,7 +108,7 @@ static chat_err kill_fn(chat_db *d, void *arg)
 	chat_message_clear(&m);
 	if (k->runs == 1)
 		sql_exec("KILL %lld", (long long)id); /* the uncommitted insert is lost */
-	chat_new_message in2 = { k->room, k->sender, "second", NULL, NULL };
+	chat_new_message in2 = { k->room, k->sender, "second", NULL, NULL, false };
 	e = chat_dal_message_insert(d, &in2, &m, &created);
 	if (e == CHAT_OK)
 		chat_message_clear(&m);
@@ -322,10 +322,10 @@ void test_txn_deadlock_in_batch(void **state)
 	for (int i = 0; i < HEAVY; i++)
 		r.heavy[i] = mkroom("victim-heavy", false, alice);
 	chat_new_message in[4] = {
-		{ r.x, alice, "x one", NULL, "dl-1" },
-		{ r.y, alice, "y one", NULL, "dl-2" },
-		{ r.x, alice, "x two", NULL, "dl-3" },
-		{ r.y, alice, "y two", NULL, NULL },
+		{ r.x, alice, "x one", NULL, "dl-1", false },
+		{ r.y, alice, "y one", NULL, "dl-2", false },
+		{ r.x, alice, "x two", NULL, "dl-3", false },
+		{ r.y, alice, "y two", NULL, NULL, false },
 	};
 	chat_message res[4];
 	bool created[4];
@@ -386,7 +386,7 @@ void test_batch_id_stride(void **state)
 			snprintf(cid[i], sizeof(cid[i]), "s-%d-%d", round, i);
 			in[i] = (chat_new_message){ rooms[(i * 7 + round) % 3], i % 2 ? alice : bob,
 				                    text[i], i % 5 ? NULL : "file",
-				                    i % 3 ? cid[i] : NULL };
+				                    i % 3 ? cid[i] : NULL, false };
 		}
 		assert_int_equal(chat_dal_messages_insert_batch(d, in, N, res, created), CHAT_OK);
 		for (int i = 0; i < N; i++) {
