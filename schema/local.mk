@@ -8,7 +8,8 @@ dist_schema_DATA = schema/001_initial.sql schema/002_unread_counters.sql \
 	schema/005_lean_triggers.sql \
 	schema/006_writer_counts.sql \
 	schema/007_presence_probe.sql \
-	schema/008_presence_writer.sql
+	schema/008_presence_writer.sql \
+	schema/009_presence_close.sql
 
 bin_PROGRAMS += schema/chatctl
 schema_chatctl_SOURCES = schema/chatctl.c

@@ -36,8 +36,9 @@ DB_SQL(q_pres_insert1, PRES_INS PRES_R1 " RETURNING id");
 DB_SQL(q_pres_insert4, PRES_INS PRES_R4 " RETURNING id");
 DB_SQL(q_pres_insert16, PRES_INS PRES_R16 " RETURNING id");
 DB_SQL(q_pres_insert64, PRES_INS PRES_R64 " RETURNING id");
-DB_SQL(q_pres_room, "SELECT room_id FROM presence WHERE id = ?");
-DB_SQL(q_pres_delete, "DELETE FROM presence WHERE id = ?");
+/* A closing batch's rows: their rooms, then the rows, 64 ids a statement. */
+DB_SQL(q_pres_rooms, "SELECT id, room_id FROM presence WHERE id IN (" DB_IDS64 ")");
+DB_SQL(q_pres_delete, "DELETE FROM presence WHERE id IN (" DB_IDS64 ")");
 /* Grouped in ix_presence_room_user's order (no temporary table, no sort;
  * a loose scan when a room has many connections per user), each name by
  * primary key: driven by the room's presence rows whatever the size of
@@ -65,6 +66,27 @@ chat_err chat_dal_instance_heartbeat(chat_db *db, int64_t instance_id)
 	if (e == CHAT_OK && found == 0)
 		e = CHAT_ERR_NOT_FOUND; /* reaped: register again */
 	return e;
+}
+
+/* 64 ids a statement (unused slots 0, never an id). */
+static chat_err by_ids64(chat_db *db, db_sql *q, const int64_t *ids, size_t n,
+                         const char *cols, db_row_fn fn, void *ctx, uint64_t *affected)
+{
+	if (affected)
+		*affected = 0;
+	for (size_t off = 0; off < n; off += 64) {
+		db_arg a[64];
+		for (size_t x = 0; x < 64; x++)
+			a[x] = DBI(off + x < n ? ids[off + x] : 0);
+		uint64_t found = 0;
+		chat_err e = cols ? db_query(db, q, a, 64, cols, fn, ctx)
+		                  : db_exec(db, q, a, 64, &found, NULL);
+		if (e != CHAT_OK)
+			return e;
+		if (affected)
+			*affected += found;
+	}
+	return CHAT_OK;
 }
 
 typedef struct add_args {
@@ -124,33 +146,27 @@ static chat_err add_rows(chat_db *db, add_args *p)
 static chat_err add_txn(chat_db *db, void *arg)
 {
 	add_args *p = arg;
-	db_arg a[64];
-	size_t nr = 0, want = 0;
-	for (size_t k = 0; k <= p->n; k++) {
-		if (k < p->n) {
-			const chat_presence_req *r = &p->req[p->order[k]];
-			if (k && r->room_id == p->req[p->order[k - 1]].room_id)
-				continue;
-			a[nr++] = DBI(r->room_id);
-			want++;
-		}
-		if (nr == 64 || (k == p->n && nr)) {
-			for (size_t x = nr; x < 64; x++)
-				a[x] = DBI(0);
-			uint64_t found = 0;
-			chat_err e = db_exec(db, &q_pres_lock_rooms, a, 64, &found, NULL);
-			if (e != CHAT_OK)
-				return e;
-			if (found != want)
-				return CHAT_ERR_NOT_FOUND; /* a room is gone */
-			nr = want = 0;
-		}
+	int64_t *locks = malloc((p->n ? p->n : 1) * sizeof(*locks));
+	size_t nr = 0;
+	if (!locks)
+		return CHAT_ERR_NOMEM;
+	for (size_t k = 0; k < p->n; k++) {
+		int64_t room = p->req[p->order[k]].room_id;
+		if (!nr || locks[nr - 1] != room)
+			locks[nr++] = room;
 	}
-	chat_err e = db_exec(db, &q_pres_mark, NULL, 0, NULL, NULL);
+	uint64_t found = 0;
+	chat_err e = by_ids64(db, &q_pres_lock_rooms, locks, nr, NULL, NULL, NULL, &found);
+	free(locks);
+	if (e == CHAT_OK && found != nr)
+		e = CHAT_ERR_NOT_FOUND; /* a room is gone */
+	if (e != CHAT_OK)
+		return e;
+	e = db_exec(db, &q_pres_mark, NULL, 0, NULL, NULL);
 	if (e == CHAT_OK)
 		e = add_rows(db, p);
-	/* unmarked on the way out, whatever happened (only this batch, which
-	 * always locks first, stores presence on the programs' connections) */
+	/* unmarked on the way out, whatever happened (only these batches,
+	 * which always lock first, mark presence on the programs' connections) */
 	chat_err u = db_exec(db, &q_pres_unmark, NULL, 0, NULL, NULL);
 	return e != CHAT_OK ? e : u;
 }
@@ -199,17 +215,28 @@ typedef struct rm_args {
 	size_t removed;
 } rm_args;
 
+static chat_err room_of_row(void *ctx, const db_row *r)
+{
+	rm_args *p = ctx;
+	int64_t id = db_int(r, 0);
+	for (size_t i = 0; i < p->n; i++)
+		if (p->ids[i] == id)
+			p->rooms[i] = db_int(r, 1);
+	return CHAT_OK;
+}
+
+/* The rows' rooms (one statement per 64), those rooms locked ascending
+ * like every writer, then the rows deleted (one statement per 64), marked
+ * as deleted under those locks. Rows already gone are skipped. */
 static chat_err remove_txn(chat_db *db, void *arg)
 {
 	rm_args *p = arg;
 	p->removed = 0;
-	for (size_t i = 0; i < p->n; i++) {
-		db_arg a[] = { DBI(p->ids[i]) };
-		p->rooms[i] = 0;
-		chat_err e = db_query_int(db, &q_pres_room, a, DB_NARGS(a), &p->rooms[i]);
-		if (e != CHAT_OK && e != CHAT_ERR_NOT_FOUND)
-			return e;
-	}
+	memset(p->rooms, 0, p->n * sizeof(*p->rooms));
+	chat_err e = by_ids64(db, &q_pres_rooms, p->ids, p->n, "ii", room_of_row, p, NULL);
+	if (e != CHAT_OK)
+		return e;
+	size_t nr = 0;
 	for (size_t i = 0; i < p->n; i++) {
 		size_t k = i;
 		while (k > 0 && p->rooms[p->order[k - 1]] > p->rooms[i]) {
@@ -218,28 +245,25 @@ static chat_err remove_txn(chat_db *db, void *arg)
 		}
 		p->order[k] = i;
 	}
+	/* distinct rooms, ascending, reusing the front of rooms' order */
+	int64_t *locks = malloc((p->n ? p->n : 1) * sizeof(*locks));
+	if (!locks)
+		return CHAT_ERR_NOMEM;
 	for (size_t k = 0; k < p->n; k++) {
 		int64_t room = p->rooms[p->order[k]];
-		if (!room || (k && room == p->rooms[p->order[k - 1]]))
-			continue;
-		chat_err e = db_room_lock(db, room);
-		if (e != CHAT_OK && e != CHAT_ERR_NOT_FOUND)
-			return e;
+		if (room && (!nr || locks[nr - 1] != room))
+			locks[nr++] = room;
 	}
-	/* In room order, so each room's presence_leave events come in the
-	 * order its locks were taken. */
-	for (size_t k = 0; k < p->n; k++) {
-		size_t i = p->order[k];
-		if (!p->rooms[i])
-			continue;
-		db_arg a[] = { DBI(p->ids[i]) };
-		uint64_t found = 0;
-		chat_err e = db_exec(db, &q_pres_delete, a, DB_NARGS(a), &found, NULL);
-		if (e != CHAT_OK)
-			return e;
-		p->removed += found;
-	}
-	return CHAT_OK;
+	e = by_ids64(db, &q_pres_lock_rooms, locks, nr, NULL, NULL, NULL, NULL);
+	free(locks);
+	if (e == CHAT_OK)
+		e = db_exec(db, &q_pres_mark, NULL, 0, NULL, NULL);
+	uint64_t removed = 0;
+	if (e == CHAT_OK)
+		e = by_ids64(db, &q_pres_delete, p->ids, p->n, NULL, NULL, NULL, &removed);
+	chat_err u = db_exec(db, &q_pres_unmark, NULL, 0, NULL, NULL);
+	p->removed = (size_t)removed;
+	return e != CHAT_OK ? e : u;
 }
 
 chat_err chat_dal_presence_remove_many(chat_db *db, const int64_t *presence_ids, size_t n,

@@ -91,6 +91,23 @@ d = [(y - x) / hz for x, y in zip(a, b)]
 print("conn-burst: CPU over %.0f s: relays %.1f s (busiest %.1f s), mariadbd %.1f s"
       % (span, sum(d[:-1]), max(d[:-1]), d[-1]))
 EOF
+# The closes: chat-bench has hung up; time until the relays have removed
+# every presence row (bounded: 300 s), and the CPU that took.
+T2=$(date +%s.%N)
+for _ in $(seq 1 600); do
+	[ "$(chat_test_sql "SELECT COUNT(*) FROM presence")" = 0 ] && break
+	sleep 0.5
+done
+CPU2="$(cpu_ticks $PIDLIST) $(cpu_ticks "$CHAT_TEST_DB_PID")"
+python3 - "$CPU1" "$CPU2" "$T2" "$(date +%s.%N)" "$(getconf CLK_TCK)" \
+	"$(chat_test_sql "SELECT COUNT(*) FROM presence")" <<'EOF'
+import sys
+a, b = [list(map(int, x.split())) for x in sys.argv[1:3]]
+span, hz = float(sys.argv[4]) - float(sys.argv[3]), int(sys.argv[5])
+d = [(y - x) / hz for x, y in zip(a, b)]
+print("conn-burst: closes: %s presence rows left %.1f s after chat-bench ended; CPU: relays %.1f s, "
+      "mariadbd %.1f s" % (sys.argv[6], span, sum(d[:-1]), d[-1]))
+EOF
 if [ -n "$PERF_PID" ]; then
 	wait "$PERF_PID" 2>/dev/null || true
 	PERF_PID=

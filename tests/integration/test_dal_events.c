@@ -911,6 +911,32 @@ void test_presence_many(void **state)
 	assert_int_equal(chat_dal_presence_remove(db, ids[1]), CHAT_OK);
 	assert_int_equal(events_count(r1, "presence_leave", 0, alice), 1);
 
+	/* More than one statement's worth (64 ids) over three rooms, ids in
+	 * any order: every row goes, one leave per (room, user). */
+	enum { BIG = 150 };
+	int64_t r3 = mkroom("many-3", false, bob);
+	chat_presence_req big[BIG];
+	int64_t bids[BIG];
+	for (int i = 0; i < BIG; i++) {
+		big[i].room_id = i % 3 == 0 ? r1 : i % 3 == 1 ? r2 : r3;
+		big[i].user_id = i % 2 ? alice : bob;
+	}
+	assert_int_equal(chat_dal_presence_add_many(db, inst, big, BIG, bids), CHAT_OK);
+	long long leaves = sql_int("SELECT COUNT(*) FROM chat_events WHERE kind = 'presence_leave'");
+	for (int i = 0; i < BIG / 2; i++) { /* reversed */
+		int64_t t = bids[i];
+		bids[i] = bids[BIG - 1 - i];
+		bids[BIG - 1 - i] = t;
+	}
+	assert_int_equal(chat_dal_presence_remove_many(db, bids, BIG, &removed), CHAT_OK);
+	assert_int_equal(removed, BIG);
+	assert_int_equal(sql_int("SELECT COUNT(*) FROM chat_events WHERE kind = 'presence_leave'"),
+	                 leaves + 6);
+	assert_int_equal(online_count(r3, bob), 0);
+	assert_int_equal(online_count(r1, alice), 0);
+	assert_int_equal(sql_int("SELECT COUNT(*) FROM presence WHERE instance_id = %lld",
+	                         (long long)inst), 0);
+
 	/* all or nothing */
 	chat_presence_req bad[] = { { r1, bob }, { 99999999, bob } };
 	int64_t bid[2] = { -1, -1 };
