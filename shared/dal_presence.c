@@ -89,6 +89,30 @@ static chat_err by_ids64(chat_db *db, db_sql *q, const int64_t *ids, size_t n,
 	return CHAT_OK;
 }
 
+/* Lock the distinct rooms of rooms[0..n) (sorted in place; 0 = none) in
+ * ascending id order, like every writer: concurrent batches queue instead
+ * of deadlocking; 64 a statement. Then mark the connection: the presence
+ * rows that follow are written under those locks, and the triggers leave
+ * the rooms alone (migrations 008, 009). *distinct and *found: the rooms
+ * asked for and those that exist. */
+static chat_err lock_and_mark(chat_db *db, int64_t *rooms, size_t n, size_t *distinct,
+                              uint64_t *found)
+{
+	size_t nr = 0;
+	for (size_t i = 1; i < n; i++) /* insertion sort: batches are small */
+		for (size_t k = i; k > 0 && rooms[k - 1] > rooms[k]; k--) {
+			int64_t t = rooms[k];
+			rooms[k] = rooms[k - 1];
+			rooms[k - 1] = t;
+		}
+	for (size_t i = 0; i < n; i++)
+		if (rooms[i] && (!nr || rooms[nr - 1] != rooms[i]))
+			rooms[nr++] = rooms[i];
+	*distinct = nr;
+	chat_err e = by_ids64(db, &q_pres_lock_rooms, rooms, nr, NULL, NULL, NULL, found);
+	return e != CHAT_OK ? e : db_exec(db, &q_pres_mark, NULL, 0, NULL, NULL);
+}
+
 typedef struct add_args {
 	int64_t instance_id;
 	const chat_presence_req *req;
@@ -140,29 +164,22 @@ static chat_err add_rows(chat_db *db, add_args *p)
 	return CHAT_OK;
 }
 
-/* Lock the rooms in ascending id order (like every writer: concurrent
- * batches queue instead of deadlocking), 64 distinct rooms a statement,
- * then the rows, marked as stored under those locks. */
+/* The batch's rooms locked, then its rows, marked as stored under those
+ * locks. */
 static chat_err add_txn(chat_db *db, void *arg)
 {
 	add_args *p = arg;
-	int64_t *locks = malloc((p->n ? p->n : 1) * sizeof(*locks));
-	size_t nr = 0;
-	if (!locks)
+	int64_t *rooms = malloc((p->n ? p->n : 1) * sizeof(*rooms));
+	if (!rooms)
 		return CHAT_ERR_NOMEM;
-	for (size_t k = 0; k < p->n; k++) {
-		int64_t room = p->req[p->order[k]].room_id;
-		if (!nr || locks[nr - 1] != room)
-			locks[nr++] = room;
-	}
+	for (size_t i = 0; i < p->n; i++)
+		rooms[i] = p->req[i].room_id;
+	size_t nr = 0;
 	uint64_t found = 0;
-	chat_err e = by_ids64(db, &q_pres_lock_rooms, locks, nr, NULL, NULL, NULL, &found);
-	free(locks);
+	chat_err e = lock_and_mark(db, rooms, p->n, &nr, &found);
+	free(rooms);
 	if (e == CHAT_OK && found != nr)
 		e = CHAT_ERR_NOT_FOUND; /* a room is gone */
-	if (e != CHAT_OK)
-		return e;
-	e = db_exec(db, &q_pres_mark, NULL, 0, NULL, NULL);
 	if (e == CHAT_OK)
 		e = add_rows(db, p);
 	/* unmarked on the way out, whatever happened (only these batches,
@@ -210,8 +227,7 @@ chat_err chat_dal_presence_add(chat_db *db, int64_t instance_id, int64_t room_id
 typedef struct rm_args {
 	const int64_t *ids;
 	size_t n;
-	int64_t *rooms; /* room of ids[i], 0 = row gone */
-	size_t *order;
+	int64_t *rooms; /* room of ids[i], 0 = row gone (then sorted to lock) */
 	size_t removed;
 } rm_args;
 
@@ -225,40 +241,19 @@ static chat_err room_of_row(void *ctx, const db_row *r)
 	return CHAT_OK;
 }
 
-/* The rows' rooms (one statement per 64), those rooms locked ascending
- * like every writer, then the rows deleted (one statement per 64), marked
- * as deleted under those locks. Rows already gone are skipped. */
+/* The rows' rooms (one statement per 64), those rooms locked, then the
+ * rows deleted (one statement per 64), marked as deleted under those
+ * locks. Rows already gone are skipped. */
 static chat_err remove_txn(chat_db *db, void *arg)
 {
 	rm_args *p = arg;
 	p->removed = 0;
 	memset(p->rooms, 0, p->n * sizeof(*p->rooms));
 	chat_err e = by_ids64(db, &q_pres_rooms, p->ids, p->n, "ii", room_of_row, p, NULL);
-	if (e != CHAT_OK)
-		return e;
 	size_t nr = 0;
-	for (size_t i = 0; i < p->n; i++) {
-		size_t k = i;
-		while (k > 0 && p->rooms[p->order[k - 1]] > p->rooms[i]) {
-			p->order[k] = p->order[k - 1];
-			k--;
-		}
-		p->order[k] = i;
-	}
-	/* distinct rooms, ascending, reusing the front of rooms' order */
-	int64_t *locks = malloc((p->n ? p->n : 1) * sizeof(*locks));
-	if (!locks)
-		return CHAT_ERR_NOMEM;
-	for (size_t k = 0; k < p->n; k++) {
-		int64_t room = p->rooms[p->order[k]];
-		if (room && (!nr || locks[nr - 1] != room))
-			locks[nr++] = room;
-	}
-	e = by_ids64(db, &q_pres_lock_rooms, locks, nr, NULL, NULL, NULL, NULL);
-	free(locks);
+	uint64_t found = 0, removed = 0;
 	if (e == CHAT_OK)
-		e = db_exec(db, &q_pres_mark, NULL, 0, NULL, NULL);
-	uint64_t removed = 0;
+		e = lock_and_mark(db, p->rooms, p->n, &nr, &found);
 	if (e == CHAT_OK)
 		e = by_ids64(db, &q_pres_delete, p->ids, p->n, NULL, NULL, NULL, &removed);
 	chat_err u = db_exec(db, &q_pres_unmark, NULL, 0, NULL, NULL);
@@ -270,19 +265,15 @@ chat_err chat_dal_presence_remove_many(chat_db *db, const int64_t *presence_ids,
                                        size_t *removed)
 {
 	int64_t room1;
-	size_t one;
 	int64_t *rooms = n <= 1 ? &room1 : malloc(n * sizeof(*rooms));
-	size_t *order = n <= 1 ? &one : malloc(n * sizeof(*order));
 	chat_err e = CHAT_ERR_NOMEM;
-	rm_args p = { presence_ids, n, rooms, order, 0 };
-	if (rooms && order)
+	rm_args p = { presence_ids, n, rooms, 0 };
+	if (rooms)
 		e = n ? chat_db_txn_run(db, remove_txn, &p) : CHAT_OK;
 	if (removed)
 		*removed = e == CHAT_OK ? p.removed : 0;
 	if (rooms != &room1)
 		free(rooms);
-	if (order != &one)
-		free(order);
 	return e;
 }
 
