@@ -1,5 +1,7 @@
 /* One chat-bench worker process: its share of the connections on one
- * libwebsockets client context, driven by a 1 ms tick.
+ * libwebsockets client context, driven by a 1 ms tick. libwebsockets
+ * opens, reads and writes the sockets in raw mode; the WebSocket
+ * handshake and frames are bench_ws.c's.
  *
  * Phases: CONNECT (open connections at the configured rate, wait until each
  * got connection_established or failed) -> tell the parent 'R' -> wait for
@@ -12,6 +14,7 @@
 #include "config.h"
 
 #include "bench.h"
+#include "bench_ws.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,8 +31,9 @@
 
 /* Sequence numbers above this are not tracked (the bitmap would be huge). */
 #define MAX_SEQ (1u << 24)
-/* Frames bigger than this are counted and dropped, never buffered. */
-#define MAX_FRAME (1u << 20)
+/* A frame or message bigger than this ends the connection (the online list
+ * of a room of 100,000 is about 3 MiB). */
+#define MAX_FRAME (8u << 20)
 #define TICK_US 1000
 
 enum phase { PH_CONNECT, PH_SETTLED, PH_RUN, PH_DRAIN, PH_DONE };
@@ -53,14 +57,21 @@ struct conn {
 	uint8_t state;
 	uint8_t write_pending;
 	uint8_t counted_ready;
+	uint8_t request_sent;  /* the handshake's request is written */
+	uint8_t in_message;    /* fragments of a message are being collected */
+	uint8_t pong_due;      /* a ping to answer */
+	uint8_t pong_len;
 	uint16_t close_code;
 	int64_t t_start;
 	uint64_t sent;         /* sequence numbers 1..sent were sent */
 	int64_t t_offset;      /* stagger of this sender's schedule */
 	int64_t last_id;       /* last chat_message id received */
 	struct pair *pairs;    /* one per sender of the room (fanout) */
-	char *rx;              /* fragments of a frame being collected */
+	unsigned char *rx;     /* bytes read but not yet a whole frame */
 	size_t rxlen, rxcap;
+	unsigned char *msg;    /* a fragmented message being collected */
+	size_t msglen, msgcap;
+	unsigned char *pong;   /* the ping's payload to echo */
 	char last_error[24];   /* code of the last error frame */
 };
 
@@ -94,7 +105,8 @@ static struct {
 	bench_result r;
 	int stop;
 	int evlib;              /* the context runs on libev (epoll) */
-	char wbuf[LWS_PRE + 65536];
+	uint64_t mask_state;    /* xorshift state for the client frames' masks */
+	unsigned char wbuf[LWS_PRE + BENCH_WS_CLIENT_HDR_MAX + 65536];
 } W;
 
 int64_t bench_now_ns(void)
@@ -157,6 +169,55 @@ static void want_write(struct conn *c)
 	}
 }
 
+/* A new mask for a client frame (RFC 6455 wants one per frame; the bench
+ * needs no cryptographic quality, only a fresh value). */
+static uint32_t next_mask(void)
+{
+	uint64_t x = W.mask_state;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	W.mask_state = x;
+	return (uint32_t)(x >> 16);
+}
+
+/* Write a client frame whose payload (len bytes) is already at
+ * W.wbuf + LWS_PRE + BENCH_WS_CLIENT_HDR_MAX; lws keeps what the socket
+ * does not take and finishes it. 0 or -1. */
+static int write_frame(struct conn *c, unsigned opcode, size_t len)
+{
+	unsigned char *f = bench_ws_frame_client(W.wbuf + LWS_PRE, opcode, len, next_mask());
+	size_t total = (size_t)(W.wbuf + LWS_PRE + BENCH_WS_CLIENT_HDR_MAX - f) + len;
+	return lws_write(c->wsi, f, total, LWS_WRITE_RAW) < (int)total ? -1 : 0;
+}
+
+/* Append n bytes to a growing buffer, at most MAX_FRAME + 16 in all. */
+static int buf_append(unsigned char **b, size_t *len, size_t *cap, const void *in, size_t n)
+{
+	if (*len + n > MAX_FRAME + 16)
+		return -1;
+	if (*len + n > *cap) {
+		size_t nc = *cap ? *cap : 1024;
+		while (nc < *len + n)
+			nc *= 2;
+		unsigned char *nb = realloc(*b, nc);
+		if (!nb)
+			return -1;
+		*b = nb;
+		*cap = nc;
+	}
+	memcpy(*b + *len, in, n);
+	*len += n;
+	return 0;
+}
+
+static void buf_free(unsigned char **b, size_t *len, size_t *cap)
+{
+	free(*b);
+	*b = NULL;
+	*len = *cap = 0;
+}
+
 /* Send the next message of sender c. Returns -1 to close the connection. */
 static int send_next(struct conn *c)
 {
@@ -174,14 +235,13 @@ static int send_next(struct conn *c)
 			content[clen++] = 'x';
 		content[clen] = '\0';
 	}
-	char *p = W.wbuf + LWS_PRE;
-	size_t room = sizeof(W.wbuf) - LWS_PRE;
+	char *p = (char *)W.wbuf + LWS_PRE + BENCH_WS_CLIENT_HDR_MAX;
+	size_t room = sizeof(W.wbuf) - LWS_PRE - BENCH_WS_CLIENT_HDR_MAX;
 	n = snprintf(p, room, "{\"type\":\"chat_message\",\"content\":\"%s\",\"message_type\":\"text\"}",
 		     content);
 	if (n < 0 || (size_t)n >= room)
 		return -1;
-	/* lws masks client frames in place: the buffer is rebuilt for every send. */
-	if (lws_write(c->wsi, (unsigned char *)p, (size_t)n, LWS_WRITE_TEXT) < n)
+	if (write_frame(c, BENCH_WS_TEXT, (size_t)n))
 		return -1;
 	c->sent++;
 	W.r.sent++;
@@ -457,9 +517,154 @@ static void conn_ended(struct conn *c, const char *why)
 	}
 	c->state = c->state == CS_READY || c->state == CS_CLOSED ? CS_CLOSED : CS_FAILED;
 	c->wsi = NULL;
-	free(c->rx);
-	c->rx = NULL;
-	c->rxlen = c->rxcap = 0;
+	buf_free(&c->rx, &c->rxlen, &c->rxcap);
+	buf_free(&c->msg, &c->msglen, &c->msgcap);
+	free(c->pong);
+	c->pong = NULL;
+	c->pong_due = 0;
+}
+
+/* The URL path of connection c. 0, or -1 if it does not fit. */
+static int conn_path(const struct conn *c, char *path, size_t cap)
+{
+	const bench_opts *o = W.o;
+	long room_id = o->mode == BENCH_FANOUT ? W.rooms[c->room].id : o->room_ids[c->room];
+	const char *token = o->tokens[c->gid % o->ntokens];
+	int n = snprintf(path, cap, "%s/ws/chat/%ld/?token=%s", o->path_prefix, room_id, token);
+	return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+/* Write the opening handshake's request. 0 or -1. */
+static int send_request(struct conn *c)
+{
+	char path[2048], key[32];
+	unsigned char nonce[16];
+
+	for (int i = 0; i < 16; i += 4) {
+		uint32_t m = next_mask();
+		memcpy(nonce + i, &m, 4);
+	}
+	if (conn_path(c, path, sizeof(path)) ||
+	    lws_b64_encode_string((const char *)nonce, 16, key, sizeof(key)) < 0)
+		return -1;
+	char *p = (char *)W.wbuf + LWS_PRE;
+	int n = bench_ws_request(p, sizeof(W.wbuf) - LWS_PRE, W.o->host, W.o->port, path, key);
+	if (n < 0 || lws_write(c->wsi, (unsigned char *)p, (size_t)n, LWS_WRITE_RAW) < n)
+		return -1;
+	c->request_sent = 1;
+	return 0;
+}
+
+/* One whole frame from the server. Returns -1 to close the connection. */
+static int on_ws_frame(struct conn *c, const bench_ws_frame *f, unsigned char *payload, size_t len)
+{
+	switch (f->opcode) {
+	case BENCH_WS_TEXT:
+	case BENCH_WS_BINARY:
+		if (c->in_message)
+			return -1; /* a new message inside a fragmented one */
+		if (f->fin) {
+			on_frame(c, (const char *)payload, len);
+			return 0;
+		}
+		c->in_message = 1;
+		c->msglen = 0;
+		return buf_append(&c->msg, &c->msglen, &c->msgcap, payload, len);
+	case BENCH_WS_CONT:
+		if (!c->in_message || buf_append(&c->msg, &c->msglen, &c->msgcap, payload, len))
+			return -1;
+		if (f->fin) {
+			c->in_message = 0;
+			on_frame(c, (const char *)c->msg, c->msglen);
+			buf_free(&c->msg, &c->msglen, &c->msgcap);
+		}
+		return 0;
+	case BENCH_WS_PING:
+		/* answered from the next WRITEABLE; a newer ping replaces an older one */
+		if (!c->pong && !(c->pong = malloc(125)))
+			return -1;
+		memcpy(c->pong, payload, len);
+		c->pong_len = (uint8_t)len;
+		c->pong_due = 1;
+		want_write(c);
+		return 0;
+	case BENCH_WS_CLOSE:
+		if (len >= 2)
+			c->close_code = (uint16_t)(payload[0] << 8 | payload[1]);
+		return -1;
+	case BENCH_WS_PONG:
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+/* Bytes read from the socket: the handshake's response, then frames. A
+ * frame that arrived whole is handled where it lies; the rest of one is
+ * kept until it is complete. Returns -1 to close the connection. */
+static int on_bytes(struct conn *c, unsigned char *in, size_t len)
+{
+	unsigned char *buf = in;
+	size_t n = len, off = 0;
+
+	if (c->rxlen) {
+		if (buf_append(&c->rx, &c->rxlen, &c->rxcap, in, len)) {
+			conn_ended(c, "frame larger than the bench's limit");
+			return -1;
+		}
+		buf = c->rx;
+		n = c->rxlen;
+	}
+	if (c->state == CS_CONNECTING) {
+		long head = bench_ws_response((const char *)buf, n);
+		if (head < 0) {
+			char text[BENCH_CAUSE_LEN];
+			size_t l = 0;
+			while (l < n && l < 40 && buf[l] != '\r' && buf[l] != '\n')
+				l++;
+			snprintf(text, sizeof(text), "handshake refused: %.*s", (int)l, (const char *)buf);
+			conn_ended(c, text);
+			return -1;
+		}
+		if (head > 0) {
+			c->state = CS_UPGRADED;
+			W.r.upgraded++;
+			off = (size_t)head;
+		} else {
+			off = n; /* all kept below */
+		}
+	}
+	while (c->state != CS_CONNECTING && off < n) {
+		bench_ws_frame f;
+		int r = bench_ws_parse(buf + off, n - off, &f);
+		if (r < 0 || (r > 0 && f.payload_len > MAX_FRAME)) {
+			conn_ended(c, r < 0 ? "a frame no server may send" : "frame larger than the bench's limit");
+			return -1;
+		}
+		if (r == 0 || n - off - f.header_len < f.payload_len)
+			break;
+		unsigned char *payload = buf + off + f.header_len;
+		size_t plen = (size_t)f.payload_len;
+		if (f.masked)
+			bench_ws_unmask(payload, plen, f.mask);
+		off += f.header_len + plen;
+		if (on_ws_frame(c, &f, payload, plen))
+			return -1;
+	}
+	if (c->state == CS_CONNECTING)
+		off = 0; /* the response is not complete: keep all of it */
+	size_t left = n - off;
+	if (buf == c->rx) {
+		if (!left)
+			buf_free(&c->rx, &c->rxlen, &c->rxcap); /* idle connections hold no buffer */
+		else {
+			memmove(c->rx, c->rx + off, left);
+			c->rxlen = left;
+		}
+	} else if (left && buf_append(&c->rx, &c->rxlen, &c->rxcap, buf + off, left)) {
+		return -1;
+	}
+	return 0;
 }
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
@@ -468,6 +673,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	struct conn *c = wsi ? lws_get_opaque_user_data(wsi) : NULL;
 	char text[BENCH_CAUSE_LEN];
 
+	(void)user;
 	if (!c)
 		return 0;
 
@@ -480,45 +686,31 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		}
 		break;
 
-	case LWS_CALLBACK_CLIENT_ESTABLISHED:
-		c->state = CS_UPGRADED;
-		W.r.upgraded++;
+	case LWS_CALLBACK_RAW_CONNECTED:
+		want_write(c);
 		break;
 
-	case LWS_CALLBACK_CLIENT_RECEIVE: {
-		int first = lws_is_first_fragment(wsi), final = lws_is_final_fragment(wsi);
-		if (first && final) {
-			on_frame(c, in, len);
-			break;
-		}
-		if (first)
-			c->rxlen = 0;
-		if (c->rxlen + len > MAX_FRAME) {
-			W.r.other_frames++;
-			c->rxlen = 0;
-			break;
-		}
-		if (c->rxlen + len > c->rxcap) {
-			size_t cap = c->rxcap ? c->rxcap : 4096;
-			while (cap < c->rxlen + len)
-				cap *= 2;
-			char *b = realloc(c->rx, cap);
-			if (!b)
-				return -1;
-			c->rx = b;
-			c->rxcap = cap;
-		}
-		memcpy(c->rx + c->rxlen, in, len);
-		c->rxlen += len;
-		if (final) {
-			on_frame(c, c->rx, c->rxlen);
-			c->rxlen = 0;
-		}
+	case LWS_CALLBACK_RAW_RX:
+		if (c->state == CS_FAILED || c->state == CS_CLOSED)
+			return -1;
+		if (on_bytes(c, in, len))
+			return -1;
 		break;
-	}
 
-	case LWS_CALLBACK_CLIENT_WRITEABLE:
+	case LWS_CALLBACK_RAW_WRITEABLE:
 		c->write_pending = 0;
+		if (!c->request_sent)
+			return send_request(c);
+		if (c->pong_due) {
+			memcpy(W.wbuf + LWS_PRE + BENCH_WS_CLIENT_HDR_MAX, c->pong, c->pong_len);
+			c->pong_due = 0;
+			if (write_frame(c, BENCH_WS_PONG, c->pong_len))
+				return -1;
+			/* one write per WRITEABLE: the message waits for the next */
+			if (can_send(c, bench_now_ns()))
+				want_write(c);
+			break;
+		}
 		if (can_send(c, bench_now_ns())) {
 			if (send_next(c))
 				return -1;
@@ -527,14 +719,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		}
 		break;
 
-	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-		if (len >= 2) {
-			const unsigned char *b = in;
-			c->close_code = (uint16_t)(b[0] << 8 | b[1]);
-		}
-		break;
-
-	case LWS_CALLBACK_CLIENT_CLOSED:
+	case LWS_CALLBACK_RAW_CLOSE:
+		if (c->state != CS_CONNECTING && c->state != CS_UPGRADED && c->state != CS_READY)
+			break;
 		if (!c->close_code)
 			snprintf(text, sizeof(text), "closed without a close code%s%s%s",
 				 c->last_error[0] ? " (error " : "", c->last_error, c->last_error[0] ? ")" : "");
@@ -563,7 +750,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 }
 
 static const struct lws_protocols protocols[] = {
-	{ "chat-bench", callback, 0, 4096, 0, NULL, 0 },
+	/* raw connections read into the context's buffer (pt_serv_buf_size) */
+	{ "chat-bench", callback, 0, 0, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
@@ -636,14 +824,11 @@ static void launch(struct conn *c)
 	const bench_opts *o = W.o;
 	struct lws_client_connect_info ci;
 	char path[2048];
-	long room_id = o->mode == BENCH_FANOUT ? W.rooms[c->room].id : o->room_ids[c->room];
-	const char *token = o->tokens[c->gid % o->ntokens];
 
-	int n = snprintf(path, sizeof(path), "%s/ws/chat/%ld/?token=%s", o->path_prefix, room_id, token);
 	c->t_start = bench_now_ns();
 	c->state = CS_CONNECTING;
 	W.r.attempted++;
-	if (n < 0 || (size_t)n >= sizeof(path)) {
+	if (conn_path(c, path, sizeof(path))) {
 		conn_ended(c, "URL too long");
 		return;
 	}
@@ -653,8 +838,7 @@ static void launch(struct conn *c)
 	ci.port = o->port;
 	ci.path = path;
 	ci.host = o->host;
-	ci.origin = NULL;
-	ci.protocol = NULL;
+	ci.method = "RAW"; /* the handshake and frames are ours (bench_ws.c) */
 	ci.local_protocol_name = protocols[0].name;
 	ci.opaque_user_data = c;
 	ci.pwsi = &c->wsi;
@@ -877,6 +1061,7 @@ int bench_worker_run(const bench_opts *o, unsigned worker, int ctl_fd, int res_f
 	bench_hist_init(&W.r.ack);
 	if (fcntl(ctl_fd, F_SETFL, fcntl(ctl_fd, F_GETFL) | O_NONBLOCK))
 		goto fail;
+	W.mask_state = (uint64_t)bench_now_ns() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15u;
 	W.tok = json_tokener_new();
 	if (!W.tok || setup())
 		goto fail;
@@ -886,6 +1071,8 @@ int bench_worker_run(const bench_opts *o, unsigned worker, int ctl_fd, int res_f
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.protocols = protocols;
 	info.max_http_header_pool = 1024;
+	/* one read takes what a burst of fan-out frames brought */
+	info.pt_serv_buf_size = 65536;
 #ifdef HAVE_STRUCT_LWS_CONTEXT_CREATION_INFO_CONNECT_TIMEOUT_SECS
 	info.connect_timeout_secs = 30; /* lws 4.1+; 4.0 uses timeout_secs */
 #endif

@@ -5,7 +5,8 @@
 bin_PROGRAMS += tests/bench/chat-bench
 tests_bench_chat_bench_SOURCES = tests/bench/bench.h tests/bench/bench_main.c \
 	tests/bench/bench_opts.c tests/bench/bench_worker.c \
-	tests/bench/bench_hist.h tests/bench/bench_hist.c
+	tests/bench/bench_hist.h tests/bench/bench_hist.c \
+	tests/bench/bench_ws.h tests/bench/bench_ws.c
 tests_bench_chat_bench_CFLAGS = $(AM_CFLAGS) $(LWS_CFLAGS) $(JSONC_CFLAGS)
 tests_bench_chat_bench_LDADD = $(LWS_LIBS) $(JSONC_LIBS)
 
@@ -13,6 +14,14 @@ noinst_PROGRAMS += tests/bench/baseline-server
 tests_bench_baseline_server_SOURCES = tests/bench/baseline-server.c
 tests_bench_baseline_server_CFLAGS = $(AM_CFLAGS) $(LWS_CFLAGS) $(JSONC_CFLAGS)
 tests_bench_baseline_server_LDADD = $(LWS_LIBS) $(JSONC_LIBS)
+
+# The bench's own WebSocket framing (pure functions).
+check_PROGRAMS += tests/bench/test_bench_ws
+tests_bench_test_bench_ws_SOURCES = tests/bench/test_bench_ws.c tests/bench/bench_ws.h \
+	tests/bench/bench_ws.c
+tests_bench_test_bench_ws_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_bench_test_bench_ws_LDADD = $(CMOCKA_LIBS)
+TESTS += tests/bench/test_bench_ws
 
 # A short run of the tools against the relay and the baseline (make check).
 TESTS += tests/bench/smoke.sh
