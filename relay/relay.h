@@ -165,6 +165,7 @@ typedef struct relay_session {
 	bool ka_ping_due : 1;      /* keepalive.c: a ping to write */
 	bool ka_ping_sent : 1;     /* ... and not answered yet */
 	bool ka_hung_up : 1;
+	bool in_round : 1;         /* session.c: listed to be written at the end of the round */
 	uint32_t ka_heard_s;       /* keepalive.c: relay clock, seconds */
 	uint32_t rx_len;           /* rx: bytes so far (max_frame_size <= 16 MiB) */
 	int close_code;
