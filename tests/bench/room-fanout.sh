@@ -18,7 +18,7 @@ WINDOW=${2:-32}
 SECS=${3:-10}
 RELAY_BIN=${4:-$top_builddir/relay/chat-relay}
 BENCH_BIN=${5:-$top_builddir/tests/bench/chat-bench}
-CHAT_TEST_DB_OPTS="--innodb-flush-log-at-trx-commit=1 --sync-binlog=0 --innodb-buffer-pool-size=256M \
+CHAT_TEST_DB_OPTS="--innodb-flush-log-at-trx-commit=1 --sync-binlog=0 --innodb-buffer-pool-size=256M --innodb-log-file-size=256M \
 --max-connections=200"
 export CHAT_TEST_DB_OPTS
 . "$top_srcdir/tests/harness/mariadb.sh"
