@@ -557,6 +557,20 @@ static void test_batch_insert(void **state)
 		assert_string_equal(mres[i].content, text[i]);
 		assert_int_equal(mres[i].room_id, many[i].room_id);
 		assert_int_equal(mres[i].sender.id, many[i].sender_id);
+		/* the answer is the stored message as a read returns it */
+		chat_message got;
+		assert_int_equal(chat_dal_message_get(db, mres[i].id, &got), CHAT_OK);
+		assert_int_equal(got.room_id, mres[i].room_id);
+		assert_string_equal(got.sender.username, mres[i].sender.username);
+		assert_int_equal(strncmp(got.sender.username, i % 2 ? "alice" : "bob", 3), 0);
+		assert_string_equal(got.content, mres[i].content);
+		assert_string_equal(got.message_type, mres[i].message_type);
+		assert_string_equal(got.client_id, mres[i].client_id);
+		assert_int_equal(got.created_ms, mres[i].created_ms);
+		assert_true(got.created_ms > 0);
+		assert_int_equal(mres[i].edited_ms, 0);
+		assert_int_equal(mres[i].deleted_ms, 0);
+		chat_message_clear(&got);
 		if (i)
 			assert_true(mres[i].id > mres[i - 1].id || i == 100);
 	}
