@@ -99,6 +99,7 @@ restart_relay() { # NAME [ARGS...]
 		chat_test_sql "DELETE FROM relay_instances WHERE heartbeat_at < UTC_TIMESTAMP(3) - INTERVAL 1 SECOND" >/dev/null
 		sleep 1
 	done
+	bench_wait_purged 120
 	bench_wait_quiet "$CHAT_TEST_DB_PID" 90
 	bench_start_relay "$work/relay-$_rn.log" "$@"
 }
