@@ -31,8 +31,13 @@ uint64_t relay_db_batches(void) { return atomic_load(&batches); }
 uint64_t relay_db_batch_rows(void) { return atomic_load(&batch_rows); }
 uint64_t relay_db_batch_bucket(int i) { return atomic_load(&batch_buckets[i]); }
 
-static void post_insert_result(const relay_job *j, chat_err e, const chat_message *m,
-                               bool created)
+/* Results of one batch, posted together (one wake-up of the loop). */
+typedef struct result_chain {
+	relay_result *head, *tail;
+} result_chain;
+
+static void add_insert_result(result_chain *c, const relay_job *j, chat_err e,
+                              const chat_message *m, bool created)
 {
 	relay_result *r = relay_result_new(RES_INSERT, j->conn_id);
 	if (!r)
@@ -46,7 +51,11 @@ static void post_insert_result(const relay_job *j, chat_err e, const chat_messag
 			r->frame->room_id = m->room_id;
 		}
 	}
-	relay_post(r);
+	if (c->tail)
+		c->tail->next = r;
+	else
+		c->head = r;
+	c->tail = r;
 }
 
 /* Stable sort by room: every writer then takes room locks in ascending
@@ -73,6 +82,7 @@ void relay_job_write_batch(chat_db *db, relay_job **jobs, size_t n)
 	chat_message *out = calloc(n, sizeof(*out));
 	bool *created = calloc(n, sizeof(*created));
 	bool any_created = false;
+	result_chain done = { NULL, NULL };
 	chat_err e = CHAT_ERR_NOMEM;
 	if (!in || !out || !created)
 		goto fail;
@@ -88,7 +98,7 @@ void relay_job_write_batch(chat_db *db, relay_job **jobs, size_t n)
 	if (e == CHAT_OK) {
 		count_batch(n);
 		for (size_t i = 0; i < n; i++) {
-			post_insert_result(jobs[i], CHAT_OK, &out[i], created[i]);
+			add_insert_result(&done, jobs[i], CHAT_OK, &out[i], created[i]);
 			any_created |= created[i];
 			chat_message_clear(&out[i]);
 		}
@@ -106,7 +116,7 @@ void relay_job_write_batch(chat_db *db, relay_job **jobs, size_t n)
 		relay_db_note(ei, db, "store message");
 		if (ei == CHAT_OK)
 			count_batch(1);
-		post_insert_result(jobs[i], ei, &m, c);
+		add_insert_result(&done, jobs[i], ei, &m, c);
 		any_created |= (ei == CHAT_OK && c);
 		if (ei == CHAT_OK)
 			chat_message_clear(&m);
@@ -114,8 +124,9 @@ void relay_job_write_batch(chat_db *db, relay_job **jobs, size_t n)
 	goto out;
 fail:
 	for (size_t i = 0; i < n; i++)
-		post_insert_result(jobs[i], e, NULL, false);
+		add_insert_result(&done, jobs[i], e, NULL, false);
 out:
+	relay_post_list(done.head);
 	if (any_created)
 		relay_jobs_wake();
 	free(in);

@@ -37,19 +37,29 @@ void relay_result_free(relay_result *r)
 	free(r);
 }
 
-void relay_post(relay_result *r)
+void relay_post_list(relay_result *head)
 {
-	r->next = NULL;
+	if (!head)
+		return;
+	relay_result *tail = head;
+	while (tail->next)
+		tail = tail->next;
 	pthread_mutex_lock(&res_mu);
 	if (res_tail)
-		res_tail->next = r;
+		res_tail->next = head;
 	else
-		res_head = r;
-	res_tail = r;
+		res_head = head;
+	res_tail = tail;
 	pthread_mutex_unlock(&res_mu);
 	struct lws_context *ctx = atomic_load(&wake_ctx);
 	if (ctx)
 		lws_cancel_service(ctx);
+}
+
+void relay_post(relay_result *r)
+{
+	r->next = NULL;
+	relay_post_list(r);
 }
 
 relay_result *relay_take_results(void)
