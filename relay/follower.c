@@ -117,8 +117,9 @@ static relay_frame *live_frame(const chat_event_row *row)
 	}
 }
 
-/* Events read, not yet posted (follower thread only). */
-static relay_result *pending_head, *pending_tail;
+/* Events read, not yet posted (follower thread only): the frames of one
+ * read go to the loop together, one wake-up, not one per event. */
+static relay_result_chain pending;
 
 static void post_row(const chat_event_row *row)
 {
@@ -158,19 +159,7 @@ static void post_row(const chat_event_row *row)
 	r->kind = RES_EVENT;
 	r->frame = f;
 	atomic_fetch_add(&relay_events_in_flight, 1);
-	if (pending_tail)
-		pending_tail->next = r;
-	else
-		pending_head = r;
-	pending_tail = r;
-}
-
-/* The frames of one read go to the loop together: one wake-up, not one
- * per event. */
-static void post_pending(void)
-{
-	relay_post_list(pending_head);
-	pending_head = pending_tail = NULL;
+	relay_chain_add(&pending, r);
 }
 
 static void post_one(void *arg, const chat_event_row *row, bool reread)
@@ -195,7 +184,7 @@ static void cycle(chat_db *db, chat_outbox *o)
 		bool full = false;
 		chat_err e = chat_follow_read(db, o, READ_LIMIT, chat_time_now_ms(), post_one, NULL,
 		                              &full);
-		post_pending();
+		relay_post_chain(&pending);
 		if (e != CHAT_OK) {
 			relay_db_set_up(e != CHAT_ERR_UNAVAILABLE);
 			return;

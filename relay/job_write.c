@@ -31,12 +31,8 @@ uint64_t relay_db_batches(void) { return atomic_load(&batches); }
 uint64_t relay_db_batch_rows(void) { return atomic_load(&batch_rows); }
 uint64_t relay_db_batch_bucket(int i) { return atomic_load(&batch_buckets[i]); }
 
-/* Results of one batch, posted together (one wake-up of the loop). */
-typedef struct result_chain {
-	relay_result *head, *tail;
-} result_chain;
-
-static void add_insert_result(result_chain *c, const relay_job *j, chat_err e,
+/* A message's answer, added to its batch's chain (posted together). */
+static void add_insert_result(relay_result_chain *c, const relay_job *j, chat_err e,
                               const chat_message *m, bool created)
 {
 	relay_result *r = relay_result_new(RES_INSERT, j->conn_id);
@@ -51,11 +47,7 @@ static void add_insert_result(result_chain *c, const relay_job *j, chat_err e,
 			r->frame->room_id = m->room_id;
 		}
 	}
-	if (c->tail)
-		c->tail->next = r;
-	else
-		c->head = r;
-	c->tail = r;
+	relay_chain_add(c, r);
 }
 
 /* Stable sort by room: every writer then takes room locks in ascending
@@ -82,7 +74,7 @@ void relay_job_write_batch(chat_db *db, relay_job **jobs, size_t n)
 	chat_message *out = calloc(n, sizeof(*out));
 	bool *created = calloc(n, sizeof(*created));
 	bool any_created = false;
-	result_chain done = { NULL, NULL };
+	relay_result_chain done = { NULL, NULL };
 	chat_err e = CHAT_ERR_NOMEM;
 	if (!in || !out || !created)
 		goto fail;
@@ -126,7 +118,7 @@ fail:
 	for (size_t i = 0; i < n; i++)
 		add_insert_result(&done, jobs[i], e, NULL, false);
 out:
-	relay_post_list(done.head);
+	relay_post_chain(&done);
 	if (any_created)
 		relay_jobs_wake();
 	free(in);

@@ -499,9 +499,14 @@ relay_job *relay_job_new(relay_job_kind kind);
 void relay_job_free(relay_job *j);
 /* Post a result to the loop (any thread). */
 void relay_post(relay_result *r);
-/* Post a chain of results (linked by next) with one wake-up of the loop:
- * a writer's batch, a follower's read. */
-void relay_post_list(relay_result *head);
+/* Results gathered to be posted with one wake-up of the loop: a writer's
+ * batch, a follower's read. Start it zeroed. */
+typedef struct relay_result_chain {
+	relay_result *head, *tail;
+} relay_result_chain;
+void relay_chain_add(relay_result_chain *c, relay_result *r);
+/* Post the chain (any thread) and leave it empty. */
+void relay_post_chain(relay_result_chain *c);
 /* The context relay_post() wakes (NULL: none). server.c sets it once the
  * context exists and clears it after the posting threads are joined. */
 void relay_post_wake(struct lws_context *ctx);

@@ -37,20 +37,28 @@ void relay_result_free(relay_result *r)
 	free(r);
 }
 
-void relay_post_list(relay_result *head)
+void relay_chain_add(relay_result_chain *c, relay_result *r)
 {
-	if (!head)
+	r->next = NULL;
+	if (c->tail)
+		c->tail->next = r;
+	else
+		c->head = r;
+	c->tail = r;
+}
+
+void relay_post_chain(relay_result_chain *c)
+{
+	if (!c->head)
 		return;
-	relay_result *tail = head;
-	while (tail->next)
-		tail = tail->next;
 	pthread_mutex_lock(&res_mu);
 	if (res_tail)
-		res_tail->next = head;
+		res_tail->next = c->head;
 	else
-		res_head = head;
-	res_tail = tail;
+		res_head = c->head;
+	res_tail = c->tail;
 	pthread_mutex_unlock(&res_mu);
+	c->head = c->tail = NULL;
 	struct lws_context *ctx = atomic_load(&wake_ctx);
 	if (ctx)
 		lws_cancel_service(ctx);
@@ -58,8 +66,9 @@ void relay_post_list(relay_result *head)
 
 void relay_post(relay_result *r)
 {
-	r->next = NULL;
-	relay_post_list(r);
+	relay_result_chain c = { NULL, NULL };
+	relay_chain_add(&c, r);
+	relay_post_chain(&c);
 }
 
 relay_result *relay_take_results(void)

@@ -626,12 +626,10 @@ static int on_bytes(struct conn *c, unsigned char *in, size_t len)
 			conn_ended(c, text);
 			return -1;
 		}
-		if (head > 0) {
+		if (head > 0) { /* else the response is not complete: all of it is kept */
 			c->state = CS_UPGRADED;
 			W.r.upgraded++;
 			off = (size_t)head;
-		} else {
-			off = n; /* all kept below */
 		}
 	}
 	while (c->state != CS_CONNECTING && off < n) {
@@ -651,8 +649,6 @@ static int on_bytes(struct conn *c, unsigned char *in, size_t len)
 		if (on_ws_frame(c, &f, payload, plen))
 			return -1;
 	}
-	if (c->state == CS_CONNECTING)
-		off = 0; /* the response is not complete: keep all of it */
 	size_t left = n - off;
 	if (buf == c->rx) {
 		if (!left)
