@@ -35,6 +35,7 @@
 #define MAX_ROUNDS 20          /* reads per cycle before checking for stop */
 #define MAX_GAPS 65536          /* missing id ranges watched (1.5 MiB) */
 #define MAX_IN_FLIGHT 20000    /* event frames posted, not yet fanned out */
+#define LAG_EVERY_MS 1000       /* how often the lag gauge asks MAX(id) */
 
 static relay *R;
 static pthread_t th;
@@ -173,11 +174,7 @@ static void post_one(void *arg, const chat_event_row *row, bool reread)
  * read the safe way), at most MAX_ROUNDS before looking at stop again. */
 static void cycle(chat_db *db, chat_outbox *o)
 {
-	int64_t maxid = 0;
-	if (chat_dal_events_max_id(db, &maxid) == CHAT_OK) {
-		int64_t l = maxid - chat_outbox_max_seen(o);
-		atomic_store(&lag, l > 0 ? l : 0);
-	}
+	static int64_t lag_ms;
 	for (int round = 0; round < MAX_ROUNDS && !atomic_load(&stop); round++) {
 		while (atomic_load(&relay_events_in_flight) > MAX_IN_FLIGHT && !atomic_load(&stop))
 			usleep(5000); /* the loop is behind: let it catch up */
@@ -197,6 +194,15 @@ static void cycle(chat_db *db, chat_outbox *o)
 	atomic_store(&last_event, chat_outbox_max_seen(o));
 	atomic_store(&passed_over, chat_outbox_passed_over(o));
 	atomic_fetch_add(&cycles, 1);
+	/* The lag gauge: after the reads, not before them (the events wait
+	 * for no query of its own), and sampled, not asked every cycle. */
+	int64_t now = chat_time_mono_ms();
+	int64_t maxid = 0;
+	if (now - lag_ms >= LAG_EVERY_MS && chat_dal_events_max_id(db, &maxid) == CHAT_OK) {
+		lag_ms = now;
+		int64_t l = maxid - chat_outbox_max_seen(o);
+		atomic_store(&lag, l > 0 ? l : 0);
+	}
 }
 
 static void *follower_main(void *arg)

@@ -83,7 +83,7 @@ static char *metrics_text(size_t *len)
 	metric(&b, "last_event_id", "gauge", "Highest chat_events id read by the follower.",
 	       (unsigned long long)relay_follower_last_event());
 	metric(&b, "event_reader_lag", "gauge",
-	       "Events in chat_events not yet read by the follower at its last cycle.",
+	       "Events in chat_events not yet read after the follower's last cycle (sampled each second).",
 	       (unsigned long long)relay_follower_lag());
 	metric(&b, "events_passed_over_total", "counter",
 	       "Missing event ids no longer watched (rolled back, or skipped by an id stride).",

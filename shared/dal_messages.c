@@ -41,8 +41,12 @@ DB_SQL(q_msg_lock_rooms16, LOCK_ROOMS(IDS16));
 DB_SQL(q_msg_lock_rooms64, LOCK_ROOMS(DB_IDS64));
 /* Step 2: which (room, sender) pairs are memberships: point reads of the
  * primary key (a cross product of rooms and senders would make the
- * optimizer weigh rooms x senders ranges). */
-#define MEMBERS(pairs) "SELECT room_id, user_id FROM room_members WHERE (room_id, user_id) IN (" pairs ")"
+ * optimizer weigh rooms x senders ranges). FORCE INDEX: left to weigh
+ * ix_room_members_user too, the optimizer spent about 1 ms of CPU on 64
+ * pairs; on the primary key alone, about a quarter of that. */
+#define MEMBERS(pairs)                                                 \
+	"SELECT room_id, user_id FROM room_members FORCE INDEX (PRIMARY)" \
+	" WHERE (room_id, user_id) IN (" pairs ")"
 DB_SQL(q_msg_members4, MEMBERS(PAIR4));
 DB_SQL(q_msg_members16, MEMBERS(PAIR16));
 DB_SQL(q_msg_members64, MEMBERS(PAIR64));
