@@ -27,7 +27,8 @@ TESTS += tests/bench/test_bench_ws
 TESTS += tests/bench/smoke.sh
 EXTRA_DIST += tests/bench/smoke.sh tests/bench/bench-lib.sh tests/bench/run-bench.sh tests/bench/room-idle.sh tests/bench/conn-burst.sh \
 	tests/bench/room-fanout.sh tests/bench/write-path.sh \
-	tests/bench/seed.sh tests/bench/bench-report.py tests/bench/profile-notes.md
+	tests/bench/seed.sh tests/bench/bench-report.py tests/bench/profile-notes.md \
+	tests/bench/slowlog-summary.py
 
 # The full benchmark matrix; writes docs/BENCHMARKS.md in the source tree.
 .PHONY: bench

@@ -16,7 +16,8 @@
 # seconds, default 15), ONLY (loop or http), HALF=1, RELAY_ENV (extra
 # VAR=value words for the relay), API_THREADS (default 16), PERF and
 # PERF_RELAY (perf.data files: 8 s of perf record -g during the loop),
-# PSTATS=1 (time per statement during the loop, from performance_schema),
+# SQLPROF=1 (the server's time per statement shape: a slow log of every
+# statement, summed by slowlog-summary.py; it slows the server down),
 # EXTRA_DB_OPTS (more mariadbd options).
 # Run it under the machine's benchmark lock when measuring.
 set -eu
@@ -27,6 +28,8 @@ schema=${2:-$top_srcdir/schema}
 export top_srcdir top_builddir
 SEED=${SEED:-1000000} DUR=${DUR:-15} ONLY=${ONLY:-} API_THREADS=${API_THREADS:-16}
 
+[ -n "${SQLPROF:-}" ] && EXTRA_DB_OPTS="${EXTRA_DB_OPTS:-} --slow-query-log=1 --long-query-time=0 \
+--slow-query-log-file=slow.log"
 CHAT_TEST_DB_OPTS="--innodb-flush-log-at-trx-commit=1 --sync-binlog=0 --innodb-buffer-pool-size=1G \
 --innodb-log-file-size=256M --max-connections=1000 ${EXTRA_DB_OPTS:-}"
 CHAT_TEST_NO_SCHEMA=1
@@ -87,18 +90,7 @@ lost=$(bench_json "$work/loop.json" "j.get('lost')") dup=$(bench_json "$work/loo
 ooo=$(bench_json "$work/loop.json" "j.get('out_of_order')") ack_p50/p99=$(bench_json "$work/loop.json" "j['ack_ms']['p50']")/$(bench_json "$work/loop.json" "j['ack_ms']['p99']") ms; \
 cpu s mariadbd $(echo "$d1 - $d0" | bc) relay $(echo "$r1 - $r0" | bc)"
 	curl -s "http://127.0.0.1:$RELAY_PORT/metrics" 2>/dev/null | grep -E '^chat_relay_db_batch_size_(sum|count)' || true
-	if [ -n "${PSTATS:-}" ]; then
-		# PSTATS=1: the statements that took the server's time during the
-		# loop (needs EXTRA_DB_OPTS=--performance-schema=ON)
-		chat_test_sql "SELECT COUNT_STAR, ROUND(SUM_TIMER_WAIT/1e9, 1) AS ms,
-			ROUND(SUM_TIMER_WAIT/COUNT_STAR/1e3, 1) AS us_each, SUM_ROWS_AFFECTED, LEFT(DIGEST_TEXT, 90)
-			FROM performance_schema.events_statements_summary_by_digest
-			ORDER BY SUM_TIMER_WAIT DESC LIMIT 8" || true
-		chat_test_sql "SELECT SUM(COUNT_EXECUTE) AS n, ROUND(SUM(SUM_TIMER_EXECUTE)/1e9, 1) AS ms,
-			ROUND(SUM(SUM_TIMER_EXECUTE)/SUM(COUNT_EXECUTE)/1e3, 1) AS us_each, LEFT(SQL_TEXT, 100)
-			FROM performance_schema.prepared_statements_instances WHERE COUNT_EXECUTE > 0
-			GROUP BY SQL_TEXT ORDER BY 2 DESC LIMIT 16" || true
-	fi
+	[ -n "${SQLPROF:-}" ] && python3 "$here/slowlog-summary.py" "$CHAT_TEST_DB_DIR/data/slow.log"
 	if [ -n "${HALF:-}" ] && [ "$mps" -gt 0 ]; then
 		half=$(python3 -c "print(round($mps / 2 / 40, 3))")
 		"$BENCH" fanout --url "ws://127.0.0.1:$RELAY_PORT" --tokens "$work/tokens" --rooms-file "$work/rooms" \
