@@ -18,19 +18,25 @@ from apitest import Failure, check, eq, run, sql, tests_of
 
 
 class PrivateInFlight:
-    """An uncommitted UPDATE rooms SET is_private = 1 holding the row lock."""
+    """An uncommitted UPDATE rooms SET is_private = 1 holding the row lock
+    (or, with drop_member, the room locked and that membership deleted)."""
 
-    def __init__(self, room_id):
+    def __init__(self, room_id, drop_member=None):
         cli = shutil.which("mariadb") or shutil.which("mysql")
         self.proc = subprocess.Popen(
             [cli, "--no-defaults", "--socket=" + os.environ["CHAT_DATABASE_SOCKET"], "-uroot",
              "-N", "-B", "--unbuffered", os.environ.get("CHAT_DATABASE_NAME", "chat_test")],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.proc.stdin.write("START TRANSACTION;\n"
-                              "UPDATE rooms SET is_private = 1 WHERE id = %d;\n"
-                              "SELECT 'held';\n" % room_id)
+        change = "UPDATE rooms SET is_private = 1 WHERE id = %d;\n" % room_id
+        if drop_member is not None:
+            change = ("SELECT id FROM rooms WHERE id = %d FOR UPDATE;\n"
+                      "DELETE FROM room_members WHERE room_id = %d AND user_id = %d;\n"
+                      % (room_id, room_id, drop_member))
+        self.proc.stdin.write("START TRANSACTION;\n" + change + "SELECT 'held';\n")
         self.proc.stdin.flush()
         ready, _, _ = select.select([self.proc.stdout], [], [], 20)
+        if drop_member is not None and ready:
+            self.proc.stdout.readline()  # the locked room's id
         if not ready or self.proc.stdout.readline().strip() != "held":
             raise Failure("the SQL session did not take the lock: " + self.proc.stderr.read())
 
@@ -48,7 +54,7 @@ class PrivateInFlight:
         # waiting for the row (a locking read of a transaction that changed
         # nothing yet is not listed in INNODB_TRX as waiting).
         q = ("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE command IN "
-             "('Query', 'Execute') AND (info LIKE '%FROM rooms WHERE id%FOR UPDATE' "
+             "('Query', 'Execute') AND (info LIKE '%FROM rooms WHERE id%FOR UPDATE%' "
              "OR info LIKE 'UPDATE rooms SET last_event_at%')")
         self._wait(lambda: int(sql(q)[0][0]) >= 1, "the request to wait for the room lock")
 
@@ -58,9 +64,10 @@ class PrivateInFlight:
         eq(self.proc.wait(timeout=20), 0, "SQL session exit")
 
 
-def race(srv, room_id, method, path, token, body=None):
-    """The request, sent while the room turns private under its lock."""
-    held = PrivateInFlight(room_id)
+def race(srv, room_id, method, path, token, body=None, drop_member=None):
+    """The request, sent while the room turns private under its lock (or
+    while drop_member's membership goes)."""
+    held = PrivateInFlight(room_id, drop_member)
     box = {}
 
     def go():
@@ -89,6 +96,22 @@ def test_post_waits_then_refused(srv):
     eq(set(r.json), {"detail"})
     eq(members(room["id"]), {alice.id}, "members")
     eq(sql("SELECT COUNT(*) FROM messages WHERE room_id = %d" % room["id"]), [["0"]])
+
+
+def test_post_waits_for_removal_then_refused(srv):
+    # bob is a member of a private room; his membership is deleted while
+    # his post waits for the room's lock: the membership is read after the
+    # lock is granted, so the post is refused and nothing is stored.
+    alice, bob = srv.user(), srv.user()
+    room = srv.room(alice, private=True)
+    sql("INSERT INTO room_members (room_id, user_id, role, joined_at) "
+        "VALUES (%d, %d, 'member', UTC_TIMESTAMP(3))" % (room["id"], bob.id))
+    srv.send(bob, room["id"], "still in")
+    r = race(srv, room["id"], "POST", "/api/chat/rooms/%d/messages/" % room["id"], bob.token,
+             {"content": "after removal"}, drop_member=bob.id)
+    r.expect(404, "a message to a private room after removal")
+    eq(members(room["id"]), {alice.id}, "members")
+    eq(sql("SELECT content FROM messages WHERE room_id = %d" % room["id"]), [["still in"]])
 
 
 def test_join_waits_then_refused(srv):
