@@ -41,25 +41,32 @@ bench_wait_quiet() {
 	echo "process $1 still busy after $2 s" >&2
 }
 
-# bench_wait_purged SECONDS: wait until InnoDB's purge has caught up
-# (history list length under 1,000), at most SECONDS, and say so when it
-# waited. Twice the fan-out cases right after the 100,000-connection case
-# ran slow (1 room x 1,000 at 100 msg/s: p99 0.7-4.5 s, connects 20x
-# slower) while the same load alone held; purge of that case's deleted
-# presence rows is one suspect a CPU check alone does not see (purge
-# works in short bursts). A guard: the 12:03 run of 2026-12-03 needed no
-# wait and had no stall, so the cause is not settled.
-bench_wait_purged() {
+# bench_wait_db_quiet SECONDS: wait, at most SECONDS, until InnoDB has
+# caught up with the previous case: its purge (history list under 1,000)
+# and its page flushing (checkpoint age under 16 MiB; flushing is forced
+# meanwhile by innodb_max_dirty_pages_pct = 0, restored after). After the
+# 100,000-connection case 97 % of the buffer pool was dirty and the
+# checkpoint age 184 MB of the 256 MB log: near the log's limit InnoDB
+# flushes furiously, every commit's own disk flush waits behind it, and
+# the next fan-out cases ran slow for a minute (1 room x 1,000 at 100
+# msg/s: p99 0.7-4.5 s, connects 20x slower) while the same load alone
+# held. A CPU check (bench_wait_quiet) does not see it: it is the disk.
+bench_wait_db_quiet() {
+	_pct=$(chat_test_sql "SELECT @@GLOBAL.innodb_max_dirty_pages_pct" 2>/dev/null || echo 90)
+	chat_test_sql "SET GLOBAL innodb_max_dirty_pages_pct = 0" >/dev/null 2>&1 || true
 	for _w in $(seq 0 "$1"); do
 		_h=$(chat_test_sql "SHOW ENGINE INNODB STATUS" 2>/dev/null |
 			sed -n 's/.*History list length \([0-9]*\).*/\1/p' | head -n 1)
-		if [ -n "$_h" ] && [ "$_h" -lt 1000 ]; then
-			[ "$_w" = 0 ] || echo "waited $_w s for InnoDB's purge (history list now $_h)" >&2
+		_age=$(chat_test_sql "SHOW GLOBAL STATUS LIKE 'Innodb_checkpoint_age'" 2>/dev/null | cut -f2)
+		if [ -n "$_h" ] && [ "$_h" -lt 1000 ] && [ -n "$_age" ] && [ "$_age" -lt 16777216 ]; then
+			[ "$_w" = 0 ] || echo "waited $_w s for InnoDB (history list $_h, checkpoint age $_age)" >&2
+			chat_test_sql "SET GLOBAL innodb_max_dirty_pages_pct = $_pct" >/dev/null 2>&1 || true
 			return 0
 		fi
 		sleep 1
 	done
-	echo "InnoDB history list still ${_h:-unknown} long after $1 s" >&2
+	echo "InnoDB not caught up after $1 s (history list ${_h:-?}, checkpoint age ${_age:-?})" >&2
+	chat_test_sql "SET GLOBAL innodb_max_dirty_pages_pct = $_pct" >/dev/null 2>&1 || true
 }
 
 # bench_stop PID: TERM, wait up to 10 s, then KILL.

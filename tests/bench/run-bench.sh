@@ -101,7 +101,7 @@ restart_relay() { # NAME [ARGS...]
 			>/dev/null 2>&1 || true
 		sleep 1
 	done
-	bench_wait_purged 120
+	bench_wait_db_quiet 120
 	bench_wait_quiet "$CHAT_TEST_DB_PID" 90
 	bench_start_relay "$work/relay-$_rn.log" "$@"
 }
