@@ -69,9 +69,14 @@ bench_wait_db_quiet() {
 	chat_test_sql "SET GLOBAL innodb_max_dirty_pages_pct = $_pct" >/dev/null 2>&1 || true
 }
 
-# bench_stop PID: TERM, wait up to 10 s, then KILL.
+# bench_stop PID: TERM, wait up to 10 s, then KILL; then wait up to 90 s
+# for the processes it had started (a relay's --workers), KILL what is
+# left. The next case must not share the machine and the database with
+# them: six relay workers of 100,000 connections took 35-45 s to close
+# theirs, while the parent was killed after 10 s and the next case began.
 bench_stop() {
 	[ -n "$1" ] || return 0
+	_kids=$(pgrep -P "$1" 2>/dev/null | tr '\n' ' ' || true)
 	kill "$1" 2>/dev/null || return 0
 	for _ in $(seq 1 100); do
 		kill -0 "$1" 2>/dev/null || break
@@ -79,6 +84,13 @@ bench_stop() {
 	done
 	kill -9 "$1" 2>/dev/null || true
 	wait "$1" 2>/dev/null || true
+	for _k in $_kids; do
+		for _ in $(seq 1 900); do
+			kill -0 "$_k" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -9 "$_k" 2>/dev/null || true
+	done
 }
 
 bench_stop_all() {
