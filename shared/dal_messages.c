@@ -32,6 +32,9 @@ DB_SQL(q_msg_by_ids, "SELECT " DB_MSG_SELECT("m", "u") MSG_FROM " WHERE m.id IN 
 #define PAIR4 "(?,?),(?,?),(?,?),(?,?)"
 #define PAIR16 PAIR4 "," PAIR4 "," PAIR4 "," PAIR4
 #define PAIR64 PAIR16 "," PAIR16 "," PAIR16 "," PAIR16
+/* The rows of steps 0 to 2 share one shape, so that READ_ALL can join
+ * them: three numbers, a name (NULL but for senders), the step. */
+#define SHAPE_TYPES "iiisi"
 /* Step 1 of a batch: its rooms locked (ascending: the ordering rule),
  * is_private and max_read_id read under the lock. */
 #define LOCK_ROOMS(ids)                                                                   \
@@ -45,8 +48,8 @@ DB_SQL(q_msg_lock_rooms64, LOCK_ROOMS(DB_IDS64));
  * optimizer weigh rooms x senders ranges). FORCE INDEX: left to weigh
  * ix_room_members_user too, the optimizer spent about 1 ms of CPU on 64
  * pairs; on the primary key alone, about a quarter of that. */
-#define MEMBERS(pairs)                                                 \
-	"SELECT room_id, user_id FROM room_members FORCE INDEX (PRIMARY)" \
+#define MEMBERS(pairs)                                                          \
+	"SELECT room_id, user_id, 0, NULL, 2 FROM room_members FORCE INDEX (PRIMARY)" \
 	" WHERE (room_id, user_id) IN (" pairs ")"
 DB_SQL(q_msg_members4, MEMBERS(PAIR4));
 DB_SQL(q_msg_members16, MEMBERS(PAIR16));
@@ -66,7 +69,7 @@ DB_SQL(q_msg_clients64, CLIENTS(PAIR64));
  * answered with them) and whether they are active (for the messages that
  * ask, check_sender). Not locked, as the per-request lookup it replaces
  * was not. */
-#define SENDERS(ids) "SELECT id, username, is_active FROM users WHERE id IN (" ids ")"
+#define SENDERS(ids) "SELECT id, is_active, 0, username, 1 FROM users WHERE id IN (" ids ")"
 DB_SQL(q_msg_senders4, SENDERS(IDS4));
 DB_SQL(q_msg_senders16, SENDERS(IDS16));
 DB_SQL(q_msg_senders64, SENDERS(DB_IDS64));
@@ -77,11 +80,8 @@ DB_SQL(q_msg_senders64, SENDERS(DB_IDS64));
  * the locks are granted, so they see every membership change committed
  * before (as the separate statements after step 1 do). The checks then
  * run in the steps' order (401 before 404). */
-#define READ_ALL(ids, pairs)                                                                   \
-	"(" LOCK_ROOMS(ids) ") UNION ALL"                                                      \
-	" (SELECT id, is_active, 0, username, 1 FROM users WHERE id IN (" ids ")) UNION ALL" \
-	" (SELECT room_id, user_id, 0, NULL, 2 FROM room_members FORCE INDEX (PRIMARY)"      \
-	"  WHERE (room_id, user_id) IN (" pairs "))"
+#define READ_ALL(ids, pairs) \
+	"(" LOCK_ROOMS(ids) ") UNION ALL (" SENDERS(ids) ") UNION ALL (" MEMBERS(pairs) ")"
 DB_SQL(q_msg_read_all4, READ_ALL(IDS4, PAIR4));
 DB_SQL(q_msg_read_all16, READ_ALL(IDS16, PAIR16));
 DB_SQL(q_msg_read_all64, READ_ALL(DB_IDS64, PAIR64));
@@ -391,19 +391,15 @@ static void batch_free(batch_st *b)
 	free(b->hit_state);
 }
 
-static void note_sender(batch_st *b, const db_row *r, size_t name_col, bool active)
+static chat_err sender_row(void *ctx, const db_row *r)
 {
+	batch_st *b = ctx;
 	int64_t id = db_int(r, 0);
 	int64_t *u = bsearch(&id, b->users, b->n_users, sizeof(id), cmp_i64);
 	if (u) {
-		db_copy(r, name_col, b->names[u - b->users], sizeof(b->names[0]));
-		b->active[u - b->users] = active;
+		db_copy(r, 3, b->names[u - b->users], sizeof(b->names[0]));
+		b->active[u - b->users] = db_int(r, 1) != 0;
 	}
-}
-
-static chat_err sender_row(void *ctx, const db_row *r)
-{
-	note_sender(ctx, r, 1, db_int(r, 2) != 0);
 	return CHAT_OK;
 }
 
@@ -433,7 +429,7 @@ static chat_err read_senders(chat_db *db, batch_st *b)
 		size_t slots = slots_for(b->n_users - off, &v);
 		for (size_t k = 0; k < slots; k++)
 			a[k] = DBI(off + k < b->n_users ? b->users[off + k] : 0);
-		chat_err e = db_query(db, q[v], a, slots, "isi", sender_row, b);
+		chat_err e = db_query(db, q[v], a, slots, SHAPE_TYPES, sender_row, b);
 		if (e != CHAT_OK)
 			return e;
 	}
@@ -472,7 +468,7 @@ static chat_err lock_rooms(chat_db *db, batch_st *b)
 		size_t slots = slots_for(b->n_rooms - off, &v);
 		for (size_t k = 0; k < slots; k++)
 			a[k] = DBI(off + k < b->n_rooms ? b->rooms[off + k].id : 0);
-		chat_err e = db_query(db, q[v], a, slots, "iiisi", lock_row, b);
+		chat_err e = db_query(db, q[v], a, slots, SHAPE_TYPES, lock_row, b);
 		if (e != CHAT_OK)
 			return e;
 	}
@@ -511,7 +507,7 @@ static chat_err read_members(chat_db *db, batch_st *b)
 			a[2 * k] = DBI(p ? p->room : 0);
 			a[2 * k + 1] = DBI(p ? p->user : 0);
 		}
-		chat_err e = db_query(db, q[v], a, 2 * slots, "ii", member_row, b);
+		chat_err e = db_query(db, q[v], a, 2 * slots, SHAPE_TYPES, member_row, b);
 		if (e != CHAT_OK)
 			return e;
 	}
@@ -525,8 +521,7 @@ static chat_err read_all_row(void *ctx, const db_row *r)
 	case 0:
 		return lock_row(ctx, r);
 	case 1:
-		note_sender(ctx, r, 3, db_int(r, 1) != 0);
-		return CHAT_OK;
+		return sender_row(ctx, r);
 	default:
 		return member_row(ctx, r);
 	}
@@ -552,7 +547,7 @@ static chat_err read_and_lock(chat_db *db, batch_st *b)
 		a[2 * slots + 2 * k] = DBI(k < b->n_pairs ? b->pairs[k].room : 0);
 		a[2 * slots + 2 * k + 1] = DBI(k < b->n_pairs ? b->pairs[k].user : 0);
 	}
-	chat_err e = db_query(db, q[v], a, 4 * slots, "iiisi", read_all_row, b);
+	chat_err e = db_query(db, q[v], a, 4 * slots, SHAPE_TYPES, read_all_row, b);
 	if (e == CHAT_OK)
 		e = check_senders(b);
 	if (e == CHAT_OK)

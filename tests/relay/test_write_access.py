@@ -15,8 +15,8 @@ import relaylib as R
 
 S = {}
 # the room lock of a write: a locking read of the row, alone or the first
-# part of the batch's UNION (or, before schema
-# 003's code, the UPDATE that took it)
+# part of the batch's UNION (or, before schema 003's code, the UPDATE that
+# took it)
 WAITING_ON_ROOMS = ("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE command IN "
                     "('Query', 'Execute') AND (info LIKE '%FROM rooms WHERE id%FOR UPDATE%' "
                     "OR info LIKE 'UPDATE rooms SET last_event_at%')")
