@@ -7,6 +7,7 @@ relay_chat_relay_SOURCES = \
 	relay/listener.c \
 	relay/limits.c \
 	relay/session.c \
+	relay/closing.c \
 	relay/sockstat.h \
 	relay/sockstat.c \
 	relay/frames.c \

@@ -166,6 +166,7 @@ typedef struct relay_session {
 	bool ka_ping_sent : 1;     /* ... and not answered yet */
 	bool ka_hung_up : 1;
 	bool in_round : 1;         /* session.c: listed to be written at the end of the round */
+	bool close_started : 1;    /* closing.c: its close runs (else waits its turn) */
 	uint32_t ka_heard_s;       /* keepalive.c: relay clock, seconds */
 	uint32_t rx_len;           /* rx: bytes so far (max_frame_size <= 16 MiB) */
 	int close_code;
@@ -425,6 +426,15 @@ int relay_session_send(relay_session *s, relay_frame *f);
 void relay_session_error(relay_session *s, const char *message, const char *code);
 /* Schedule a close: optional error frame, flush, then close with code. */
 void relay_session_close(relay_session *s, int code, const char *errcode, const char *message);
+
+/* closing.c: closes paced (libwebsockets' timer list is sorted on insert).
+ * add: a session just set RS_CLOSING, started now or queued; done: at
+ * LWS_CALLBACK_CLOSED (starts the next); pump: start what has room. */
+void relay_closing_add(relay_session *s);
+void relay_closing_done(relay_session *s);
+void relay_closing_pump(void);
+size_t relay_closing_waiting(void);
+void relay_closing_free(void);
 /* Start a replay after message last_id (sync frame, ?last_id=): live
  * events are held until it is done. */
 void relay_session_replay(relay_session *s, int64_t last_id);

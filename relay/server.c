@@ -97,6 +97,9 @@ static void shutdown_step(relay *r)
 	case SD_CLOSING:
 		if (r->n_sessions && !late)
 			return;
+		if (r->n_sessions)
+			chat_log_warn("shutdown: %zu connection(s) not closed in time (%zu not reached)",
+			              (size_t)r->n_sessions, relay_closing_waiting());
 		{
 			relay_job *j = relay_job_new(JOB_UNREGISTER);
 			if (!j || relay_db_submit(j) < 0)
@@ -144,6 +147,7 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
 	relay_keepalive_tick(now);
 	relay_session_tick(now);
 	relay_typing_tick(now);
+	relay_closing_pump();
 
 	int64_t every = r->instance_id ? 1000LL * r->cfg->relay.heartbeat_interval : 2000;
 	if (!r->heartbeat_busy && now - r->last_heartbeat_ms >= every && !r->shutting_down) {
@@ -290,6 +294,7 @@ out:
 	}
 	relay_loop_free();
 	relay_typing_free();
+	relay_closing_free();
 	relay_rooms_free();
 	relay_limits_free();
 	relay_wsguard_free();

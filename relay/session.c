@@ -22,7 +22,6 @@
 #include "relay.h"
 #include "sockstat.h"
 
-#define CLOSE_FLUSH_SECS 5 /* a closing client that does not read is dropped */
 #define REPLAY_RECHECK_US 20000 /* kernel queue still full: look again */
 #define CLOSE_RECHECK_US 20000  /* input still unread at close: look again */
 
@@ -170,8 +169,13 @@ void relay_session_close(relay_session *s, int code, const char *errcode, const 
 	s->close_code = code;
 	/* (out of memory: the close goes without its reason) */
 	s->close_reason = strdup(message ? message : (errcode ? errcode : ""));
-	lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, CLOSE_FLUSH_SECS);
-	lws_callback_on_writable(s->wsi);
+	relay_closing_add(s); /* now, or when its turn comes (closing.c) */
+}
+
+/* Is there more to write: frames, or a started close (closing.c)? */
+static bool more_to_write(const relay_session *s)
+{
+	return s->q.count || s->close_started;
 }
 
 static void replay_more(relay_session *s);
@@ -197,7 +201,7 @@ static int write_ping(relay_session *s)
 	static unsigned char ping[LWS_PRE + 4] = { [LWS_PRE] = 'c', 'h', 'a', 't' };
 	if (lws_write(s->wsi, ping + LWS_PRE, 4, LWS_WRITE_PING) < 0)
 		return -1;
-	if (s->q.count || s->state == RS_CLOSING)
+	if (more_to_write(s))
 		lws_callback_on_writable(s->wsi);
 	return 0;
 }
@@ -295,7 +299,7 @@ static int on_writeable(relay_session *s)
 		return write_ping(s);
 	relay_frame *f = relay_sendq_pop(&s->q);
 	if (!f) {
-		if (s->state == RS_CLOSING) {
+		if (s->close_started) {
 			/* libwebsockets closes the socket right after the close
 			 * frame, and a socket closed with unread input, or that
 			 * input arrives on later, is reset: the reset throws away
@@ -303,7 +307,7 @@ static int on_writeable(relay_session *s)
 			 * the close frame included (a client that keeps sending,
 			 * a sync every 60 ms...). Close once the client has taken
 			 * everything and nothing is left to read (or when
-			 * CLOSE_FLUSH_SECS are up). */
+			 * closing.c's flush deadline is up). */
 			if (unread_input(s) || unsent(s)) {
 				relay_loop_set_timer(s->wsi, CLOSE_RECHECK_US);
 				return 0;
@@ -321,7 +325,7 @@ static int on_writeable(relay_session *s)
 		return -1;
 	relay_sendq_shrink(&s->q);
 	replay_more(s);
-	if (s->q.count || s->state == RS_CLOSING)
+	if (more_to_write(s))
 		lws_callback_on_writable(s->wsi);
 	return 0;
 }
@@ -1163,6 +1167,7 @@ void relay_session_typing(relay_session *s, bool is_typing)
 static void on_closed(relay_session *s)
 {
 	leave_round(s);
+	relay_closing_done(s);
 	if (!s->conn_id)
 		goto free_bufs;
 	typing_unlink(s);

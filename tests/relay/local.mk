@@ -22,5 +22,5 @@ RELAY_TESTS = \
 	tests/relay/test_follow_gaps.py \
 	tests/relay/test_reap_presence.py \
 	tests/relay/test_keepalive.py
-TESTS += $(RELAY_TESTS)
-EXTRA_DIST += tests/relay/relaylib.py $(RELAY_TESTS)
+TESTS += $(RELAY_TESTS) tests/relay/shutdown_many.sh
+EXTRA_DIST += tests/relay/relaylib.py $(RELAY_TESTS) tests/relay/shutdown_many.sh
