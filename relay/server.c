@@ -285,6 +285,9 @@ out:
 	relay_follower_stop();
 	relay_db_stop();
 	relay_post_wake(NULL);
+	/* The closes still waiting are dropped with the context: none may
+	 * start (a writable request) while it is destroyed. */
+	relay_closing_free();
 	if (r->ctx) {
 		/* Cancel with the real callback: libwebsockets 4.3 asserts a
 		 * callback even to cancel; lws_sul_cancel() is not in 4.0. */
@@ -294,7 +297,6 @@ out:
 	}
 	relay_loop_free();
 	relay_typing_free();
-	relay_closing_free();
 	relay_rooms_free();
 	relay_limits_free();
 	relay_wsguard_free();

@@ -2,7 +2,11 @@
 0, and every message acknowledged before is stored exactly once."""
 
 import asyncio
+import base64
+import os
 import signal
+import socket
+import time
 import uuid
 
 import relaylib as R
@@ -77,5 +81,55 @@ async def t_sigterm_under_traffic(fx):
     await c.usable()
 
 
+def silent_client(relay, room, user):
+    """A WebSocket client that opens and then never reads or answers again,
+    with a small receive buffer: what the relay sends it soon waits in the
+    relay's socket (a peer gone without a FIN looks the same)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(10)
+    sock.connect(("127.0.0.1", relay.port))
+    path = relay.url(room, user.token).split(str(relay.port), 1)[1]
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{relay.port}\r\n"
+                  f"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                  f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    head = sock.recv(12)
+    R.check(head == b"HTTP/1.1 101", f"silent client not upgraded: {head!r}")
+    return sock
+
+
+@R.timeout(90)
+async def t_sigterm_with_silent_clients(fx):
+    """More clients that take nothing than the relay closes at once
+    (relay/closing.c: 256): each holds its place until its flush deadline
+    (5 s), so some are still waiting at the closing deadline. The relay
+    still stops in time, says how many it dropped, and leaves no presence
+    row."""
+    relay = fx.relay(CHAT_RELAY_MAX_CONNECTIONS_PER_USER=0,
+                     CHAT_RELAY_MAX_CONNECTIONS_PER_ADDRESS=0)
+    user = fx.user("silent")
+    room = fx.room(user)
+    silent = [silent_client(relay, room, user) for _ in range(400)]
+    live = await relay.connect(room, fx.user("live"))
+    await R.async_wait_until(
+        lambda: fx.db.scalar("SELECT COUNT(*) FROM presence") == "401", 20,
+        "401 connections online")
+    for i in range(40):  # about 12 KB for each silent client: more than it takes
+        await live.chat(f"{i:03d} " + "x" * 250)
+    t0 = time.monotonic()
+    status = await asyncio.get_running_loop().run_in_executor(None, relay.stop)
+    took = time.monotonic() - t0
+    R.eq(status, 0, "relay exit status after SIGTERM")
+    R.log(f"stopped in {took:.1f} s; " +
+          " ".join(l for l in relay.output().splitlines() if "shutdown:" in l))
+    R.check(took < 18, f"the relay took {took:.1f} s to stop (the units allow 20)")
+    R.check("not closed in time" in relay.output(),
+            f"no log line about the connections not closed in time (stopped in {took:.1f} s)")
+    R.eq(fx.db.scalar("SELECT COUNT(*) FROM presence"), "0", "presence rows left")
+    for sock in silent:
+        sock.close()
+
+
 if __name__ == "__main__":
-    R.main([t_sigterm_under_traffic])
+    R.main([t_sigterm_under_traffic, t_sigterm_with_silent_clients])
