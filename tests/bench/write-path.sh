@@ -53,6 +53,7 @@ trap 'exit 130' INT TERM
 
 # CPU seconds (user + system) of a process and its threads.
 cpu() { awk '{ printf "%.2f\n", ($14 + $15) / 100 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+calc() { awk "BEGIN { printf \"%.2f\\n\", $1 }"; } # no bc on a bare machine
 
 chat_test_db_start
 "$top_builddir/schema/chatctl" migrate --schema-dir "$schema" >"$work/migrate.log" 2>&1
@@ -88,7 +89,7 @@ if [ "$ONLY" != http ]; then
 	echo "closed-loop: $mps msg/s ok=$(bench_json "$work/loop.json" "j['ok']") \
 lost=$(bench_json "$work/loop.json" "j.get('lost')") dup=$(bench_json "$work/loop.json" "j.get('duplicated')") \
 ooo=$(bench_json "$work/loop.json" "j.get('out_of_order')") ack_p50/p99=$(bench_json "$work/loop.json" "j['ack_ms']['p50']")/$(bench_json "$work/loop.json" "j['ack_ms']['p99']") ms; \
-cpu s mariadbd $(echo "$d1 - $d0" | bc) relay $(echo "$r1 - $r0" | bc)"
+cpu s mariadbd $(calc "$d1 - $d0") relay $(calc "$r1 - $r0")"
 	curl -s "http://127.0.0.1:$RELAY_PORT/metrics" 2>/dev/null | grep -E '^chat_relay_db_batch_size_(sum|count)' || true
 	[ -n "${SQLPROF:-}" ] && python3 "$here/slowlog-summary.py" "$CHAT_TEST_DB_DIR/data/slow.log"
 	if [ -n "${HALF:-}" ] && [ "$mps" -gt 0 ]; then
@@ -128,16 +129,16 @@ wrk.headers["Content-Type"] = "application/json"
 EOF
 	apis=$(pgrep -d' ' -x chat-api -P "$LIGHTTPD_PID" || true)
 	d0=$(cpu "$DBPID") a0=0
-	for p in $apis; do a0=$(echo "$a0 + $(cpu "$p")" | bc); done
+	for p in $apis; do a0=$(calc "$a0 + $(cpu "$p")"); done
 	wrk -t2 -c32 -d10s --latency -s "$work/post.lua" -H "Authorization: Bearer $tok" \
 		"http://127.0.0.1:$HTTP_PORT/api/chat/rooms/$seed_room/messages/" >"$work/post.out" 2>&1 || true
 	d1=$(cpu "$DBPID") a1=0
-	for p in $apis; do a1=$(echo "$a1 + $(cpu "$p")" | bc); done
+	for p in $apis; do a1=$(calc "$a1 + $(cpu "$p")"); done
 	n=$(chat_test_sql "SELECT COUNT(*) FROM messages WHERE room_id = $seed_room AND content = 'wrk says hello'")
 	echo "http-post: $(sed -n 's/^Requests\/sec: *//p' "$work/post.out") req/s, \
 p50 $(awk '$1 == "50%" { print $2 }' "$work/post.out") p99 $(awk '$1 == "99%" { print $2 }' "$work/post.out"), \
 non-2xx: $(sed -n 's/.*Non-2xx or 3xx responses: *//p' "$work/post.out" | grep . || echo 0), stored $n; \
-cpu s mariadbd $(echo "$d1 - $d0" | bc) chat-api $(echo "$a1 - $a0" | bc)"
+cpu s mariadbd $(calc "$d1 - $d0") chat-api $(calc "$a1 - $a0")"
 	grep -E 'requests in' "$work/post.out"
 fi
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -90,7 +90,8 @@ async def t_silent_client_hung_up(fx):
     finally:
         w.close()
     R.check(b"\x89" in data, "no ping was sent to the silent client")
-    R.check(waited >= IDLE - 1.2, f"the silent client was dropped after {waited:.1f}s, "
+    R.log(f"silent client dropped after {waited:.2f}s")
+    R.check(waited >= IDLE - 0.3, f"the silent client was dropped after {waited:.1f}s, "
             f"before idle_timeout ({IDLE}s)")
     R.check(waited < IDLE + 5, f"the silent client was kept {waited:.1f}s "
             f"(idle_timeout {IDLE}s)")
@@ -153,7 +154,8 @@ async def t_poll_loop(fx):
     finally:
         w.close()
     R.check(b"\x89" in data, "no ping was sent to the silent client")
-    R.check(IDLE - 1.2 <= waited < IDLE + 5, f"the silent client was dropped after {waited:.1f}s "
+    R.log(f"silent client dropped after {waited:.2f}s")
+    R.check(IDLE - 0.3 <= waited < IDLE + 5, f"the silent client was dropped after {waited:.1f}s "
             f"(idle_timeout {IDLE}s)")
     await asyncio.sleep(max(0, 2 * IDLE - waited))
     R.check(not c.closed, f"the answering client was dropped ({c.close_code})")
