@@ -100,6 +100,25 @@ bench_stop_all() {
 	BENCH_PIDS=
 }
 
+# bench_setup NAME: a private MariaDB, a work directory $work under
+# tests/tmp with the relays' notify directory in it, both removed at exit
+# with every process in BENCH_PIDS, and the relay's environment.
+bench_setup() {
+	chat_test_db_start
+	mkdir -p "$top_builddir/tests/tmp"
+	work=$(mktemp -d "$top_builddir/tests/tmp/$1.XXXXXX")
+	CHAT_NOTIFY_DIR="$work/notify"
+	mkdir -p "$CHAT_NOTIFY_DIR"
+	trap bench_cleanup EXIT
+	bench_relay_env
+}
+
+bench_cleanup() {
+	bench_stop_all
+	chat_test_db_stop
+	rm -rf "$work"
+}
+
 # The relay's environment: database from the harness, a fresh secret and
 # wake-up directory, loopback only, limits raised for load.
 bench_relay_env() {

@@ -14,17 +14,7 @@ BENCH="$top_builddir/tests/bench/chat-bench"
 . "$top_srcdir/tests/harness/mariadb.sh"
 . "$top_srcdir/tests/bench/bench-lib.sh"
 
-chat_test_db_start
-work=$(mktemp -d "$top_builddir/tests/tmp/bench-smoke.XXXXXX")
-CHAT_NOTIFY_DIR="$work/notify"
-mkdir -p "$CHAT_NOTIFY_DIR"
-cleanup() {
-	bench_stop_all
-	chat_test_db_stop
-	rm -rf "$work"
-}
-trap cleanup EXIT
-bench_relay_env
+bench_setup bench-smoke
 
 bench_users smoke 4 "$work/tokens"
 bench_rooms smokeroom 2 smoke1 "$work/rooms"

@@ -24,18 +24,7 @@ if [ "$(ulimit -n)" -lt $((N + 200)) ]; then
 	echo "SKIP: the open-file limit $(ulimit -n) is below $((N + 200))"
 	exit 77
 fi
-chat_test_db_start
-mkdir -p "$top_builddir/tests/tmp"
-work=$(mktemp -d "$top_builddir/tests/tmp/shutdown-many.XXXXXX")
-CHAT_NOTIFY_DIR="$work/notify"
-mkdir -p "$CHAT_NOTIFY_DIR"
-cleanup() {
-	bench_stop_all
-	chat_test_db_stop
-	rm -rf "$work"
-}
-trap cleanup EXIT
-bench_relay_env
+bench_setup shutdown-many
 
 bench_users many 20 "$work/tokens" >/dev/null
 bench_rooms manyroom 20 many1 "$work/rooms" >/dev/null
