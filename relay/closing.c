@@ -81,7 +81,8 @@ void relay_closing_done(relay_session *s)
 	if (!s->close_started)
 		return;
 	s->close_started = false;
-	active--;
+	if (active > 0) /* 0 after relay_closing_free(): the context's last closes */
+		active--;
 	relay_closing_pump();
 }
 
