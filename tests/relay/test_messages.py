@@ -179,6 +179,13 @@ async def t_retry_while_stored(fx):
     for i in range(2):
         old = await first.connect(room, a)
         new = await slow.connect(room, a)
+        # Start right after one of the slow relay's polls: it delivers
+        # the join of a marker client at one. Its next poll is 4 s away,
+        # so the retry below is answered before it reads the live event
+        # (at a random moment, a poll fell between the two now and then).
+        marker = await first.connect(room, fx.user("marker"))
+        mark_id = marker.hello["user"]["id"]
+        await new.next("user_join", 10, where=lambda f: f["user"]["id"] == mark_id)
         cid = str(uuid.uuid4())
         frame = {"type": "chat_message", "content": f"hasty {i}", "client_id": cid}
         await old.send(frame)
@@ -193,6 +200,7 @@ async def t_retry_while_stored(fx):
         await new.quiet(4.5, "chat_message", what="a second copy of a retried message")
         await old.close()
         await new.close()
+        await marker.close()
     slow.stop()
 
 
