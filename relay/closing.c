@@ -58,7 +58,8 @@ void relay_closing_add(relay_session *s)
 		start(s);
 }
 
-void relay_closing_pump(void)
+/* Only a finished close makes room (done), so that is the one caller. */
+static void pump(void)
 {
 	while (active < CLOSING_MAX && head < tail) {
 		/* gone meanwhile (the client hung up, a keep-alive kill): skipped */
@@ -83,7 +84,7 @@ void relay_closing_done(relay_session *s)
 	s->close_started = false;
 	if (active > 0) /* 0 after relay_closing_free(): the context's last closes */
 		active--;
-	relay_closing_pump();
+	pump();
 }
 
 size_t relay_closing_waiting(void)

@@ -429,10 +429,9 @@ void relay_session_close(relay_session *s, int code, const char *errcode, const 
 
 /* closing.c: closes paced (libwebsockets' timer list is sorted on insert).
  * add: a session just set RS_CLOSING, started now or queued; done: at
- * LWS_CALLBACK_CLOSED (starts the next); pump: start what has room. */
+ * LWS_CALLBACK_CLOSED, starts the next waiting ones. */
 void relay_closing_add(relay_session *s);
 void relay_closing_done(relay_session *s);
-void relay_closing_pump(void);
 size_t relay_closing_waiting(void);
 void relay_closing_free(void);
 /* Start a replay after message last_id (sync frame, ?last_id=): live

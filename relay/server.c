@@ -147,7 +147,6 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
 	relay_keepalive_tick(now);
 	relay_session_tick(now);
 	relay_typing_tick(now);
-	relay_closing_pump();
 
 	int64_t every = r->instance_id ? 1000LL * r->cfg->relay.heartbeat_interval : 2000;
 	if (!r->heartbeat_busy && now - r->last_heartbeat_ms >= every && !r->shutting_down) {

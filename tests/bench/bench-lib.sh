@@ -72,8 +72,9 @@ bench_wait_db_quiet() {
 # bench_stop PID: TERM, wait up to 10 s, then KILL; then wait up to 90 s
 # for the processes it had started (a relay's --workers), KILL what is
 # left. The next case must not share the machine and the database with
-# them: six relay workers of 100,000 connections took 35-45 s to close
-# theirs, while the parent was killed after 10 s and the next case began.
+# them: six relay workers of 100,000 connections once took 35-45 s to
+# close theirs (before closes were paced), while the parent was killed
+# after 10 s and the next case began.
 bench_stop() {
 	[ -n "$1" ] || return 0
 	_kids=$(pgrep -P "$1" 2>/dev/null | tr '\n' ' ' || true)
