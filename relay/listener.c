@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -108,6 +109,13 @@ static void accept_some(int lfd)
 				chat_log_errno(CHAT_LOG_WARNING, "accept");
 			return;
 		}
+		/* Nagle off, as lws sets it on the sockets it accepts itself:
+		 * with it on, a frame written while the one before is not yet
+		 * acknowledged waits for the client's ACK, which a client that
+		 * also sends delays up to 40 ms (its delayed ACK) or until its
+		 * next frame. */
+		int one = 1;
+		setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		/* Not lws_adopt_socket_vhost(): it always passes ALLOW_SSL, and
 		 * lws 4.0 then leaves a plain-text connection waiting for a TLS
 		 * handshake forever (spinning on POLLIN). lws closes cfd itself

@@ -467,6 +467,55 @@ class Relay:
         return c
 
 
+def _tcp_inode(local_port, remote_port):
+    """The socket inode of the TCP connection local_port -> remote_port on
+    this host (IPv4 or IPv6 tables), or None."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    lp = int(parts[1].rsplit(":", 1)[1], 16)
+                    rp = int(parts[2].rsplit(":", 1)[1], 16)
+                    if lp == local_port and rp == remote_port:
+                        return parts[9]
+        except OSError:
+            continue
+    return None
+
+
+def peer_socket_option(pid, local_port, remote_port, level, option):
+    """getsockopt() on process pid's end of the TCP connection local_port ->
+    remote_port, through a copy of its descriptor (pidfd_getfd, Linux 5.6,
+    same user or root). None when the kernel cannot do that."""
+    import ctypes
+    import socket as _socket
+    inode = _tcp_inode(local_port, remote_port)
+    if inode is None:
+        return None
+    target = None
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == f"socket:[{inode}]":
+                target = int(fd)
+                break
+        except OSError:
+            continue
+    if target is None:
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(pid)
+    try:
+        copy = libc.syscall(438, pidfd, target, 0)  # SYS_pidfd_getfd
+        if copy < 0:
+            return None
+        with _socket.socket(fileno=copy) as s:
+            return s.getsockopt(level, option)
+    finally:
+        os.close(pidfd)
+
+
 # ---------------------------------------------------------------------------
 # WebSocket client with a mailbox
 

@@ -296,6 +296,26 @@ def _other_key_token(fx, claims):
     return rs256(claims, key)
 
 
+async def t_tcp_nodelay(fx):
+    """The relay's end of a client's connection has Nagle's algorithm off.
+    With it on, a frame written while the previous one is unacknowledged
+    waits for the client's ACK, which a client that also sends delays (up
+    to 40 ms on Linux, or until its next frame): chat-bench saw every
+    delivery held one send interval (40 ms at 25 messages/s per sender)."""
+    import socket
+    u = fx.user("nodelay")
+    room = fx.room(u)
+    c = await S["relay"].connect(room, u)
+    port = c.ws.transport.get_extra_info("sockname")[1]
+    on = R.peer_socket_option(S["relay"].proc.pid, S["relay"].port, port,
+                              socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    if on is None:
+        R.log("SKIP t_tcp_nodelay: this kernel cannot copy another process's socket")
+        return
+    R.check(on != 0, "the relay's socket to the client has Nagle's algorithm on "
+            "(TCP_NODELAY not set)")
+
+
 async def t_healthz(fx):
     relay = S["relay"]
 
@@ -308,4 +328,5 @@ async def t_healthz(fx):
 if __name__ == "__main__":
     R.main([t_established_shape, t_chatctl_minted_token, t_simplejwt_token, t_missing_token,
             t_bad_tokens, t_unknown_or_inactive_user, t_rooms, t_public_room_open_to_all,
-            t_anonymous, t_anonymous_sends, t_iss_aud_leeway, t_rs256, t_healthz], setup)
+            t_anonymous, t_anonymous_sends, t_iss_aud_leeway, t_rs256, t_tcp_nodelay,
+            t_healthz], setup)
