@@ -491,6 +491,8 @@ def peer_socket_option(pid, local_port, remote_port, level, option):
     same user or root). None when the kernel cannot do that."""
     import ctypes
     import socket as _socket
+    if not hasattr(os, "pidfd_open"):  # Python < 3.9
+        return None
     inode = _tcp_inode(local_port, remote_port)
     if inode is None:
         return None
@@ -505,7 +507,10 @@ def peer_socket_option(pid, local_port, remote_port, level, option):
     if target is None:
         return None
     libc = ctypes.CDLL(None, use_errno=True)
-    pidfd = os.pidfd_open(pid)
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:
+        return None
     try:
         copy = libc.syscall(438, pidfd, target, 0)  # SYS_pidfd_getfd
         if copy < 0:
